@@ -1,0 +1,328 @@
+//! The [`Engine`] trait every TTS backend implements, and what it reports
+//! about itself.
+//!
+//! Invariants an implementation keeps:
+//! - inference never runs on the caller's async runtime: the async methods hand
+//!   work to threads the engine owns and await the answer;
+//! - every request owns its buffers, so concurrent calls are safe;
+//! - [`Engine::synthesize_stream`] produces chunks in order through a bounded
+//!   channel, and stops working soon after the [`AudioStream`] is dropped.
+
+use crate::audio::{Audio, AudioChunk};
+use crate::error::{Error, Result};
+use crate::request::SynthesisRequest;
+use crate::voice::{ReferenceAudio, VoiceProfile};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// The engine families vctts knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EngineKind {
+    /// Coqui XTTS-v2.
+    #[serde(rename = "xtts")]
+    Xtts,
+    /// OpenVoice v2: base TTS plus tone color converter.
+    #[serde(rename = "openvoice")]
+    OpenVoice,
+    /// GPT-SoVITS v2.
+    #[serde(rename = "gpt-sovits")]
+    GptSovits,
+}
+
+impl EngineKind {
+    /// All kinds, in a fixed order.
+    pub const ALL: [EngineKind; 3] = [EngineKind::Xtts, EngineKind::OpenVoice, EngineKind::GptSovits];
+
+    /// The canonical name (`xtts`, `openvoice`, `gpt-sovits`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Xtts => "xtts",
+            EngineKind::OpenVoice => "openvoice",
+            EngineKind::GptSovits => "gpt-sovits",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = Error;
+    /// Accepts the canonical names and common spellings (`xtts_v2`,
+    /// `gpt_sovits`, `gptsovits`, any case).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "xtts" | "xtts-v2" | "xttsv2" => Ok(EngineKind::Xtts),
+            "openvoice" | "open-voice" | "openvoice-v2" => Ok(EngineKind::OpenVoice),
+            "gpt-sovits" | "gptsovits" | "gpt-sovits-v2" => Ok(EngineKind::GptSovits),
+            _ => Err(Error::UnknownEngine(s.to_string())),
+        }
+    }
+}
+
+/// What an engine can do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// The family.
+    pub kind: EngineKind,
+    /// A human name (e.g. "OpenVoice v2 (Piper base + tone color converter)").
+    pub name: String,
+    /// Language codes it speaks.
+    pub languages: Vec<String>,
+    /// The default language.
+    pub default_language: String,
+    /// Rate of the audio it produces.
+    pub sample_rate: u32,
+    /// Whether `synthesize_stream` yields before the whole text is done.
+    pub streaming: bool,
+    /// Longest text accepted by one request, in characters.
+    pub max_text_chars: usize,
+    /// Longest sentence the model takes in one pass, in characters.
+    pub max_sentence_chars: usize,
+    /// Whether extraction needs a transcript of the reference.
+    pub needs_transcript: bool,
+    /// Whether it can clone a voice from reference audio right now.
+    pub cloning: bool,
+    /// Built-in voices, by name; the first is the default.
+    pub builtin_voices: Vec<String>,
+}
+
+impl EngineInfo {
+    /// Checks a request's text length and language against this engine.
+    pub fn check_request(&self, request: &SynthesisRequest) -> Result<()> {
+        request.validate()?;
+        let len = request.text.chars().count();
+        if len > self.max_text_chars {
+            return Err(Error::TextTooLong {
+                len,
+                limit: self.max_text_chars,
+            });
+        }
+        if let Some(lang) = &request.language {
+            if !self.languages.iter().any(|l| l.eq_ignore_ascii_case(lang)) {
+                return Err(Error::UnsupportedLanguage {
+                    language: lang.clone(),
+                    engine: self.kind.to_string(),
+                    supported: self.languages.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where an engine's model is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum ModelState {
+    /// Not loaded; uses no model memory.
+    Unloaded,
+    /// Being loaded.
+    Loading,
+    /// Loaded and accepting work.
+    Ready,
+    /// Loading or running failed; the reason says why.
+    Failed(String),
+}
+
+impl ModelState {
+    /// Stable lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelState::Unloaded => "unloaded",
+            ModelState::Loading => "loading",
+            ModelState::Ready => "ready",
+            ModelState::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A TTS backend.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// What it can do.
+    fn info(&self) -> EngineInfo;
+    /// Where its model is.
+    fn state(&self) -> ModelState;
+    /// Loads the model (idempotent). Fails with the reason, and `state`
+    /// reports [`ModelState::Failed`] with it.
+    async fn load(&self) -> Result<()>;
+    /// Frees the model (idempotent); later work fails with
+    /// [`Error::ModelNotLoaded`] until `load` is called again.
+    async fn unload(&self) -> Result<()>;
+    /// Makes a profile of the voice in `reference`.
+    async fn extract_voice(&self, reference: &ReferenceAudio) -> Result<VoiceProfile>;
+    /// Speaks the whole request. `profile` is the stored voice's profile, or
+    /// `None` for a built-in voice (`request.voice`) or the default voice.
+    async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio>;
+    /// Speaks the request as a stream of chunks, yielding each as soon as it
+    /// is ready. Dropping the stream cancels the rest of the work.
+    async fn synthesize_stream(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<AudioStream>;
+}
+
+/// Default bound of an [`AudioStream`]: how many finished chunks may wait
+/// for a slow reader before the producer blocks.
+pub const DEFAULT_STREAM_BOUND: usize = 4;
+
+/// The receiving end of a streamed synthesis: a bounded stream of chunks.
+/// Dropping it closes the channel, which tells the producer to stop.
+#[derive(Debug)]
+pub struct AudioStream {
+    rx: mpsc::Receiver<Result<AudioChunk>>,
+}
+
+/// The producing end of an [`AudioStream`].
+#[derive(Debug, Clone)]
+pub struct AudioStreamSender {
+    tx: mpsc::Sender<Result<AudioChunk>>,
+}
+
+impl AudioStream {
+    /// A bounded channel of chunks.
+    pub fn channel(bound: usize) -> (AudioStreamSender, AudioStream) {
+        let (tx, rx) = mpsc::channel(bound.max(1));
+        (AudioStreamSender { tx }, AudioStream { rx })
+    }
+
+    /// The next chunk, `None` at the end.
+    pub async fn next_chunk(&mut self) -> Option<Result<AudioChunk>> {
+        self.rx.recv().await
+    }
+
+    /// Reads the whole stream into one clip.
+    pub async fn collect_audio(mut self) -> Result<Audio> {
+        let mut out: Option<Audio> = None;
+        while let Some(chunk) = self.next_chunk().await {
+            let chunk = chunk?;
+            match &mut out {
+                Some(a) => a.append(&chunk.audio),
+                None => out = Some(chunk.audio),
+            }
+        }
+        out.ok_or_else(|| Error::Inference("stream ended without audio".into()))
+    }
+}
+
+impl futures::Stream for AudioStream {
+    type Item = Result<AudioChunk>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl AudioStreamSender {
+    /// Sends a chunk from async code; `false` when the reader is gone.
+    pub async fn send(&self, item: Result<AudioChunk>) -> bool {
+        self.tx.send(item).await.is_ok()
+    }
+
+    /// Sends a chunk from a blocking (inference) thread, waiting while the
+    /// channel is full; `false` when the reader is gone and work should stop.
+    /// Must not be called on an async runtime thread.
+    pub fn blocking_send(&self, item: Result<AudioChunk>) -> bool {
+        self.tx.blocking_send(item).is_ok()
+    }
+
+    /// Whether the reader has gone away.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_kind_parse_display_serde() {
+        for k in EngineKind::ALL {
+            assert_eq!(k.as_str().parse::<EngineKind>().unwrap(), k);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+            assert_eq!(
+                serde_json::from_str::<EngineKind>(&format!("\"{k}\"")).unwrap(),
+                k
+            );
+        }
+        assert_eq!("GPT_SoVITS".parse::<EngineKind>().unwrap(), EngineKind::GptSovits);
+        assert_eq!("xtts_v2".parse::<EngineKind>().unwrap(), EngineKind::Xtts);
+        assert_eq!("melo".parse::<EngineKind>().unwrap_err().code(), "unknown_engine");
+    }
+
+    fn info() -> EngineInfo {
+        EngineInfo {
+            kind: EngineKind::OpenVoice,
+            name: "t".into(),
+            languages: vec!["en".into()],
+            default_language: "en".into(),
+            sample_rate: 22050,
+            streaming: true,
+            max_text_chars: 10,
+            max_sentence_chars: 5,
+            needs_transcript: false,
+            cloning: false,
+            builtin_voices: vec![],
+        }
+    }
+
+    #[test]
+    fn check_request_limits() {
+        let i = info();
+        assert!(i.check_request(&SynthesisRequest::new("hello")).is_ok());
+        assert_eq!(
+            i.check_request(&SynthesisRequest::new("x".repeat(11)))
+                .unwrap_err()
+                .code(),
+            "text_too_long"
+        );
+        let mut r = SynthesisRequest::new("hi");
+        r.language = Some("fr".into());
+        assert_eq!(i.check_request(&r).unwrap_err().code(), "unsupported_language");
+        r.language = Some("EN".into());
+        assert!(i.check_request(&r).is_ok());
+    }
+
+    #[tokio::test]
+    async fn stream_is_bounded_and_drop_cancels() {
+        let (tx, mut rx) = AudioStream::channel(1);
+        let chunk = |i| {
+            Ok(AudioChunk {
+                index: i,
+                audio: Audio::new(vec![0.0; 2], 8),
+                is_last: false,
+            })
+        };
+        assert!(tx.send(chunk(0)).await);
+        // The channel is full: a second send must wait until the reader reads.
+        assert!(tx.tx.try_send(chunk(1)).is_err());
+        assert_eq!(rx.next_chunk().await.unwrap().unwrap().index, 0);
+        drop(rx);
+        assert!(tx.is_closed());
+        assert!(!tx.send(chunk(2)).await);
+    }
+
+    #[tokio::test]
+    async fn collect_audio_joins_chunks() {
+        let (tx, rx) = AudioStream::channel(4);
+        for i in 0..3 {
+            tx.send(Ok(AudioChunk {
+                index: i,
+                audio: Audio::new(vec![i as f32; 2], 8),
+                is_last: i == 2,
+            }))
+            .await;
+        }
+        drop(tx);
+        let a = rx.collect_audio().await.unwrap();
+        assert_eq!(a.samples, vec![0.0, 0.0, 1.0, 1.0, 2.0, 2.0]);
+    }
+}

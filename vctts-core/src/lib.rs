@@ -1,0 +1,33 @@
+//! vctts-core: the types every other vctts crate speaks.
+//!
+//! The major components are:
+//! - [`engine`]: the [`Engine`] trait a TTS backend implements, [`EngineKind`],
+//!   [`EngineInfo`] and [`ModelState`];
+//! - [`audio`], [`voice`], [`request`]: domain types (mono `f32` audio, voice ids
+//!   and profiles, synthesis requests);
+//! - [`registry`] and [`balance`]: the node registry of the gateway and the
+//!   policies that pick a node;
+//! - [`limit`] and [`breaker`]: the layered rate limiter, concurrency limits and
+//!   the per-node circuit breaker;
+//! - [`clock`]: an injectable clock so time-driven behaviour is testable;
+//! - [`error`]: one error enum with stable codes.
+//!
+//! Invariant: this crate does no network I/O and knows neither HTTP nor ONNX.
+#![forbid(unsafe_code)]
+
+pub mod audio;
+pub mod balance;
+pub mod breaker;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod limit;
+pub mod registry;
+pub mod request;
+pub mod voice;
+
+pub use audio::{Audio, AudioChunk};
+pub use engine::{AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState};
+pub use error::{Error, Result};
+pub use request::{OutputFormat, SamplingParams, SynthesisRequest};
+pub use voice::{ReferenceAudio, Voice, VoiceId, VoiceProfile};

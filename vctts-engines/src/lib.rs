@@ -1,0 +1,21 @@
+//! vctts-engines: the TTS engines of vctts on ONNX Runtime, and the audio and
+//! text front ends they share.
+//!
+//! - [`runtime`]: finds and loads ONNX Runtime, builds sessions, runs them on
+//!   threads the engine owns;
+//! - [`audio`]: decode, resample, preprocess, measure, encode;
+//! - [`spectral`]: STFT and mel features matching the upstream conventions;
+//! - [`text`]: sentence splitting, normalisation, espeak-ng phonemes;
+//! - [`sampling`]: seeded token sampling for the autoregressive engines;
+//! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter).
+//!
+//! Invariant: this is the only vctts crate that depends on `ort`.
+
+pub mod audio;
+pub mod runtime;
+pub mod sampling;
+pub mod spectral;
+pub mod text;
+
+#[cfg(feature = "openvoice")]
+pub mod openvoice;

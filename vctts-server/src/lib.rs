@@ -1,0 +1,1 @@
+//! vctts-server: gateway, worker and standalone roles.
