@@ -1,1 +1,504 @@
-//! (being written)
+//! ONNX Runtime: finding and loading the library, building sessions, and the
+//! inference threads engines own.
+//!
+//! - [`init`] loads `libonnxruntime` once per process with `ort::init_from`
+//!   (never the panicking default path). It searches, in order: the explicit
+//!   [`RuntimeConfig::library_path`], `VCTTS_ORT_LIB`, `ORT_DYLIB_PATH`, the
+//!   executable's folder (and `lib/` beside it), and the setup folder
+//!   `.vctts/lib/` found from the working directory or the executable upwards.
+//!   A failure names every place tried and why it was rejected.
+//! - [`load_session`] builds a session with the configured threads,
+//!   optimisation level and execution provider.
+//! - [`InferencePool`] runs blocking model work on threads it owns: each thread
+//!   builds its own state (its sessions) once, then drains a bounded queue of
+//!   jobs. `Session::run` takes `&mut self`, so a session belongs to exactly one
+//!   thread; async callers await a oneshot and never block a tokio worker.
+
+use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use vctts_core::{Error, Result};
+
+/// The ONNX Runtime file names searched in each folder, most specific first.
+pub const LIBRARY_NAMES: [&str; 3] = ["libonnxruntime.so.1.32.0", "libonnxruntime.so.1", "libonnxruntime.so"];
+
+/// Where the setup script puts the library, relative to the project root.
+pub const SETUP_LIB_DIR: &str = ".vctts/lib";
+
+/// How to find ONNX Runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// An explicit library file; when set, it is tried first.
+    pub library_path: Option<PathBuf>,
+}
+
+/// The environment and the path it was loaded from.
+struct Loaded {
+    path: PathBuf,
+    _env: ort::environment::Environment,
+}
+
+static LOADED: OnceLock<Loaded> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Candidate library paths in search order. `env` looks up environment
+/// variables (injected so tests never touch the process environment).
+pub fn candidates(config: &RuntimeConfig, env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = &config.library_path {
+        out.push(p.clone());
+    }
+    for var in ["VCTTS_ORT_LIB", "ORT_DYLIB_PATH"] {
+        if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+            out.push(PathBuf::from(v));
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_path_buf());
+            dirs.push(dir.join("lib"));
+            dirs.push(dir.join("../lib"));
+        }
+    }
+    if let Some(home) = env("VCTTS_HOME").filter(|v| !v.is_empty()) {
+        dirs.push(PathBuf::from(home).join("lib"));
+    }
+    // The setup folder, looked for upwards from the working directory and from
+    // the executable (a `target/debug/` binary finds the project's `.vctts`).
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    for root in roots {
+        let dir = root.join(SETUP_LIB_DIR);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        for name in LIBRARY_NAMES {
+            let p = dir.join(name);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Loads ONNX Runtime once per process and returns the path it came from.
+/// Later calls return the first path (a process has one runtime).
+pub fn init(config: &RuntimeConfig) -> Result<PathBuf> {
+    init_with_env(config, &|k| std::env::var(k).ok())
+}
+
+/// [`init`] with an injected environment lookup.
+pub fn init_with_env(config: &RuntimeConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(l) = LOADED.get() {
+        return Ok(l.path.clone());
+    }
+    let _guard = INIT_LOCK.lock();
+    if let Some(l) = LOADED.get() {
+        return Ok(l.path.clone());
+    }
+    let mut tried = Vec::new();
+    for path in candidates(config, env) {
+        if !path.is_file() {
+            tried.push(format!("{} (not found)", path.display()));
+            continue;
+        }
+        match ort::init_from(&path) {
+            Ok(builder) => match builder.with_name("vctts").build() {
+                Ok(env) => {
+                    let loaded = LOADED.get_or_init(|| Loaded { path: path.clone(), _env: env });
+                    tracing::info!(path = %loaded.path.display(), "loaded ONNX Runtime");
+                    return Ok(loaded.path.clone());
+                }
+                Err(e) => tried.push(format!("{} (environment failed: {e})", path.display())),
+            },
+            Err(e) => tried.push(format!("{} ({e})", path.display())),
+        }
+    }
+    Err(Error::Runtime(format!(
+        "libonnxruntime 1.32 not found; run scripts/setup.sh or set VCTTS_ORT_LIB. Tried: {}",
+        tried.join("; ")
+    )))
+}
+
+/// The loaded environment, or an error telling how to load it.
+fn environment() -> Result<&'static ort::environment::Environment> {
+    match LOADED.get() {
+        Some(l) => Ok(&l._env),
+        None => {
+            init(&RuntimeConfig::default())?;
+            LOADED
+                .get()
+                .map(|l| &l._env)
+                .ok_or_else(|| Error::Runtime("ONNX Runtime did not initialise".into()))
+        }
+    }
+}
+
+/// Graph optimisation level of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptLevel {
+    /// No graph rewrites.
+    Disable,
+    /// Semantics-preserving rewrites (constant folding, redundant nodes).
+    Basic,
+    /// Basic plus node fusions.
+    Extended,
+    /// Everything ONNX Runtime offers.
+    #[default]
+    All,
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Device {
+    /// The CPU execution provider.
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on a GPU (needs the `cuda` feature and a
+    /// CUDA build of ONNX Runtime); falls back to CPU for unsupported nodes.
+    Cuda {
+        /// The GPU index.
+        device_id: i32,
+    },
+}
+
+impl std::str::FromStr for Device {
+    type Err = Error;
+    /// Parses `cpu`, `cuda` or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda { device_id: 0 }),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<i32>) {
+                Some(Ok(id)) if id >= 0 => Ok(Device::Cuda { device_id: id }),
+                _ => Err(Error::invalid("device", format!("expected cpu, cuda or cuda:N, got {s:?}"))),
+            },
+        }
+    }
+}
+
+/// How to build a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Threads inside one operator.
+    pub intra_threads: usize,
+    /// Threads across independent operators (1 = sequential execution).
+    pub inter_threads: usize,
+    /// Graph optimisation level.
+    pub optimization: OptLevel,
+    /// Execution provider.
+    pub device: Device,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            intra_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4),
+            inter_threads: 1,
+            optimization: OptLevel::All,
+            device: Device::Cpu,
+        }
+    }
+}
+
+fn ort_err(context: &str) -> impl Fn(ort::Error<ort::session::builder::SessionBuilder>) -> Error + '_ {
+    move |e| Error::ModelLoad(format!("{context}: {e}"))
+}
+
+/// Builds a session for the model file at `path`. A missing file is
+/// [`Error::ModelNotInstalled`] naming it; a file ONNX Runtime rejects is
+/// [`Error::ModelLoad`].
+pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session::Session> {
+    if !path.is_file() {
+        return Err(Error::ModelNotInstalled(format!("{} is missing", path.display())));
+    }
+    let env = environment()?;
+    let ctx = path.display().to_string();
+    let builder = ort::session::Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
+    let level = match config.optimization {
+        OptLevel::Disable => ort::session::builder::GraphOptimizationLevel::Disable,
+        OptLevel::Basic => ort::session::builder::GraphOptimizationLevel::Level1,
+        OptLevel::Extended => ort::session::builder::GraphOptimizationLevel::Level2,
+        OptLevel::All => ort::session::builder::GraphOptimizationLevel::All,
+    };
+    let mut builder = builder
+        .with_intra_threads(config.intra_threads.max(1))
+        .map_err(ort_err(&ctx))?
+        .with_inter_threads(config.inter_threads.max(1))
+        .map_err(ort_err(&ctx))?
+        .with_parallel_execution(config.inter_threads > 1)
+        .map_err(ort_err(&ctx))?
+        .with_optimization_level(level)
+        .map_err(ort_err(&ctx))?;
+    builder = match config.device {
+        Device::Cpu => builder
+            .with_execution_providers([ort::ep::CPU::default().build()])
+            .map_err(ort_err(&ctx))?,
+        Device::Cuda { device_id } => with_cuda(builder, device_id, &ctx)?,
+    };
+    builder.commit_from_file(path).map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
+}
+
+#[cfg(feature = "cuda")]
+fn with_cuda(
+    builder: ort::session::builder::SessionBuilder,
+    device_id: i32,
+    ctx: &str,
+) -> Result<ort::session::builder::SessionBuilder> {
+    builder
+        .with_execution_providers([
+            ort::ep::CUDA::default().with_device_id(device_id).build().error_on_failure(),
+            ort::ep::CPU::default().build(),
+        ])
+        .map_err(|e| Error::ModelLoad(format!("{ctx}: CUDA execution provider unavailable: {e}")))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_cuda(
+    _builder: ort::session::builder::SessionBuilder,
+    device_id: i32,
+    _ctx: &str,
+) -> Result<ort::session::builder::SessionBuilder> {
+    Err(Error::Config(format!(
+        "device cuda:{device_id} requested, but vctts was built without the `cuda` feature; \
+         rebuild with `--features cuda` and use the onnxruntime-gpu library, or set device: cpu"
+    )))
+}
+
+/// A job for a pool thread: gets the thread's state.
+type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+
+/// Threads that own per-thread state (sessions) and run jobs from a bounded
+/// queue. Dropping the pool lets queued jobs finish, then the threads exit and
+/// free their state.
+pub struct InferencePool<S: 'static> {
+    name: String,
+    tx: Option<mpsc::SyncSender<Job<S>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<S: 'static> std::fmt::Debug for InferencePool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InferencePool").field("name", &self.name).field("threads", &self.threads.len()).finish()
+    }
+}
+
+impl<S: 'static> InferencePool<S> {
+    /// Starts `threads` threads, each building its state with `make` (e.g.
+    /// loading its sessions), with room for `queue` waiting jobs. Returns the
+    /// first error any thread's `make` returned; then no thread is left running.
+    pub fn start<F>(name: &str, threads: usize, queue: usize, make: F) -> Result<Self>
+    where
+        F: Fn(usize) -> Result<S> + Send + Sync + 'static,
+    {
+        let threads_n = threads.max(1);
+        let (tx, rx) = mpsc::sync_channel::<Job<S>>(queue);
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        let make = std::sync::Arc::new(make);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let mut handles = Vec::with_capacity(threads_n);
+        for i in 0..threads_n {
+            let rx = rx.clone();
+            let make = make.clone();
+            let ready_tx = ready_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    let mut state = match make(i) {
+                        Ok(s) => {
+                            let _ = ready_tx.send(Ok(()));
+                            s
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    drop(ready_tx);
+                    loop {
+                        // Hold the lock only while taking a job.
+                        let job = rx.lock().recv();
+                        match job {
+                            Ok(job) => job(&mut state),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start inference thread: {e}")))?;
+            handles.push(handle);
+        }
+        drop(ready_tx);
+        let mut pool = Self { name: name.to_string(), tx: Some(tx), threads: handles };
+        for _ in 0..threads_n {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    pool.shutdown();
+                    return Err(e);
+                }
+                Err(_) => {
+                    pool.shutdown();
+                    return Err(Error::Internal(format!("{name}: an inference thread died while starting")));
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Queues `job` and awaits its result. A full queue is
+    /// [`Error::Overloaded`] at once (back-pressure is an error, not a wait).
+    pub async fn run<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> Result<T> + Send + 'static,
+    {
+        let rx = self.submit(job)?;
+        rx.await.map_err(|_| Error::Inference(format!("{}: inference thread stopped", self.name)))?
+    }
+
+    /// Queues `job` without waiting for it; the receiver gets its result.
+    pub fn submit<T, F>(&self, job: F) -> Result<tokio::sync::oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> Result<T> + Send + 'static,
+    {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        let boxed: Job<S> = Box::new(move |state: &mut S| {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(state)))
+                .unwrap_or_else(|_| Err(Error::Internal("inference job panicked".into())));
+            let _ = otx.send(out);
+        });
+        let tx = self.tx.as_ref().ok_or_else(|| Error::ModelNotLoaded(self.name.clone()))?;
+        match tx.try_send(boxed) {
+            Ok(()) => Ok(orx),
+            Err(mpsc::TrySendError::Full(_)) => {
+                Err(Error::Overloaded(format!("{}: inference queue is full", self.name)))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(Error::ModelNotLoaded(self.name.clone())),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.tx.take();
+        for h in self.threads.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl<S: 'static> Drop for InferencePool<S> {
+    fn drop(&mut self) {
+        // Threads finish what is queued, then exit. Joining here would block an
+        // async caller; the threads hold nothing the caller waits for.
+        self.tx.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_follow_the_documented_order() {
+        let cfg = RuntimeConfig { library_path: Some(PathBuf::from("explicit.so")) };
+        let env = |k: &str| match k {
+            "VCTTS_ORT_LIB" => Some("from-vctts.so".to_string()),
+            "ORT_DYLIB_PATH" => Some("from-ort.so".to_string()),
+            _ => None,
+        };
+        let c = candidates(&cfg, &env);
+        assert_eq!(c[0], PathBuf::from("explicit.so"));
+        assert_eq!(c[1], PathBuf::from("from-vctts.so"));
+        assert_eq!(c[2], PathBuf::from("from-ort.so"));
+        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        assert_eq!(c[3], exe_dir.join(LIBRARY_NAMES[0]));
+        assert!(c.iter().any(|p| p.ends_with(".vctts/lib/libonnxruntime.so.1.32.0")));
+    }
+
+    #[test]
+    fn device_parse() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!("CUDA".parse::<Device>().unwrap(), Device::Cuda { device_id: 0 });
+        assert_eq!("cuda:2".parse::<Device>().unwrap(), Device::Cuda { device_id: 2 });
+        assert!("tpu".parse::<Device>().is_err());
+        assert!("cuda:-1".parse::<Device>().is_err());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn pool_runs_jobs_on_its_own_threads_with_their_state() {
+        let pool = InferencePool::start("t", 2, 8, |i| Ok(vec![i])).unwrap();
+        let caller = std::thread::current().id();
+        let (tid, state) = pool.run(|s: &mut Vec<usize>| Ok((std::thread::current().id(), s.clone()))).await.unwrap();
+        assert_ne!(tid, caller);
+        assert!(state == vec![0] || state == vec![1]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn pool_start_reports_the_first_error() {
+        let e = InferencePool::<()>::start("t", 2, 1, |i| {
+            if i == 1 { Err(Error::ModelLoad("bad file".into())) } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "model_load_failed");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn full_queue_is_overloaded_not_a_wait() {
+        let (block_tx, block_rx) = std::sync::mpsc::channel::<()>();
+        let block_rx = std::sync::Arc::new(Mutex::new(block_rx));
+        let pool = InferencePool::start("t", 1, 1, |_| Ok(())).unwrap();
+        // Occupy the thread until released.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let br = block_rx.clone();
+        let first = pool
+            .submit(move |_: &mut ()| {
+                let _ = started_tx.send(());
+                let _ = br.lock().recv();
+                Ok(1)
+            })
+            .unwrap();
+        started_rx.await.unwrap();
+        let second = pool.submit(|_: &mut ()| Ok(2)).unwrap(); // fills the queue of 1
+        let third = pool.submit(|_: &mut ()| Ok(3));
+        assert_eq!(third.unwrap_err().code(), "overloaded");
+        block_tx.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn panicking_job_is_an_error_and_the_thread_survives() {
+        let pool = InferencePool::start("t", 1, 4, |_| Ok(())).unwrap();
+        let e = pool.run(|_: &mut ()| -> Result<()> { panic!("boom") }).await.unwrap_err();
+        assert_eq!(e.code(), "internal_error");
+        assert_eq!(pool.run(|_: &mut ()| Ok(5)).await.unwrap(), 5);
+    }
+
+    #[test]
+    fn missing_model_file_is_not_installed() {
+        let e = load_session(Path::new("does/not/exist.onnx"), &SessionConfig::default()).unwrap_err();
+        assert_eq!(e.code(), "model_not_installed");
+        assert!(e.to_string().contains("does/not/exist.onnx"));
+    }
+}
