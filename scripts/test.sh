@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second command; CI runs it).
+# Formatting, lints, every test of the workspace, the examples, and the
+# README's first command (which must produce a real, non-silent WAV).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "examples"
+cargo run -q --example custom_engine
+cargo run -q --example embed_synth -- target/embed_synth.wav
+
+step "README first command: speak a sentence with the default voice"
+out=target/readme-hello.wav
+rm -f "$out"
+cargo run -q --bin vctts -- synth --text "Hello from vctts. This is the default voice." -o "$out"
+python3 scripts/check_wav.py "$out" --min-seconds 1.0
