@@ -12,6 +12,7 @@
 //! Invariant: this is the only vctts crate that depends on `ort`.
 
 pub mod audio;
+pub mod catalog;
 pub mod runtime;
 pub mod sampling;
 pub mod spectral;

@@ -1,0 +1,733 @@
+//! The OpenVoice v2 engine: a base TTS plus the tone color converter.
+//!
+//! Model folder (`models/openvoice/`, see its README):
+//! - `base/<name>.onnx` + `<name>.onnx.json`: base voices in Piper's VITS
+//!   format ([`piper`]); the default is `en_US-joe-medium`;
+//! - `converter/`: the tone color converter ([`converter`]); optional —
+//!   without it the engine speaks with its base voices and cannot clone.
+//!
+//! Pipeline of one request: normalise → split into sentences → espeak-ng
+//! phonemes (the first sentence on its own so the first chunk is quick, the
+//! rest in one batch) → ids → VITS → (with a cloned voice) 22.05 kHz →
+//! spectrogram → converter from the base voice's tone color (extracted once
+//! per base voice and cached) to the target's → audio, sentence by sentence.
+//!
+//! Invariants: inference runs on the engine's own threads
+//! ([`crate::runtime::InferencePool`]), one thread per admitted request, so
+//! `max_concurrency` bounds the work and `queue_size` the waiting; every job
+//! owns its buffers; a stream stops between sentences once its reader is gone.
+//!
+//! Determinism: with `noise_scale` and `noise_w` at 0 the base voice is
+//! byte-identical across runs. The converter's noise comes from `tau`; graphs
+//! that draw it inside (`RandomNormalLike`) cannot take the request's seed, so
+//! only graphs without in-graph randomness (like the fixtures) are
+//! reproducible at `tau > 0`.
+
+pub mod converter;
+pub mod piper;
+
+use crate::runtime::{InferencePool, SessionConfig};
+use crate::text::phonemize::Espeak;
+use async_trait::async_trait;
+use converter::{CONVERTER_RATE, Converter, ConverterFiles};
+use parking_lot::Mutex;
+use piper::PiperVoice;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vctts_core::engine::DEFAULT_STREAM_BOUND;
+use vctts_core::{
+    Audio, AudioChunk, AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, Error, ModelState,
+    ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+};
+
+/// Profile format written by this engine: 256 little-endian `f32`.
+pub const PROFILE_VERSION: u32 = 1;
+/// Default converter temperature.
+pub const DEFAULT_TAU: f32 = 0.3;
+/// Shortest usable speech in a reference clip, seconds.
+pub const MIN_REFERENCE_SPEECH: f32 = 3.0;
+/// Longest accepted reference clip, seconds.
+pub const MAX_REFERENCE_SECONDS: f32 = 60.0;
+/// Length of the segments a reference is cut into for extraction, seconds.
+const SEGMENT_SECONDS: f32 = 10.0;
+/// The text spoken by a base voice to measure its own tone color.
+const CALIBRATION_TEXT: &str = "The north wind and the sun were disputing which was the stronger, when a \
+traveler came along wrapped in a warm cloak. They agreed that the one who first succeeded in making the \
+traveler take his cloak off should be considered stronger than the other. Then the north wind blew as hard \
+as he could, but the more he blew the more closely did the traveler fold his cloak around him.";
+
+/// Settings of the OpenVoice engine.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenVoiceConfig {
+    /// The model folder (`models/openvoice`).
+    pub models_dir: PathBuf,
+    /// Default base voice (file stem); `None` = `en_US-joe-medium` if present, else the first.
+    pub default_voice: Option<String>,
+    /// Session threads, optimisation and device.
+    pub session: SessionConfig,
+    /// Requests run at once (inference threads).
+    pub max_concurrency: usize,
+    /// Requests that may wait for a thread before new ones are refused.
+    pub queue_size: usize,
+    /// Default converter temperature.
+    pub tau: f32,
+    /// Silence between sentences at speed 1, seconds.
+    pub sentence_silence: f32,
+    /// Longest text per request, characters.
+    pub max_text_chars: usize,
+    /// Longest sentence given to the model in one pass, characters.
+    pub max_sentence_chars: usize,
+    /// The espeak-ng binary; `None` = look it up (`VCTTS_ESPEAK`, `PATH`).
+    pub espeak: Option<PathBuf>,
+}
+
+impl Default for OpenVoiceConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: PathBuf::from("models/openvoice"),
+            default_voice: None,
+            session: SessionConfig::default(),
+            max_concurrency: 1,
+            queue_size: 64,
+            tau: DEFAULT_TAU,
+            sentence_silence: 0.2,
+            max_text_chars: 100_000,
+            max_sentence_chars: 400,
+            espeak: None,
+        }
+    }
+}
+
+impl OpenVoiceConfig {
+    /// Defaults with the given model folder.
+    pub fn new(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            models_dir: models_dir.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the model folder holds, read without loading anything.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    /// Base voices found in `base/`.
+    pub voices: Vec<PiperVoice>,
+    /// The converter, if installed.
+    pub converter: Option<ConverterFiles>,
+}
+
+impl Installation {
+    /// Reads `models_dir`. No base voice is [`Error::ModelNotInstalled`] with the fix.
+    pub fn scan(models_dir: &std::path::Path) -> Result<Self> {
+        let base = models_dir.join("base");
+        let voices = piper::discover(&base)?;
+        if voices.is_empty() {
+            return Err(Error::ModelNotInstalled(format!(
+                "no OpenVoice base voice in {} (expected <name>.onnx + <name>.onnx.json): run scripts/setup.sh, \
+                 see models/openvoice/README.md",
+                base.display()
+            )));
+        }
+        Ok(Self {
+            voices,
+            converter: ConverterFiles::find(&models_dir.join("converter")),
+        })
+    }
+}
+
+struct Shared {
+    config: OpenVoiceConfig,
+    voices: Vec<PiperVoice>,
+    default_voice: usize,
+    converter: Option<ConverterFiles>,
+    espeak: Espeak,
+    /// Tone color of each base voice, measured once.
+    source_tones: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+}
+
+/// What one inference thread owns.
+struct ThreadState {
+    shared: Arc<Shared>,
+    base: Vec<ort::session::Session>,
+    converter: Option<Converter>,
+}
+
+/// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
+pub struct OpenVoiceEngine {
+    shared: Arc<Shared>,
+    state: Mutex<ModelState>,
+    pool: Mutex<Option<Arc<InferencePool<ThreadState>>>>,
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for OpenVoiceEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenVoiceEngine")
+            .field("state", &*self.state.lock())
+            .finish()
+    }
+}
+
+/// A planned synthesis: everything the inference thread needs.
+struct Plan {
+    voice: usize,
+    sentences: Vec<String>,
+    scales: [f32; 3],
+    target: Option<Vec<f32>>,
+    tau: f32,
+    silence: f32,
+}
+
+impl OpenVoiceEngine {
+    /// Reads the model folder and finds espeak-ng; loads nothing yet.
+    pub fn new(config: OpenVoiceConfig) -> Result<Self> {
+        let install = Installation::scan(&config.models_dir)?;
+        let espeak = match &config.espeak {
+            Some(p) => Espeak::with_binary(p.clone()),
+            None => Espeak::locate()?,
+        };
+        let wanted = config
+            .default_voice
+            .clone()
+            .unwrap_or_else(|| "en_US-joe-medium".to_string());
+        let default_voice = match install.voices.iter().position(|v| v.name == wanted) {
+            Some(i) => i,
+            None if config.default_voice.is_some() => {
+                return Err(Error::Config(format!(
+                    "default_voice {wanted:?} is not in {}/base (have: {})",
+                    config.models_dir.display(),
+                    install
+                        .voices
+                        .iter()
+                        .map(|v| v.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            None => 0,
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                voices: install.voices,
+                default_voice,
+                converter: install.converter,
+                espeak,
+                source_tones: Mutex::new(HashMap::new()),
+            }),
+            state: Mutex::new(ModelState::Unloaded),
+            pool: Mutex::new(None),
+            load_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Whether the tone color converter is installed (voice cloning works).
+    pub fn has_converter(&self) -> bool {
+        self.shared.converter.is_some()
+    }
+
+    fn pool(&self) -> Result<Arc<InferencePool<ThreadState>>> {
+        self.pool.lock().clone().ok_or_else(|| {
+            Error::ModelNotLoaded(match &*self.state.lock() {
+                ModelState::Failed(r) => format!("openvoice failed to load: {r}"),
+                s => format!("openvoice is {}", s.as_str()),
+            })
+        })
+    }
+
+    fn no_converter() -> Error {
+        Error::ModelNotInstalled(
+            "tone color converter not installed (converter/tone_color_extract_model.onnx and \
+             converter/tone_clone_model.onnx): see models/openvoice/README.md"
+                .into(),
+        )
+    }
+
+    /// Checks the request and turns it into a plan.
+    fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Plan> {
+        let shared = &self.shared;
+        request.validate()?;
+        let len = request.text.chars().count();
+        if len > shared.config.max_text_chars {
+            return Err(Error::TextTooLong {
+                len,
+                limit: shared.config.max_text_chars,
+            });
+        }
+        let voice = self.pick_voice(request, profile.is_some())?;
+        let lang = shared.voices[voice].language.clone();
+        let normalized = crate::text::normalize::normalize(&request.text, &lang);
+        let sentences = crate::text::split::split_sentences(&normalized, shared.config.max_sentence_chars);
+        if sentences.is_empty() {
+            return Err(Error::EmptyText);
+        }
+        let target = match profile {
+            Some(p) => {
+                if shared.converter.is_none() {
+                    return Err(Self::no_converter());
+                }
+                Some(converter::decode_tone(
+                    p.expect(EngineKind::OpenVoice, PROFILE_VERSION)?,
+                )?)
+            }
+            None => None,
+        };
+        let v = &shared.voices[voice];
+        let s = &request.sampling;
+        let scales = [
+            s.noise_scale.unwrap_or(v.noise_scale),
+            v.length_scale / request.speed,
+            s.noise_scale_w.unwrap_or(v.noise_w),
+        ];
+        Ok(Plan {
+            voice,
+            sentences,
+            scales,
+            target,
+            tau: s.tau.unwrap_or(shared.config.tau),
+            silence: shared.config.sentence_silence / request.speed,
+        })
+    }
+
+    /// The base voice for a request: the built-in voice it names, else the
+    /// first voice of its language, else the default.
+    fn pick_voice(&self, request: &SynthesisRequest, cloned: bool) -> Result<usize> {
+        let voices = &self.shared.voices;
+        let family = request.language.as_deref().map(language_family);
+        if let Some(family) = &family {
+            if !voices.iter().any(|v| &v.language == family) {
+                return Err(Error::UnsupportedLanguage {
+                    language: request.language.clone().unwrap_or_default(),
+                    engine: "openvoice".into(),
+                    supported: self.languages().join(", "),
+                });
+            }
+        }
+        if !cloned {
+            if let Some(id) = &request.voice {
+                let i = voices.iter().position(|v| v.name == id.as_str()).ok_or_else(|| {
+                    Error::VoiceNotFound(format!(
+                        "{id} (built-in openvoice voices: {})",
+                        voices
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+                if let Some(family) = &family {
+                    if &voices[i].language != family {
+                        return Err(Error::invalid(
+                            "language",
+                            format!(
+                                "voice {} speaks {}, not {family}",
+                                voices[i].name, voices[i].language
+                            ),
+                        ));
+                    }
+                }
+                return Ok(i);
+            }
+        }
+        let default = self.shared.default_voice;
+        Ok(match family {
+            Some(f) if voices[default].language != f => {
+                voices.iter().position(|v| v.language == f).unwrap_or(default)
+            }
+            _ => default,
+        })
+    }
+
+    fn languages(&self) -> Vec<String> {
+        let mut l: Vec<String> = self.shared.voices.iter().map(|v| v.language.clone()).collect();
+        l.sort();
+        l.dedup();
+        l
+    }
+}
+
+/// `en-US`, `en_us`, `EN` → `en`.
+fn language_family(code: &str) -> String {
+    code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
+}
+
+impl ThreadState {
+    fn load(shared: Arc<Shared>) -> Result<Self> {
+        let mut base = Vec::with_capacity(shared.voices.len());
+        for v in &shared.voices {
+            base.push(crate::runtime::load_session(
+                &v.model_path,
+                &shared.config.session,
+            )?);
+        }
+        let converter = match &shared.converter {
+            Some(files) => Some(Converter::load(files, &shared.config.session)?),
+            None => None,
+        };
+        Ok(Self {
+            shared,
+            base,
+            converter,
+        })
+    }
+
+    /// Speaks one sentence with the base voice.
+    fn base_sentence(&mut self, voice: usize, phonemes: &str, scales: [f32; 3]) -> Result<Vec<f32>> {
+        let v = &self.shared.voices[voice];
+        let ids = v.phoneme_ids(phonemes);
+        if ids.dropped > 0 {
+            tracing::warn!(voice = %v.name, dropped = ids.dropped, "phonemes missing from the voice's map were dropped");
+        }
+        // BOS, pad and EOS only: nothing to say.
+        if ids.ids.len() <= 3 {
+            return Ok(Vec::new());
+        }
+        let speaker = v.speakers.values().next().copied().unwrap_or(0);
+        piper::run_vits(&mut self.base[voice], v, &ids.ids, scales, speaker)
+    }
+
+    /// The base voice's own tone color, measured once and cached.
+    fn source_tone(&mut self, voice: usize) -> Result<Arc<Vec<f32>>> {
+        let name = self.shared.voices[voice].name.clone();
+        if let Some(t) = self.shared.source_tones.lock().get(&name) {
+            return Ok(t.clone());
+        }
+        let v = &self.shared.voices[voice];
+        let sentences =
+            crate::text::split::split_sentences(CALIBRATION_TEXT, self.shared.config.max_sentence_chars);
+        let phonemes = self.shared.espeak.phonemize(&v.espeak_voice, &sentences)?;
+        let scales = [v.noise_scale, v.length_scale, v.noise_w];
+        let rate = v.sample_rate;
+        let mut samples = Vec::new();
+        for p in &phonemes {
+            samples.extend(self.base_sentence(voice, p, scales)?);
+        }
+        let audio = to_converter_rate(Audio::new(samples, rate))?;
+        let tone = Arc::new(self.extract_tone(&audio.samples)?);
+        self.shared.source_tones.lock().insert(name, tone.clone());
+        Ok(tone)
+    }
+
+    /// Tone color of speech at 22.05 kHz: ~10 s segments, mean of their colors.
+    fn extract_tone(&mut self, speech: &[f32]) -> Result<Vec<f32>> {
+        let conv = self
+            .converter
+            .as_mut()
+            .ok_or_else(OpenVoiceEngine::no_converter)?;
+        let seconds = speech.len() as f32 / CONVERTER_RATE as f32;
+        let n = ((seconds / SEGMENT_SECONDS).round() as usize).max(1);
+        let seg = speech.len().div_ceil(n);
+        let mut colors = Vec::with_capacity(n);
+        for chunk in speech.chunks(seg) {
+            if chunk.len() < 1024 {
+                continue;
+            }
+            let spec = crate::spectral::presets::openvoice_spectrogram(chunk);
+            colors.push(conv.tone_color(&spec)?);
+        }
+        if colors.is_empty() {
+            return Err(Error::AudioRejected(
+                "reference speech is too short to measure".into(),
+            ));
+        }
+        Ok(converter::mean(&colors))
+    }
+
+    /// Runs a plan, handing each sentence's audio to `emit` as it is ready;
+    /// stops early (without error) when `emit` returns false.
+    fn run_plan(&mut self, plan: &Plan, emit: &mut dyn FnMut(Audio, bool) -> bool) -> Result<()> {
+        let shared = self.shared.clone();
+        let voice = &shared.voices[plan.voice];
+        let out_rate = if plan.target.is_some() {
+            CONVERTER_RATE
+        } else {
+            voice.sample_rate
+        };
+        let source = match plan.target {
+            Some(_) => Some(self.source_tone(plan.voice)?),
+            None => None,
+        };
+        let n = plan.sentences.len();
+        // The first sentence alone, so the first chunk does not wait for the rest.
+        let mut phonemes = shared
+            .espeak
+            .phonemize(&voice.espeak_voice, &plan.sentences[..1])?;
+        for i in 0..n {
+            if i == 1 {
+                phonemes.extend(
+                    shared
+                        .espeak
+                        .phonemize(&voice.espeak_voice, &plan.sentences[1..])?,
+                );
+            }
+            let p = phonemes
+                .get(i)
+                .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
+            let samples = self.base_sentence(plan.voice, p, plan.scales)?;
+            let mut audio = Audio::new(samples, voice.sample_rate);
+            if let (Some(target), Some(source)) = (&plan.target, &source) {
+                if !audio.is_empty() {
+                    audio = to_converter_rate(audio)?;
+                    let spec = crate::spectral::presets::openvoice_spectrogram(&audio.samples);
+                    let conv = self
+                        .converter
+                        .as_mut()
+                        .ok_or_else(OpenVoiceEngine::no_converter)?;
+                    audio = Audio::new(conv.convert(&spec, source, target, plan.tau)?, CONVERTER_RATE);
+                }
+            }
+            let last = i + 1 == n;
+            if !last {
+                audio.samples.extend(std::iter::repeat_n(
+                    0.0,
+                    (plan.silence * out_rate as f32) as usize,
+                ));
+            }
+            audio.sample_rate = out_rate;
+            if !emit(audio, last) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn extract(&mut self, reference: Audio) -> Result<Vec<f32>> {
+        let seconds = reference.duration().as_secs_f32();
+        if reference.is_empty() {
+            return Err(Error::AudioRejected("reference audio is empty".into()));
+        }
+        if seconds > MAX_REFERENCE_SECONDS + 0.5 {
+            return Err(Error::AudioRejected(format!(
+                "reference is {seconds:.1} s long; give {MIN_REFERENCE_SPEECH:.0}–{MAX_REFERENCE_SECONDS:.0} s"
+            )));
+        }
+        let audio = to_converter_rate(reference)?;
+        let segments = crate::audio::vad::speech_segments(&audio, &crate::audio::vad::VadConfig::default());
+        let mut speech = Vec::with_capacity(audio.samples.len());
+        for r in segments {
+            speech.extend_from_slice(&audio.samples[r]);
+        }
+        let speech_seconds = speech.len() as f32 / CONVERTER_RATE as f32;
+        if speech_seconds < MIN_REFERENCE_SPEECH {
+            return Err(Error::AudioRejected(format!(
+                "only {speech_seconds:.1} s of speech in the reference; at least {MIN_REFERENCE_SPEECH:.0} s are needed"
+            )));
+        }
+        self.extract_tone(&speech)
+    }
+}
+
+fn to_converter_rate(audio: Audio) -> Result<Audio> {
+    if audio.sample_rate == CONVERTER_RATE {
+        Ok(audio)
+    } else {
+        crate::audio::resample::resample(&audio, CONVERTER_RATE)
+    }
+}
+
+#[async_trait]
+impl Engine for OpenVoiceEngine {
+    fn info(&self) -> EngineInfo {
+        let s = &self.shared;
+        let default = &s.voices[s.default_voice];
+        let mut builtin: Vec<String> = vec![default.name.clone()];
+        builtin.extend(
+            s.voices
+                .iter()
+                .filter(|v| v.name != default.name)
+                .map(|v| v.name.clone()),
+        );
+        EngineInfo {
+            kind: EngineKind::OpenVoice,
+            name: "OpenVoice v2 (Piper VITS base + tone color converter)".into(),
+            languages: self.languages(),
+            default_language: default.language.clone(),
+            sample_rate: if s.converter.is_some() {
+                CONVERTER_RATE
+            } else {
+                default.sample_rate
+            },
+            streaming: true,
+            max_text_chars: s.config.max_text_chars,
+            max_sentence_chars: s.config.max_sentence_chars,
+            needs_transcript: false,
+            cloning: s.converter.is_some(),
+            builtin_voices: builtin,
+        }
+    }
+
+    fn state(&self) -> ModelState {
+        self.state.lock().clone()
+    }
+
+    async fn load(&self) -> Result<()> {
+        let _guard = self.load_lock.lock().await;
+        if self.pool.lock().is_some() {
+            return Ok(());
+        }
+        *self.state.lock() = ModelState::Loading;
+        let shared = self.shared.clone();
+        let threads = shared.config.max_concurrency.max(1);
+        let queue = shared.config.queue_size;
+        let started = tokio::task::spawn_blocking(move || {
+            InferencePool::start("openvoice", threads, queue, move |_| {
+                ThreadState::load(shared.clone())
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
+        .and_then(|r| r);
+        match started {
+            Ok(pool) => {
+                *self.pool.lock() = Some(Arc::new(pool));
+                *self.state.lock() = ModelState::Ready;
+                Ok(())
+            }
+            Err(e) => {
+                *self.state.lock() = ModelState::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    async fn unload(&self) -> Result<()> {
+        let _guard = self.load_lock.lock().await;
+        // Queued and running jobs keep their Arc and finish; the threads then
+        // exit and free the sessions.
+        self.pool.lock().take();
+        *self.state.lock() = ModelState::Unloaded;
+        Ok(())
+    }
+
+    async fn extract_voice(&self, reference: &ReferenceAudio) -> Result<VoiceProfile> {
+        if self.shared.converter.is_none() {
+            return Err(Self::no_converter());
+        }
+        let pool = self.pool()?;
+        let audio = reference.audio.clone();
+        let tone = pool.run(move |t: &mut ThreadState| t.extract(audio)).await?;
+        Ok(VoiceProfile {
+            engine: EngineKind::OpenVoice,
+            format_version: PROFILE_VERSION,
+            data: converter::encode_tone(&tone),
+        })
+    }
+
+    async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio> {
+        let plan = self.plan(request, profile)?;
+        let pool = self.pool()?;
+        pool.run(move |t: &mut ThreadState| {
+            let mut out: Option<Audio> = None;
+            t.run_plan(&plan, &mut |a, _| {
+                match &mut out {
+                    Some(o) => o.append(&a),
+                    None => out = Some(a),
+                }
+                true
+            })?;
+            out.ok_or(Error::EmptyText)
+        })
+        .await
+    }
+
+    async fn synthesize_stream(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<AudioStream> {
+        let plan = self.plan(request, profile)?;
+        let pool = self.pool()?;
+        let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
+        let done = pool.submit(move |t: &mut ThreadState| {
+            stream_plan(t, &plan, &tx);
+            Ok(())
+        })?;
+        drop(done);
+        Ok(rx)
+    }
+}
+
+fn stream_plan(t: &mut ThreadState, plan: &Plan, tx: &AudioStreamSender) {
+    if tx.is_closed() {
+        return;
+    }
+    let mut index = 0;
+    let result = t.run_plan(plan, &mut |audio, is_last| {
+        let ok = tx.blocking_send(Ok(AudioChunk {
+            index,
+            audio,
+            is_last,
+        }));
+        index += 1;
+        ok
+    });
+    if let Err(e) = result {
+        let _ = tx.blocking_send(Err(e));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> OpenVoiceEngine {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
+        OpenVoiceEngine::new(OpenVoiceConfig::new(dir)).expect("default voice: run scripts/setup.sh")
+    }
+
+    #[test]
+    fn long_text_is_split_up_to_the_limit() {
+        let e = engine();
+        let sentence = "A fairly ordinary sentence that goes on for a while, with a clause or two. ";
+        let mut text = String::new();
+        while text.len() + sentence.len() <= 100_000 {
+            text.push_str(sentence);
+        }
+        let plan = e.plan(&SynthesisRequest::new(text.clone()), None).unwrap();
+        assert!(plan.sentences.len() > 1000);
+        assert!(plan.sentences.iter().all(|s| s.chars().count() <= 400));
+        // Text without any punctuation is split too.
+        let words = "word ".repeat(5_000);
+        let plan = e.plan(&SynthesisRequest::new(words), None).unwrap();
+        assert!(plan.sentences.len() >= 60);
+        assert!(plan.sentences.iter().all(|s| s.chars().count() <= 400));
+        assert_eq!(
+            e.plan(&SynthesisRequest::new("x".repeat(100_001)), None)
+                .err()
+                .unwrap()
+                .code(),
+            "text_too_long"
+        );
+    }
+
+    #[test]
+    fn language_and_voice_choice() {
+        let e = engine();
+        let mut r = SynthesisRequest::new("Hi.");
+        assert_eq!(e.pick_voice(&r, false).unwrap(), e.shared.default_voice);
+        r.language = Some("EN_us".into());
+        assert!(e.pick_voice(&r, false).is_ok());
+        r.language = Some("de".into());
+        assert_eq!(
+            e.pick_voice(&r, false).unwrap_err().code(),
+            "unsupported_language"
+        );
+        assert_eq!(language_family("en-GB"), "en");
+    }
+
+    #[test]
+    fn speed_and_noise_map_to_scales() {
+        let e = engine();
+        let mut r = SynthesisRequest::new("Hi.");
+        r.speed = 2.0;
+        r.sampling.noise_scale = Some(0.1);
+        let p = e.plan(&r, None).unwrap();
+        let v = &e.shared.voices[p.voice];
+        assert_eq!(p.scales, [0.1, v.length_scale / 2.0, v.noise_w]);
+        assert_eq!(p.tau, DEFAULT_TAU);
+        assert!((p.silence - 0.1).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,302 @@
+//! Base voices in Piper's VITS format: `<name>.onnx` plus `<name>.onnx.json`.
+//!
+//! The JSON gives the phoneme-id map, the espeak-ng voice, the sample rate,
+//! the inference scales and the speakers. Ids follow Piper's convention: BOS
+//! `^`, then each phoneme's ids followed by the pad `_`, then EOS `$` (pad also
+//! follows BOS). Symbols missing from the map are dropped and counted.
+//! The graph takes `input` i64 [1,N], `input_lengths` i64 [1], `scales` f32 [3]
+//! (noise, length, noise_w) and `sid` i64 [1] for multi-speaker voices, and
+//! returns `output` f32 [1,1,1,T] (or [1,1,T]).
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use vctts_core::{Error, Result};
+
+const BOS: char = '^';
+const EOS: char = '$';
+const PAD: char = '_';
+
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    audio: RawAudio,
+    espeak: RawEspeak,
+    #[serde(default)]
+    inference: RawInference,
+    phoneme_id_map: HashMap<String, Vec<i64>>,
+    #[serde(default)]
+    num_speakers: u32,
+    #[serde(default)]
+    speaker_id_map: BTreeMap<String, i64>,
+    #[serde(default)]
+    language: Option<RawLanguage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawAudio {
+    sample_rate: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawEspeak {
+    voice: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawInference {
+    noise_scale: f32,
+    length_scale: f32,
+    noise_w: f32,
+}
+
+impl Default for RawInference {
+    fn default() -> Self {
+        Self {
+            noise_scale: 0.667,
+            length_scale: 1.0,
+            noise_w: 0.8,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawLanguage {
+    #[serde(default)]
+    family: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// A base voice's configuration.
+#[derive(Debug, Clone)]
+pub struct PiperVoice {
+    /// File stem, e.g. `en_US-joe-medium`.
+    pub name: String,
+    /// The `.onnx` graph.
+    pub model_path: PathBuf,
+    /// Output sample rate.
+    pub sample_rate: u32,
+    /// espeak-ng voice for phonemes, e.g. `en-us`.
+    pub espeak_voice: String,
+    /// Language family code, e.g. `en`.
+    pub language: String,
+    /// Default noise scale.
+    pub noise_scale: f32,
+    /// Default length scale (1 / speed).
+    pub length_scale: f32,
+    /// Default duration noise.
+    pub noise_w: f32,
+    /// Number of speakers (1 = single speaker, no `sid` input).
+    pub num_speakers: u32,
+    /// Speaker names to ids.
+    pub speakers: BTreeMap<String, i64>,
+    ids: HashMap<char, Vec<i64>>,
+}
+
+/// Phoneme ids and what was dropped on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhonemeIds {
+    /// The ids, BOS to EOS.
+    pub ids: Vec<i64>,
+    /// Symbols that the voice's map lacks, dropped.
+    pub dropped: usize,
+}
+
+impl PiperVoice {
+    /// Reads `<dir>/<name>.onnx.json`.
+    pub fn load(model_path: &Path) -> Result<Self> {
+        let name = model_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".onnx"))
+            .ok_or_else(|| {
+                Error::ModelNotInstalled(format!("{} is not an .onnx file", model_path.display()))
+            })?
+            .to_string();
+        let json_path = model_path.with_file_name(format!("{name}.onnx.json"));
+        let text = std::fs::read_to_string(&json_path).map_err(|e| {
+            Error::ModelNotInstalled(format!(
+                "voice config {} unreadable ({e}); every base voice needs its .onnx.json",
+                json_path.display()
+            ))
+        })?;
+        Self::parse(&name, model_path, &text)
+            .map_err(|e| Error::ModelLoad(format!("voice config {}: {e}", json_path.display())))
+    }
+
+    fn parse(name: &str, model_path: &Path, text: &str) -> std::result::Result<Self, String> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut ids = HashMap::with_capacity(raw.phoneme_id_map.len());
+        for (k, v) in raw.phoneme_id_map {
+            let mut chars = k.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => {
+                    ids.insert(c, v);
+                }
+                _ => return Err(format!("phoneme_id_map key {k:?} is not one character")),
+            }
+        }
+        for needed in [BOS, EOS, PAD] {
+            if !ids.contains_key(&needed) {
+                return Err(format!("phoneme_id_map lacks {needed:?}"));
+            }
+        }
+        if raw.audio.sample_rate == 0 {
+            return Err("audio.sample_rate is 0".into());
+        }
+        let language = raw
+            .language
+            .and_then(|l| {
+                l.family.or_else(|| {
+                    l.code
+                        .map(|c| c.split(['_', '-']).next().unwrap_or("").to_string())
+                })
+            })
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| raw.espeak.voice.split('-').next().unwrap_or("en").to_string())
+            .to_ascii_lowercase();
+        Ok(Self {
+            name: name.to_string(),
+            model_path: model_path.to_path_buf(),
+            sample_rate: raw.audio.sample_rate,
+            espeak_voice: raw.espeak.voice,
+            language,
+            noise_scale: raw.inference.noise_scale,
+            length_scale: raw.inference.length_scale,
+            noise_w: raw.inference.noise_w,
+            num_speakers: raw.num_speakers.max(1),
+            speakers: raw.speaker_id_map,
+            ids,
+        })
+    }
+
+    /// Maps a phoneme string to ids.
+    pub fn phoneme_ids(&self, phonemes: &str) -> PhonemeIds {
+        let pad = &self.ids[&PAD];
+        let mut ids = Vec::with_capacity(phonemes.len() * 2 + 4);
+        ids.extend_from_slice(&self.ids[&BOS]);
+        ids.extend_from_slice(pad);
+        let mut dropped = 0;
+        for c in phonemes.chars() {
+            match self.ids.get(&c) {
+                Some(v) => {
+                    ids.extend_from_slice(v);
+                    ids.extend_from_slice(pad);
+                }
+                None => dropped += 1,
+            }
+        }
+        ids.extend_from_slice(&self.ids[&EOS]);
+        PhonemeIds { ids, dropped }
+    }
+}
+
+/// Lists the base voices in `dir` (`*.onnx` with a matching `.onnx.json`),
+/// sorted by name.
+pub fn discover(dir: &Path) -> Result<Vec<PiperVoice>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("onnx") && path.is_file() {
+            out.push(PiperVoice::load(&path)?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Runs the VITS graph of a base voice.
+pub fn run_vits(
+    session: &mut ort::session::Session,
+    voice: &PiperVoice,
+    ids: &[i64],
+    scales: [f32; 3],
+    speaker: i64,
+) -> Result<Vec<f32>> {
+    use ort::value::Tensor;
+    let err = |e: ort::Error| Error::Inference(format!("base voice {}: {e}", voice.name));
+    let n = ids.len();
+    let input = Tensor::from_array(([1usize, n], ids.to_vec())).map_err(err)?;
+    let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
+    let scales = Tensor::from_array(([3usize], scales.to_vec())).map_err(err)?;
+    let outputs = if voice.num_speakers > 1 {
+        let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
+        session
+            .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid])
+            .map_err(err)?
+    } else {
+        session
+            .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+            .map_err(err)?
+    };
+    let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+    Ok(data.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{
+        "audio": {"sample_rate": 22050},
+        "espeak": {"voice": "en-us"},
+        "inference": {"noise_scale": 0.5, "length_scale": 1.1, "noise_w": 0.7},
+        "phoneme_id_map": {"_": [0], "^": [1], "$": [2], " ": [3], "a": [14], "b": [15]},
+        "num_speakers": 1,
+        "language": {"family": "en", "code": "en_US"}
+    }"#;
+
+    fn voice() -> PiperVoice {
+        PiperVoice::parse("v", Path::new("v.onnx"), CONFIG).unwrap()
+    }
+
+    #[test]
+    fn parses_config() {
+        let v = voice();
+        assert_eq!(v.sample_rate, 22050);
+        assert_eq!(v.espeak_voice, "en-us");
+        assert_eq!(v.language, "en");
+        assert_eq!((v.noise_scale, v.length_scale, v.noise_w), (0.5, 1.1, 0.7));
+        assert_eq!(v.num_speakers, 1);
+    }
+
+    #[test]
+    fn ids_follow_piper_convention_and_count_drops() {
+        let v = voice();
+        let p = v.phoneme_ids("ab a");
+        assert_eq!(p.ids, vec![1, 0, 14, 0, 15, 0, 3, 0, 14, 0, 2]);
+        assert_eq!(p.dropped, 0);
+        let p = v.phoneme_ids("aΩb");
+        assert_eq!(p.ids, vec![1, 0, 14, 0, 15, 0, 2]);
+        assert_eq!(p.dropped, 1);
+    }
+
+    #[test]
+    fn bad_configs_are_named() {
+        let no_pad = CONFIG.replace(r#""_": [0], "#, "");
+        assert!(
+            PiperVoice::parse("v", Path::new("v.onnx"), &no_pad)
+                .unwrap_err()
+                .contains("'_'")
+        );
+        let multi = CONFIG.replace(r#""a": [14]"#, r#""ab": [14]"#);
+        assert!(
+            PiperVoice::parse("v", Path::new("v.onnx"), &multi)
+                .unwrap_err()
+                .contains("one character")
+        );
+        assert!(PiperVoice::parse("v", Path::new("v.onnx"), "{").is_err());
+    }
+
+    #[test]
+    fn missing_json_is_not_installed() {
+        let e = PiperVoice::load(Path::new("nowhere/x.onnx")).unwrap_err();
+        assert_eq!(e.code(), "model_not_installed");
+    }
+}
