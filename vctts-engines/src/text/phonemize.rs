@@ -1,0 +1,708 @@
+//! IPA phonemes from espeak-ng, run as a subprocess (so the library stays
+//! MIT/Apache: espeak-ng is GPL and is never linked).
+//!
+//! The output follows Piper's convention: words separated by spaces, stress
+//! marks kept, and each clause's punctuation (`, . ; : ! ?`) kept in place,
+//! e.g. `"Hello, world!"` → `"həlˈoʊ, wˈɜːld!"`.
+//!
+//! How a batch maps back (the invariant everything here protects): espeak-ng
+//! prints one line per clause and drops punctuation, and it may cut a line
+//! into several clauses of its own (`Mr. Smith` → two lines). So each
+//! sentence is split into clauses here, each clause's trailing punctuation is
+//! remembered, and the clauses are written to one espeak-ng process separated
+//! by blank lines. A blank input line always comes out as exactly one empty
+//! output line, and espeak-ng never joins text across it, so the output splits
+//! back into one group per clause at the empty lines (a group of several lines
+//! is one clause that espeak-ng cut further: its lines are joined with spaces).
+//! Clauses without any letter or digit are not sent at all (espeak-ng would
+//! answer them with an empty line, which would read as a separator). If the
+//! number of groups still differs from the number of clauses, the batch is
+//! redone with one process per clause, which cannot misalign. Every clause's
+//! text is sanitised first: line breaks and control characters become
+//! spaces, and `[`/`]` are removed (espeak-ng reads `[[...]]` as raw phoneme
+//! codes).
+//!
+//! These functions block (they wait for a child process): call them from the
+//! engine's own threads, never from an async task.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use vctts_core::{Error, Result};
+
+use super::split::is_closer;
+
+/// Environment variable naming the espeak-ng binary to use.
+pub const ESPEAK_ENV: &str = "VCTTS_ESPEAK";
+
+/// Hint appended to "not found" errors.
+const INSTALL_HINT: &str = "run scripts/setup.sh or apt-get install espeak-ng";
+
+/// A located espeak-ng binary.
+#[derive(Debug, Clone)]
+pub struct Espeak {
+    binary: PathBuf,
+    /// `espeak-ng --voices`, read once on first use.
+    voices: OnceLock<Vec<VoiceEntry>>,
+}
+
+/// One row of `espeak-ng --voices`: every name espeak-ng accepts for `-v`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VoiceEntry {
+    language: String,
+    name: String,
+    file: String,
+    other_languages: Vec<String>,
+}
+
+impl VoiceEntry {
+    fn matches(&self, wanted: &str) -> bool {
+        let eq = |s: &str| s.eq_ignore_ascii_case(wanted);
+        eq(&self.language)
+            || eq(&self.name)
+            || eq(&self.file)
+            || self.file.rsplit('/').next().is_some_and(eq)
+            || self.other_languages.iter().any(|l| eq(l))
+    }
+}
+
+impl Espeak {
+    /// Finds espeak-ng: env VCTTS_ESPEAK (injected through a lookup fn for tests, see STYLE.md), then PATH.
+    /// Error::ModelNotInstalled("espeak-ng not found (tried ...): run scripts/setup.sh or apt-get install espeak-ng").
+    pub fn locate() -> Result<Self> {
+        Self::locate_with(|key| std::env::var_os(key))
+    }
+
+    /// [`Espeak::locate`] with the environment read through `env`. When
+    /// `VCTTS_ESPEAK` is set it must name an executable file: a wrong explicit
+    /// setting is an error, not a reason to pick some other binary from `PATH`.
+    pub fn locate_with(env: impl Fn(&str) -> Option<OsString>) -> Result<Self> {
+        if let Some(value) = env(ESPEAK_ENV).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(value);
+            if is_executable(&path) {
+                return Ok(Self::with_binary(path));
+            }
+            return Err(not_found(&format!(
+                "{ESPEAK_ENV}={} (not an executable file)",
+                path.display()
+            )));
+        }
+        let mut tried = format!("{ESPEAK_ENV} (unset)");
+        match env("PATH").filter(|p| !p.is_empty()) {
+            Some(path) => {
+                for dir in std::env::split_paths(&path) {
+                    let candidate = dir.join("espeak-ng");
+                    if !dir.as_os_str().is_empty() && is_executable(&candidate) {
+                        return Ok(Self::with_binary(candidate));
+                    }
+                }
+                tried.push_str(&format!(", espeak-ng in PATH={}", path.to_string_lossy()));
+            }
+            None => tried.push_str(", PATH (unset)"),
+        }
+        Err(not_found(&tried))
+    }
+
+    /// Uses `path` as the espeak-ng binary, unchecked (a wrong path fails on first use).
+    pub fn with_binary(path: PathBuf) -> Self {
+        Espeak {
+            binary: path,
+            voices: OnceLock::new(),
+        }
+    }
+
+    /// The espeak-ng binary this uses.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// IPA phonemes of each sentence, in Piper's convention: words separated by spaces, stress marks kept, and
+    /// the sentence's punctuation (, . ; : ! ? and the like) kept in place, e.g. "Hello, world!" ->
+    /// "həlˈoʊ, wˈɜːld!". One espeak-ng process serves the whole batch (`espeak-ng -q --ipa -v <voice>`
+    /// reading stdin); see the module docs for how output lines are mapped back to clauses.
+    ///
+    /// The result has one entry per sentence, in order; a sentence without
+    /// anything to pronounce gives an empty string. Errors: a malformed voice
+    /// name is [`Error::InvalidInput`], a voice espeak-ng does not know is
+    /// [`Error::UnsupportedLanguage`], a failing process is [`Error::Inference`]
+    /// with its stderr.
+    pub fn phonemize(&self, voice: &str, sentences: &[String]) -> Result<Vec<String>> {
+        validate_voice(voice)?;
+        let clauses: Vec<Vec<Clause>> = sentences.iter().map(|s| split_clauses(s)).collect();
+        let spoken: Vec<&str> = clauses
+            .iter()
+            .flatten()
+            .filter(|c| !c.text.is_empty())
+            .map(|c| c.text.as_str())
+            .collect();
+        let mut phonemes = if spoken.is_empty() {
+            Vec::new()
+        } else {
+            self.phonemize_batch(voice, &spoken)?
+        };
+        if phonemes.len() != spoken.len() {
+            tracing::warn!(
+                clauses = spoken.len(),
+                groups = phonemes.len(),
+                voice,
+                "espeak-ng output did not map back to the clauses of the batch; phonemizing clause by clause"
+            );
+            phonemes = spoken
+                .iter()
+                .map(|clause| {
+                    self.run(voice, &format!("{clause}\n"))
+                        .map(|out| join_lines(&out))
+                })
+                .collect::<Result<_>>()?;
+        }
+        let mut phonemes = phonemes.into_iter();
+        Ok(clauses
+            .iter()
+            .map(|sentence| {
+                let mut out = String::new();
+                for clause in sentence {
+                    let ipa = if clause.text.is_empty() {
+                        String::new()
+                    } else {
+                        phonemes.next().unwrap_or_default()
+                    };
+                    if ipa.is_empty() {
+                        // Punctuation with nothing spoken before it in this clause.
+                        if !out.is_empty() {
+                            out.push_str(&clause.punct);
+                        }
+                        continue;
+                    }
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(&ipa);
+                    out.push_str(&clause.punct);
+                }
+                out
+            })
+            .collect())
+    }
+
+    /// Voices espeak-ng knows (`espeak-ng --voices`), to validate a language early.
+    ///
+    /// Matches, ignoring ASCII case, a voice's language (`en-us`), name,
+    /// file (`gmw/en-US` or `en-US`) or one of its other languages (`en`); a
+    /// variant suffix (`en-us+f3`) is ignored. The list is read once.
+    pub fn has_voice(&self, voice: &str) -> Result<bool> {
+        validate_voice(voice)?;
+        let base = voice.split('+').next().unwrap_or(voice);
+        Ok(self.voices()?.iter().any(|v| v.matches(base)))
+    }
+
+    fn voices(&self) -> Result<&[VoiceEntry]> {
+        if let Some(v) = self.voices.get() {
+            return Ok(v);
+        }
+        let output = self
+            .command()
+            .arg("--voices")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| self.spawn_error(e))?;
+        if !output.status.success() {
+            return Err(self.process_error("--voices", &output));
+        }
+        let parsed = parse_voices(&String::from_utf8_lossy(&output.stdout));
+        Ok(self.voices.get_or_init(|| parsed))
+    }
+
+    /// Phonemes of the `clauses` in one process; one entry per output group
+    /// (the caller checks the count).
+    fn phonemize_batch(&self, voice: &str, clauses: &[&str]) -> Result<Vec<String>> {
+        let mut input = String::with_capacity(clauses.iter().map(|c| c.len() + 2).sum());
+        for (i, clause) in clauses.iter().enumerate() {
+            if i > 0 {
+                input.push_str("\n\n");
+            }
+            input.push_str(clause);
+        }
+        input.push('\n');
+        let out = self.run(voice, &input)?;
+        Ok(group_lines(&out))
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs `espeak-ng -q -b 1 --ipa -v <voice>` on `input`, returning stdout.
+    fn run(&self, voice: &str, input: &str) -> Result<String> {
+        let mut child = self
+            .command()
+            .args(["-q", "-b", "1", "--ipa", "-v", voice])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::Internal("espeak-ng stdin was not captured".into()))?;
+        let input = input.to_owned();
+        // Write on another thread: espeak-ng answers while it reads, and a full stdout pipe would
+        // otherwise block both sides.
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let output = child
+            .wait_with_output()
+            .map_err(|e| Error::io(format!("waiting for {}", self.binary.display()), e))?;
+        let written = writer
+            .join()
+            .map_err(|_| Error::Internal("espeak-ng stdin writer panicked".into()))?;
+        if !output.status.success() {
+            if let Ok(false) = self.has_voice(voice) {
+                return Err(Error::UnsupportedLanguage {
+                    language: voice.to_owned(),
+                    engine: "espeak-ng".to_owned(),
+                    supported: "the voices `espeak-ng --voices` lists".to_owned(),
+                });
+            }
+            return Err(self.process_error(&format!("-v {voice}"), &output));
+        }
+        written.map_err(|e| Error::io(format!("writing text to {}", self.binary.display()), e))?;
+        String::from_utf8(output.stdout)
+            .map_err(|_| Error::Inference(format!("{} printed invalid UTF-8", self.binary.display())))
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            not_found(&self.binary.display().to_string())
+        } else {
+            Error::io(format!("starting {}", self.binary.display()), e)
+        }
+    }
+
+    fn process_error(&self, what: &str, output: &Output) -> Error {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let detail = if stderr.trim().is_empty() {
+            stdout.trim()
+        } else {
+            stderr.trim()
+        };
+        Error::Inference(format!(
+            "{} {what} failed ({}): {}",
+            self.binary.display(),
+            output.status,
+            if detail.is_empty() { "no output" } else { detail }
+        ))
+    }
+}
+
+fn not_found(tried: &str) -> Error {
+    Error::ModelNotInstalled(format!("espeak-ng not found (tried {tried}): {INSTALL_HINT}"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// Voice names are passed as one argument; keep them to the characters espeak-ng uses
+/// (`en-us`, `gmw/en-US`, `en-us+f3`, `English_(America)`), and never let one look like an option.
+fn validate_voice(voice: &str) -> Result<()> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-_+/().,".contains(c);
+    if voice.is_empty() || voice.len() > 100 || voice.starts_with('-') || !voice.chars().all(ok_char) {
+        return Err(Error::invalid(
+            "voice",
+            format!("{voice:?} is not an espeak-ng voice name"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `espeak-ng --voices`: `Pty Language Age/Gender VoiceName File Other Languages`,
+/// where other languages are written `(en 10)(en-gb 3)`.
+fn parse_voices(listing: &str) -> Vec<VoiceEntry> {
+    listing
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _priority = fields.next()?;
+            let language = fields.next()?.to_owned();
+            let _age_gender = fields.next()?;
+            let name = fields.next()?.to_owned();
+            let file = fields.next()?.to_owned();
+            let rest: Vec<&str> = fields.collect();
+            let other_languages = rest
+                .join(" ")
+                .split(')')
+                .filter_map(|part| {
+                    part.trim()
+                        .strip_prefix('(')?
+                        .split_whitespace()
+                        .next()
+                        .map(str::to_owned)
+                })
+                .collect();
+            Some(VoiceEntry {
+                language,
+                name,
+                file,
+                other_languages,
+            })
+        })
+        .collect()
+}
+
+/// A piece of a sentence that espeak-ng speaks as one clause, and the
+/// punctuation that ended it (`""` for none), in Piper's ASCII form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Clause {
+    pub(crate) text: String,
+    pub(crate) punct: String,
+}
+
+/// Punctuation that can end a clause.
+fn is_clause_punct(c: char) -> bool {
+    matches!(c, ',' | '.' | ';' | ':' | '!' | '?' | '…') || is_cjk_punct(c)
+}
+
+fn is_cjk_punct(c: char) -> bool {
+    matches!(c, '，' | '、' | '。' | '｡' | '！' | '？' | '；' | '：' | '．')
+}
+
+/// The ASCII punctuation Piper's phoneme map knows for a clause-ending character.
+fn ascii_punct(c: char) -> Option<char> {
+    Some(match c {
+        ',' | '，' | '、' => ',',
+        '.' | '。' | '｡' | '．' | '…' => '.',
+        ';' | '；' => ';',
+        ':' | '：' => ':',
+        '!' | '！' => '!',
+        '?' | '？' => '?',
+        _ => return None,
+    })
+}
+
+/// Splits a sentence into clauses at `, . ; : ! ?` (and their CJK forms).
+///
+/// ASCII punctuation ends a clause only when whitespace or the end follows
+/// (`3.5`, `1,000` and `10:30` stay whole); a `.` closing a dotted abbreviation
+/// (`a.m.`, `e.g.`) inside the sentence does not end one. The punctuation run
+/// becomes the clause's `punct` (repeats collapsed: `...` → `.`, `?!` stays).
+pub(crate) fn split_clauses(sentence: &str) -> Vec<Clause> {
+    let chars: Vec<char> = sentence.chars().collect();
+    let mut clauses = Vec::new();
+    let mut text = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if !is_clause_punct(c) {
+            text.push(c);
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && (is_clause_punct(chars[j]) || is_closer(chars[j])) {
+            j += 1;
+        }
+        let run = &chars[i..j];
+        let at_end = j == chars.len();
+        let spaced = at_end || chars[j].is_whitespace();
+        let cjk = run.iter().any(|&p| is_cjk_punct(p));
+        let dotted_abbreviation = !at_end && run == ['.'] && current_word(&text).contains('.');
+        if (cjk || spaced) && !dotted_abbreviation {
+            clauses.push(Clause {
+                text: sanitize(&text),
+                punct: normalize_punct(run),
+            });
+            text.clear();
+        } else {
+            text.extend(run);
+        }
+        i = j;
+    }
+    if !text.trim().is_empty() {
+        clauses.push(Clause {
+            text: sanitize(&text),
+            punct: String::new(),
+        });
+    }
+    clauses
+}
+
+fn current_word(text: &str) -> &str {
+    text.rsplit(char::is_whitespace).next().unwrap_or("")
+}
+
+fn normalize_punct(run: &[char]) -> String {
+    let mut out = String::new();
+    for p in run.iter().filter_map(|&c| ascii_punct(c)) {
+        if !out.ends_with(p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// What may be written to espeak-ng as one line: no line breaks or control
+/// characters, no `[`/`]`, single spaces; empty when nothing is pronounceable.
+fn sanitize(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() || c == '[' || c == ']' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let joined = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().any(char::is_alphanumeric) {
+        joined
+    } else {
+        String::new()
+    }
+}
+
+/// Output lines grouped at empty lines (trailing empty lines dropped): one group per clause sent.
+fn group_lines(out: &str) -> Vec<String> {
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(0, |p| p + 1);
+    let mut groups = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in &lines[..end] {
+        if line.is_empty() {
+            groups.push(clean_ipa(&current.join(" ")));
+            current.clear();
+        } else {
+            current.push(line);
+        }
+    }
+    if end > 0 {
+        groups.push(clean_ipa(&current.join(" ")));
+    }
+    groups
+}
+
+/// All non-empty output lines of one clause, joined.
+fn join_lines(out: &str) -> String {
+    clean_ipa(
+        &out.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// Removes espeak-ng's language-switch markers (`(en)`, `(cmn)`, `(en-us)`) and extra spaces.
+fn clean_ipa(ipa: &str) -> String {
+    let mut out = String::with_capacity(ipa.len());
+    let mut rest = ipa;
+    while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find(')') {
+            Some(close) if is_language_code(&after[..close]) => {
+                out.push(' ');
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('(');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_language_code(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let first = parts.next().unwrap_or("");
+    (2..=3).contains(&first.len())
+        && first.chars().all(|c| c.is_ascii_lowercase())
+        && parts.all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clause(text: &str, punct: &str) -> Clause {
+        Clause {
+            text: text.into(),
+            punct: punct.into(),
+        }
+    }
+
+    #[test]
+    fn clauses_keep_their_punctuation() {
+        assert_eq!(
+            split_clauses("Hello, world!"),
+            [clause("Hello", ","), clause("world", "!")]
+        );
+        assert_eq!(
+            split_clauses("Wait... what?!"),
+            [clause("Wait", "."), clause("what", "?!")]
+        );
+        assert_eq!(split_clauses("no end"), [clause("no end", "")]);
+        assert_eq!(
+            split_clauses("你好，世界。"),
+            [clause("你好", ","), clause("世界", ".")]
+        );
+        assert_eq!(
+            split_clauses("\"Yes,\" she said."),
+            [clause("\"Yes", ","), clause("she said", ".")]
+        );
+    }
+
+    #[test]
+    fn clauses_do_not_split_inside_numbers_or_abbreviations() {
+        assert_eq!(
+            split_clauses("It is 3.5 or 1,000."),
+            [clause("It is 3.5 or 1,000", ".")]
+        );
+        assert_eq!(
+            split_clauses("At ten a.m. we left."),
+            [clause("At ten a.m. we left", ".")]
+        );
+        assert_eq!(split_clauses("Say e.g. this"), [clause("Say e.g. this", "")]);
+    }
+
+    #[test]
+    fn clause_text_is_sanitised() {
+        assert_eq!(split_clauses("a\nb\r\nc"), [clause("a b c", "")]);
+        assert_eq!(split_clauses("x [[h@l'oU]] y"), [clause("x h@l'oU y", "")]);
+        assert_eq!(split_clauses("\"...\" ok"), [clause("", "."), clause("ok", "")]);
+        assert_eq!(split_clauses("   "), Vec::<Clause>::new());
+    }
+
+    #[test]
+    fn output_groups_split_at_empty_lines() {
+        assert_eq!(group_lines(" a b\n\n c\n d\n\n e\n"), ["a b", "c d", "e"]);
+        assert_eq!(group_lines(" a\n\n\n b\n"), ["a", "", "b"]);
+        assert_eq!(group_lines(""), Vec::<String>::new());
+        assert_eq!(group_lines(" a\n\n"), ["a"]);
+    }
+
+    #[test]
+    fn language_markers_are_removed() {
+        assert_eq!(clean_ipa("(en)nɪ5 hˌeɪ(cmn) s.ˈi.5"), "nɪ5 hˌeɪ s.ˈi.5");
+        assert_eq!(clean_ipa("a (b c) d"), "a (b c) d");
+        assert_eq!(clean_ipa("x(en-us)y"), "x y");
+    }
+
+    #[test]
+    fn voice_names_are_validated() {
+        for ok in ["en-us", "gmw/en-US", "en-us+f3", "cmn", "English_(America)"] {
+            assert!(validate_voice(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-q", "en us", "en;rm", "x\n", &"a".repeat(101)] {
+            let err = validate_voice(bad).expect_err(bad);
+            assert_eq!(err.code(), "invalid_input");
+        }
+    }
+
+    #[test]
+    fn voices_listing_is_parsed() {
+        let listing = "Pty Language       Age/Gender VoiceName          File                 Other Languages\n \
+            5  en-029          --/M      English_(Caribbean) gmw/en-029           (en 10)\n \
+            2  en-us           --/M      English_(America)  gmw/en-US            (en 3)\n \
+            5  yue             --/M      Chinese_(Cantonese) sit/yue              (zh-yue 5)(zh 8)\n";
+        let voices = parse_voices(listing);
+        assert_eq!(voices.len(), 3);
+        assert_eq!(voices[2].other_languages, ["zh-yue", "zh"]);
+        assert!(voices[1].matches("EN-US"));
+        assert!(voices[1].matches("en-US"));
+        assert!(voices[1].matches("gmw/en-US"));
+        assert!(voices[0].matches("en"));
+        assert!(!voices[0].matches("fr"));
+    }
+
+    #[test]
+    fn tricky_batches_align_without_the_fallback() {
+        // Needs espeak-ng (scripts/setup.sh installs it). The fallback would hide
+        // misalignment, so check the one-process path itself.
+        let espeak = Espeak::locate().expect("espeak-ng (run scripts/setup.sh)");
+        let sentences = [
+            "Mr. Smith went to Washington",
+            "Dr. Who",
+            "it's 3.5",
+            "x \"quoted\" y",
+            "U.S.A. now",
+        ];
+        let clauses: Vec<String> = sentences
+            .iter()
+            .flat_map(|s| split_clauses(s))
+            .map(|c| c.text)
+            .filter(|t| !t.is_empty())
+            .collect();
+        let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
+        let groups = espeak.phonemize_batch("en-us", &refs).expect("batch");
+        assert_eq!(groups.len(), refs.len(), "{groups:?}");
+        assert!(groups.iter().all(|g| !g.is_empty()), "{groups:?}");
+    }
+
+    #[test]
+    fn locate_reads_the_injected_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("espeak-ng");
+        std::fs::write(&fake, "#!/bin/sh\n").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let path = dir.path().as_os_str().to_owned();
+        let found = Espeak::locate_with(|k| (k == "PATH").then(|| path.clone())).expect("found on PATH");
+        assert_eq!(found.binary(), fake);
+        let explicit = fake.clone().into_os_string();
+        let found = Espeak::locate_with(|k| (k == ESPEAK_ENV).then(|| explicit.clone())).expect("explicit");
+        assert_eq!(found.binary(), fake);
+    }
+
+    #[test]
+    fn locate_errors_name_what_was_tried() {
+        let err = Espeak::locate_with(|_| None).expect_err("nothing to find");
+        assert_eq!(err.code(), "model_not_installed");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("VCTTS_ESPEAK (unset)") && msg.contains("PATH (unset)"),
+            "{msg}"
+        );
+        assert!(msg.contains("scripts/setup.sh"), "{msg}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().as_os_str().to_owned();
+        let msg = Espeak::locate_with(|k| (k == "PATH").then(|| empty.clone()))
+            .expect_err("empty dir")
+            .to_string();
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+
+        let missing = dir.path().join("nope").into_os_string();
+        let msg = Espeak::locate_with(|k| (k == ESPEAK_ENV).then(|| missing.clone()))
+            .expect_err("explicit path missing")
+            .to_string();
+        assert!(
+            msg.contains("VCTTS_ESPEAK=") && msg.contains("not an executable file"),
+            "{msg}"
+        );
+    }
+}
