@@ -1,1 +1,403 @@
-fn main() {}
+//! `vctts`: the command-line tool. Parses arguments and calls the library:
+//! engines run in-process (`synth`, `extract`, `engines`), model packages are
+//! handled by `vctts_core::package` (`models`).
+#![forbid(unsafe_code)]
+
+mod local;
+mod models;
+
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use vctts_core::{Engine, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceId};
+use vctts_engines::audio::decode::{DecodeLimits, decode_file};
+use vctts_engines::catalog::{self, EngineOptions};
+
+/// Voice-clone text-to-speech on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "vctts", version, about, long_about = None)]
+struct Cli {
+    /// Models root: one folder per engine (openvoice/, xtts_v2/, gpt_sovits/).
+    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models")]
+    models: PathBuf,
+    /// Data folder; local voices are kept in its voices/ folder.
+    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Speak text into an audio file.
+    Synth(SynthArgs),
+    /// Make a voice from reference audio and keep it in the local voice folder.
+    Extract(ExtractArgs),
+    /// Show which engines are installed, and what the others are missing.
+    Engines,
+    /// List the voices in the local voice folder.
+    Voices,
+    /// Pack, verify, restore and list model packages.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct SynthArgs {
+    /// The text to speak; `-` reads it from standard input.
+    #[arg(
+        long,
+        short,
+        conflicts_with = "text_file",
+        required_unless_present = "text_file"
+    )]
+    text: Option<String>,
+    /// A file holding the text; `-` is standard input.
+    #[arg(long)]
+    text_file: Option<PathBuf>,
+    /// A local voice id (see `vctts voices`), a built-in voice name, or a
+    /// reference audio file to clone on the fly. Default: the engine's default voice.
+    #[arg(long)]
+    voice: Option<String>,
+    /// The engine: openvoice, xtts or gpt-sovits.
+    #[arg(long, default_value = "openvoice")]
+    engine: EngineKind,
+    /// Language code, e.g. en. Default: the voice's language.
+    #[arg(long)]
+    language: Option<String>,
+    /// Speaking rate, 0.25–4.0.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f32,
+    /// Seed for reproducible output.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// VITS noise scale (0 = deterministic base voice). Default: the voice's.
+    #[arg(long)]
+    noise_scale: Option<f32>,
+    /// VITS duration noise. Default: the voice's.
+    #[arg(long)]
+    noise_w: Option<f32>,
+    /// Tone color converter temperature (OpenVoice), 0–1. Default 0.3.
+    #[arg(long)]
+    tau: Option<f32>,
+    /// Output encoding: wav (16-bit), wav_f32 or pcm (raw s16le).
+    #[arg(long, default_value = "wav", value_parser = parse_format)]
+    format: OutputFormat,
+    /// Inference threads.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Output file; `-` writes to standard output.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExtractArgs {
+    /// Reference audio (WAV, MP3, FLAC or OGG; 3–60 s of one speaker).
+    reference: PathBuf,
+    /// Id of the new voice (letters, digits, - _ .).
+    #[arg(long)]
+    name: String,
+    /// The engine whose profile to make.
+    #[arg(long, default_value = "openvoice")]
+    engine: EngineKind,
+    /// Transcript of the reference (GPT-SoVITS needs it).
+    #[arg(long)]
+    transcript: Option<String>,
+    /// Language of the reference.
+    #[arg(long)]
+    language: Option<String>,
+    /// Replace a voice of the same id.
+    #[arg(long)]
+    force: bool,
+    /// Inference threads.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    OutputFormat::parse(s).ok_or_else(|| format!("unknown format {s:?}: use wav, wav_f32 or pcm"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet { "error" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VCTTS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Models(cmd) = cli.command {
+        return models::run(cmd);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match &cli.command {
+            Command::Synth(a) => synth(&cli, a).await,
+            Command::Extract(a) => extract(&cli, a).await,
+            Command::Engines => engines(&cli),
+            Command::Voices => voices(&cli),
+            Command::Models(_) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = hint(&e) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What to do about an error, when the message alone does not say.
+fn hint(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::Runtime(_) => Some("run scripts/setup.sh to fetch ONNX Runtime, or set VCTTS_ORT_LIB"),
+        Error::ModelNotInstalled(m) if m.contains("espeak") => {
+            Some("install espeak-ng (scripts/setup.sh does)")
+        }
+        Error::ModelNotInstalled(_) => {
+            Some("see `vctts engines` and the README of the engine's model folder")
+        }
+        Error::VoiceNotFound(_) => Some("list voices with `vctts voices`; make one with `vctts extract`"),
+        Error::AudioRejected(_) => Some("give 3–60 s of clear speech from one speaker"),
+        _ => None,
+    }
+}
+
+async fn engine(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Arc<dyn Engine>> {
+    let options = EngineOptions {
+        threads,
+        ..EngineOptions::default()
+    };
+    let engine = catalog::build(kind, &cli.models, &options)?;
+    engine.load().await?;
+    Ok(engine)
+}
+
+fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
+    let read_stdin = || {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io("reading text from standard input", e))?;
+        Ok(s)
+    };
+    match (&a.text, &a.text_file) {
+        (Some(t), _) if t == "-" => read_stdin(),
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(p)) if p.as_os_str() == "-" => read_stdin(),
+        (None, Some(p)) => {
+            std::fs::read_to_string(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
+        }
+        (None, None) => Err(Error::invalid("text", "give --text or --text-file")),
+    }
+}
+
+async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
+    let text = read_text(a)?;
+    let mut request = SynthesisRequest::new(text);
+    request.language = a.language.clone();
+    request.speed = a.speed;
+    request.seed = a.seed;
+    request.format = a.format;
+    request.sampling.noise_scale = a.noise_scale;
+    request.sampling.noise_scale_w = a.noise_w;
+    request.sampling.tau = a.tau;
+    request.validate()?;
+    let engine = engine(cli, a.engine, a.threads).await?;
+    let store = local::VoiceFolder::new(cli.data.join("voices"));
+    let profile = match &a.voice {
+        None => None,
+        Some(v) if Path::new(v).is_file() => {
+            let audio = decode_file(Path::new(v), &DecodeLimits::default())?;
+            Some(engine.extract_voice(&ReferenceAudio::new(audio)).await?)
+        }
+        Some(v) => {
+            let id = VoiceId::new(v.clone())?;
+            match store.profile(&id, a.engine)? {
+                Some(p) => Some(p),
+                None if engine.info().builtin_voices.iter().any(|b| b == v) => {
+                    request.voice = Some(id);
+                    None
+                }
+                None => {
+                    return Err(Error::VoiceNotFound(format!(
+                        "{v}: not a file, not in {}, not a built-in {} voice",
+                        store.dir().display(),
+                        a.engine
+                    )));
+                }
+            }
+        }
+    };
+    let progress = !cli.quiet && request.text.chars().count() > 200;
+    let mut stream = engine.synthesize_stream(&request, profile.as_ref()).await?;
+    let mut audio: Option<vctts_core::Audio> = None;
+    while let Some(chunk) = stream.next_chunk().await {
+        let chunk = chunk?;
+        match &mut audio {
+            Some(all) => all.append(&chunk.audio),
+            None => audio = Some(chunk.audio),
+        }
+        if progress {
+            let secs = audio.as_ref().map(|x| x.duration().as_secs_f32()).unwrap_or(0.0);
+            eprintln!("sentence {} done, {secs:.1} s of audio so far", chunk.index + 1);
+        }
+    }
+    let audio = audio.ok_or_else(|| Error::Inference("the engine returned no audio".into()))?;
+    let bytes = vctts_engines::audio::encode::encode(&audio, a.format);
+    if a.output.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::io("writing to standard output", e))?;
+    } else {
+        write_atomic(&a.output, &bytes)?;
+        if !cli.quiet {
+            eprintln!(
+                "wrote {} ({:.2} s, {} Hz, {})",
+                a.output.display(),
+                audio.duration().as_secs_f32(),
+                audio.sample_rate,
+                a.engine
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.part",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {
+    let id = VoiceId::new(a.name.clone())?;
+    let store = local::VoiceFolder::new(cli.data.join("voices"));
+    if !a.force && store.profile(&id, a.engine)?.is_some() {
+        return Err(Error::invalid(
+            "name",
+            format!("voice {id} exists; use --force to replace it"),
+        ));
+    }
+    let audio = decode_file(&a.reference, &DecodeLimits::default())?;
+    let report = vctts_engines::audio::quality::analyze(&audio);
+    let seconds = audio.duration().as_secs_f32();
+    let engine = engine(cli, a.engine, a.threads).await?;
+    let reference = ReferenceAudio {
+        audio,
+        transcript: a.transcript.clone(),
+        language: a.language.clone(),
+    };
+    let profile = engine.extract_voice(&reference).await?;
+    store.save(
+        &id,
+        &profile,
+        seconds,
+        a.language.as_deref(),
+        a.transcript.as_deref(),
+    )?;
+    if !cli.quiet {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        eprintln!(
+            "voice {id} saved in {} ({} profile, {seconds:.1} s reference, {:.1} s speech)",
+            store.dir().display(),
+            a.engine,
+            report.speech_seconds
+        );
+    }
+    Ok(())
+}
+
+fn engines(cli: &Cli) -> vctts_core::Result<()> {
+    let runtime = vctts_engines::runtime::init(&Default::default());
+    match &runtime {
+        Ok(p) => println!("ONNX Runtime: {}", p.display()),
+        Err(e) => println!("ONNX Runtime: missing — {e}"),
+    }
+    for kind in EngineKind::ALL {
+        match catalog::installed(kind, &cli.models) {
+            Ok(()) => {
+                let detail = if runtime.is_ok() {
+                    match catalog::build(kind, &cli.models, &EngineOptions::default()) {
+                        Ok(e) => {
+                            let i = e.info();
+                            format!(
+                                "voices: {}; languages: {}; {} Hz; cloning: {}",
+                                i.builtin_voices.join(", "),
+                                i.languages.join(", "),
+                                i.sample_rate,
+                                if i.cloning {
+                                    "yes"
+                                } else {
+                                    "no (converter not installed)"
+                                }
+                            )
+                        }
+                        Err(e) => format!("cannot start: {e}"),
+                    }
+                } else {
+                    "models present".to_string()
+                };
+                println!("{kind:<11} installed — {detail}");
+            }
+            Err(why) => println!("{kind:<11} missing — {why}"),
+        }
+    }
+    Ok(())
+}
+
+fn voices(cli: &Cli) -> vctts_core::Result<()> {
+    let store = local::VoiceFolder::new(cli.data.join("voices"));
+    let list = store.list()?;
+    if list.is_empty() {
+        println!(
+            "no voices in {} (make one with `vctts extract REF --name ID`)",
+            store.dir().display()
+        );
+    }
+    for v in list {
+        let engines: Vec<String> = v.engines.iter().map(|e| e.to_string()).collect();
+        println!(
+            "{:<24} {:>5.1} s  {}",
+            v.id,
+            v.reference_seconds,
+            engines.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -72,7 +72,7 @@ pub enum Error {
     #[error("invalid voice id {id:?}: {reason}")]
     InvalidVoiceId { id: String, reason: String },
     /// No voice with this id exists.
-    #[error("voice {0:?} not found")]
+    #[error("voice not found: {0}")]
     VoiceNotFound(String),
     /// The engine name is not one vctts knows.
     #[error("unknown engine {0:?} (known: xtts, openvoice, gpt-sovits)")]

@@ -1,0 +1,299 @@
+//! The `vctts` binary end to end: real processes, the real default voice,
+//! the fixture converter for cloning.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn vctts(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vctts"));
+    c.current_dir(dir)
+        .env("VCTTS_MODELS", repo().join("models"))
+        .env_remove("VCTTS_DATA")
+        .arg("--quiet");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("vctts runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_wav(path: &Path) -> (hound::WavSpec, Vec<i16>) {
+    let mut r = hound::WavReader::open(path).expect("a WAV file");
+    let spec = r.spec();
+    let s: Vec<i16> = r.samples::<i16>().map(|s| s.unwrap()).collect();
+    (spec, s)
+}
+
+fn rms(s: &[i16]) -> f64 {
+    (s.iter().map(|&x| (x as f64 / 32768.0).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn synth_writes_a_real_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(vctts(dir.path()).args(["synth", "--text", "Hello from the command line.", "-o", "out.wav"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (spec, s) = read_wav(&dir.path().join("out.wav"));
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (22050, 1, 16)
+    );
+    let secs = s.len() as f64 / 22050.0;
+    assert!((1.0..6.0).contains(&secs), "{secs}");
+    assert!(rms(&s) > 0.01);
+}
+
+#[test]
+fn text_from_stdin_audio_to_stdout_and_seeded_repeatability() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = || {
+        let mut child = vctts(dir.path())
+            .args([
+                "synth",
+                "--text",
+                "-",
+                "-o",
+                "-",
+                "--noise-scale",
+                "0",
+                "--noise-w",
+                "0",
+                "--seed",
+                "3",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Read from standard input.")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let a = synth();
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(&a.stdout[0..4], b"RIFF");
+    let b = synth();
+    assert_eq!(
+        a.stdout, b.stdout,
+        "same seed and zero noise must give identical bytes"
+    );
+    // Raw PCM is the WAV's data without the header.
+    let p = run(vctts(dir.path()).args([
+        "synth",
+        "--text",
+        "Read from standard input.",
+        "--format",
+        "pcm",
+        "--noise-scale",
+        "0",
+        "--noise-w",
+        "0",
+        "-o",
+        "out.pcm",
+    ]));
+    assert!(p.status.success(), "{}", stderr(&p));
+    let pcm = std::fs::read(dir.path().join("out.pcm")).unwrap();
+    assert_eq!(pcm, a.stdout[44..]);
+}
+
+#[test]
+fn text_file_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.txt"),
+        "First line of the file. Second sentence.",
+    )
+    .unwrap();
+    let o = run(vctts(dir.path()).args(["synth", "--text-file", "t.txt", "-o", "f.wav"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read_wav(&dir.path().join("f.wav")).1.len() > 22050);
+}
+
+#[test]
+fn bad_input_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["synth", "--text", "  ", "-o", "x.wav"], "text is empty"),
+        (
+            &["synth", "--text", "hi", "--voice", "nobody", "-o", "x.wav"],
+            "voice not found",
+        ),
+        (
+            &["synth", "--text", "hi", "--voice", "../etc/passwd", "-o", "x.wav"],
+            "invalid voice id",
+        ),
+        (&["synth", "--text", "hi", "--speed", "9", "-o", "x.wav"], "speed"),
+        (
+            &["synth", "--text", "hi", "--language", "xx", "-o", "x.wav"],
+            "not supported",
+        ),
+        (
+            &["synth", "--text", "hi", "--engine", "melo", "-o", "x.wav"],
+            "unknown engine",
+        ),
+        (
+            &["synth", "--text", "hi", "--format", "mp3", "-o", "x.wav"],
+            "unknown format",
+        ),
+        (
+            &["synth", "--text-file", "missing.txt", "-o", "x.wav"],
+            "missing.txt",
+        ),
+        (
+            &["synth", "--text", "hi", "--engine", "xtts", "-o", "x.wav"],
+            "xtts",
+        ),
+        (&["synth", "-o", "x.wav"], "--text"),
+    ];
+    for (args, needle) in cases {
+        let o = run(vctts(dir.path()).args(*args));
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{args:?}: {e:?} lacks {needle:?}");
+        assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
+    }
+    assert!(
+        !dir.path().join("x.wav").exists(),
+        "a failed run left an output file"
+    );
+}
+
+#[test]
+fn extract_refuses_bad_references() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fake.mp3"), "this is not audio").unwrap();
+    let o = run(vctts(dir.path()).args(["extract", "fake.mp3", "--name", "x"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("decode"), "{}", stderr(&o));
+    let o = run(vctts(dir.path()).args(["extract", "nothing.wav", "--name", "x"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nothing.wav"), "{}", stderr(&o));
+    let o = run(vctts(dir.path()).args(["extract", "fake.mp3", "--name", "a/b"]));
+    assert!(stderr(&o).contains("path separator"), "{}", stderr(&o));
+}
+
+/// A models root with the real base voice and the fixture converter.
+fn cloning_models(dir: &Path) -> PathBuf {
+    let root = dir.join("models");
+    std::fs::create_dir_all(root.join("openvoice")).unwrap();
+    std::os::unix::fs::symlink(repo().join("models/openvoice/base"), root.join("openvoice/base")).unwrap();
+    std::os::unix::fs::symlink(
+        repo().join("vctts-engines/tests/fixtures/graphs/openvoice/converter"),
+        root.join("openvoice/converter"),
+    )
+    .unwrap();
+    root
+}
+
+fn reference_clip(dir: &Path) -> PathBuf {
+    let mut spec = None;
+    let mut all = Vec::new();
+    for n in [
+        "Front_Center",
+        "Front_Left",
+        "Front_Right",
+        "Rear_Center",
+        "Rear_Left",
+        "Rear_Right",
+        "Side_Left",
+        "Side_Right",
+    ] {
+        let mut r =
+            hound::WavReader::open(format!("/usr/share/sounds/alsa/{n}.wav")).expect("alsa-utils clips");
+        spec = Some(r.spec());
+        all.extend(r.samples::<i16>().map(|s| s.unwrap()));
+    }
+    let path = dir.join("ref.wav");
+    let mut w = hound::WavWriter::create(&path, spec.unwrap()).unwrap();
+    for s in all {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[test]
+fn extract_then_synth_with_the_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = cloning_models(dir.path());
+    let reference = reference_clip(dir.path());
+    let cmd = || {
+        let mut c = vctts(dir.path());
+        c.env("VCTTS_MODELS", &models);
+        c
+    };
+    let o = run(cmd().args(["extract", reference.to_str().unwrap(), "--name", "alice"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("data/voices/alice.json").is_file());
+    let o = run(cmd().args(["extract", reference.to_str().unwrap(), "--name", "alice"]));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let o = run(cmd().arg("voices"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("alice"));
+    let o = run(cmd().args([
+        "synth",
+        "--text",
+        "Now in the new voice.",
+        "--voice",
+        "alice",
+        "-o",
+        "a.wav",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (spec, s) = read_wav(&dir.path().join("a.wav"));
+    assert_eq!(spec.sample_rate, 22050);
+    assert!(!s.is_empty());
+    // A reference file as --voice clones on the fly.
+    let o = run(cmd().args([
+        "synth",
+        "--text",
+        "On the fly.",
+        "--voice",
+        reference.to_str().unwrap(),
+        "-o",
+        "b.wav",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn engines_lists_installed_and_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(vctts(dir.path()).arg("engines"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("openvoice   installed"), "{out}");
+    assert!(out.contains("xtts        missing"), "{out}");
+}
+
+#[test]
+fn every_flag_has_help() {
+    for sub in ["synth", "extract", "engines", "voices", "models"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_vctts"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        for line in text.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let help = line.trim_start().splitn(2, "  ").nth(1).unwrap_or("").trim();
+            assert!(!help.is_empty(), "{sub}: flag without help: {line}");
+        }
+    }
+}
