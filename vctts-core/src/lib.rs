@@ -9,6 +9,7 @@
 //!   policies that pick a node;
 //! - [`limit`] and [`breaker`]: the layered rate limiter, concurrency limits and
 //!   the per-node circuit breaker;
+//! - [`package`]: split-volume model packages (pack, verify, restore, list);
 //! - [`clock`]: an injectable clock so time-driven behaviour is testable;
 //! - [`error`]: one error enum with stable codes.
 //!
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod limit;
+pub mod package;
 pub mod registry;
 pub mod request;
 pub mod voice;
