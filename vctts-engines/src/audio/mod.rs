@@ -1,0 +1,30 @@
+//! Audio front end shared by the engines: decode uploads, convert rates,
+//! clean up references, measure their quality, encode results.
+//!
+//! - [`decode`]: WAV/FLAC/MP3/OGG bytes to mono `f32`, with limits;
+//! - [`resample`]: rubato sinc resampling with pooled resamplers;
+//! - [`vad`]: energy-based speech segments;
+//! - [`preprocess`]: DC removal, silence trimming, loudness and peak
+//!   control, duration limits;
+//! - [`quality`]: a report on a reference clip, with human warnings;
+//! - [`encode`]: WAV (16-bit, float), stream headers and raw PCM.
+//!
+//! Invariant: every clip is a [`vctts_core::Audio`] (mono `f32` at a rate);
+//! user input never panics, it returns [`vctts_core::Error::AudioDecode`] or
+//! [`vctts_core::Error::AudioRejected`].
+
+pub mod decode;
+pub mod encode;
+pub mod preprocess;
+pub mod quality;
+pub mod resample;
+pub mod vad;
+
+pub use decode::{DecodeLimits, decode, decode_file};
+pub use encode::{content_type, encode, pcm_s16le, wav_f32, wav_i16, wav_stream_header};
+pub use preprocess::{
+    PreprocessOptions, limit_peak, normalize_loudness, preprocess, remove_dc, trim_silence,
+};
+pub use quality::{QualityReport, analyze};
+pub use resample::resample;
+pub use vad::{VadConfig, speech_segments};
