@@ -1,7 +1,7 @@
 //! Decoding uploaded or stored audio into mono `f32`.
 //!
 //! WAV (8/16/24/32-bit integer PCM and 32-bit float) goes through `hound`;
-//! everything else (FLAC, MP3, OGG Vorbis, and the WAV codecs hound lacks
+//! everything else (FLAC, MP3, OGG Vorbis, and the WAV codecs or headers hound lacks
 //! such as ADPCM or A-law) through `symphonia`. The format is found from the
 //! content: the caller's hint (an extension or MIME type) only breaks ties
 //! and names the expectation in error messages.
@@ -164,9 +164,13 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<Audio> {
 fn decode_any(bytes: &[u8], hint: Option<&str>, limits: &DecodeLimits) -> Result<Audio> {
     if is_riff_wave(bytes) {
         match decode_wav(bytes, limits) {
-            Err(WavError::Unsupported) => {}
-            Err(WavError::Fatal(e)) => return Err(e),
             Ok(a) => return Ok(a),
+            Err(WavError::Unsupported) => {}
+            // A header hound finds odd (64-bit float, an unusual fmt size)
+            // may still be a WAV symphonia reads; if not, hound's reason is
+            // the better message.
+            Err(WavError::Format(e)) => return decode_symphonia(bytes, hint, limits).map_err(|_| e),
+            Err(WavError::Fatal(e)) => return Err(e),
         }
     }
     decode_symphonia(bytes, hint, limits)
@@ -179,6 +183,9 @@ fn is_riff_wave(bytes: &[u8]) -> bool {
 enum WavError {
     /// A valid WAV of a codec hound does not read: try symphonia.
     Unsupported,
+    /// A header hound rejects: symphonia gets a try.
+    Format(Error),
+    /// Refused or corrupt: no other decoder is tried.
     Fatal(Error),
 }
 
@@ -225,7 +232,7 @@ fn wav_layout(bytes: &[u8]) -> Option<WavLayout> {
 fn hound_error(e: hound::Error) -> WavError {
     match e {
         hound::Error::Unsupported => WavError::Unsupported,
-        hound::Error::FormatError(m) => WavError::Fatal(Error::AudioDecode(format!("invalid WAV: {m}"))),
+        hound::Error::FormatError(m) => WavError::Format(Error::AudioDecode(format!("invalid WAV: {m}"))),
         hound::Error::IoError(_) => WavError::Fatal(Error::AudioDecode(
             "truncated WAV: the file ends inside a header".into(),
         )),

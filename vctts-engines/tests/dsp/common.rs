@@ -50,7 +50,7 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32]) {
     let mut worst = (0usize, 0.0f32);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let excess = (g - w).abs() / (RTOL * w.abs() + atol);
-        if !(excess <= 1.0) && (excess > worst.1 || excess.is_nan()) {
+        if (excess.is_nan() || excess > 1.0) && (excess.is_nan() || excess > worst.1) {
             worst = (i, if excess.is_nan() { f32::INFINITY } else { excess });
         }
     }

@@ -131,7 +131,7 @@ fn spec(channels: u16, bits: u16, float: bool) -> hound::WavSpec {
 }
 
 fn ramp(n: usize) -> Vec<f64> {
-    (0..n).map(|i| ((i as f64 * 0.013).sin() * 0.8)).collect()
+    (0..n).map(|i| (i as f64 * 0.013).sin() * 0.8).collect()
 }
 
 #[test]
@@ -158,6 +158,73 @@ fn wav_sample_formats_decode_to_the_same_signal() {
                 "{bits}-bit float={float}: {g} vs {w}"
             );
         }
+    }
+}
+
+/// A mono WAV built by hand: a fmt chunk of any format tag (16 bytes, plus
+/// `cb_size` and `extra` when `extra` is `Some`), then the data.
+fn raw_wav(format_tag: u16, bits: u16, block: u16, rate: u32, extra: Option<&[u8]>, data: &[u8]) -> Vec<u8> {
+    let mut fmt = Vec::new();
+    fmt.extend(format_tag.to_le_bytes());
+    fmt.extend(1u16.to_le_bytes());
+    fmt.extend(rate.to_le_bytes());
+    fmt.extend((rate * block as u32).to_le_bytes());
+    fmt.extend(block.to_le_bytes());
+    fmt.extend(bits.to_le_bytes());
+    if let Some(extra) = extra {
+        fmt.extend((extra.len() as u16).to_le_bytes());
+        fmt.extend(extra);
+    }
+    let mut b = b"RIFF".to_vec();
+    b.extend((20 + fmt.len() as u32 + data.len() as u32).to_le_bytes());
+    b.extend(b"WAVEfmt ");
+    b.extend((fmt.len() as u32).to_le_bytes());
+    b.extend(fmt);
+    b.extend(b"data");
+    b.extend((data.len() as u32).to_le_bytes());
+    b.extend(data);
+    b
+}
+
+#[test]
+fn wavs_hound_cannot_read_go_to_symphonia() {
+    // 64-bit float: hound refuses the header, symphonia decodes it.
+    let x = ramp(300);
+    let data: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let b = raw_wav(3, 64, 8, 16000, None, &data);
+    let a = decode(&b, Some("wav"), &DecodeLimits::default()).unwrap();
+    assert_eq!(a.samples.len(), 300);
+    for (g, w) in a.samples.iter().zip(&x) {
+        assert!((*g as f64 - w).abs() < 1e-6);
+    }
+    // G.711 mu-law (format 7): 0xFF is zero, 0x80 the positive and 0x00 the
+    // negative maximum.
+    let b = raw_wav(7, 8, 1, 8000, Some(&[]), &[0xFF, 0x80, 0x00, 0xFF]);
+    let a = decode(&b, None, &DecodeLimits::default()).unwrap();
+    assert_eq!(a.samples.len(), 4);
+    assert!(
+        a.samples[0].abs() < 1e-3 && a.samples[1] > 0.9 && a.samples[2] < -0.9,
+        "{:?}",
+        a.samples
+    );
+    // An unknown format tag is a clear decode error.
+    let e = decode(
+        &raw_wav(0x1234, 16, 2, 16000, None, &[0; 64]),
+        None,
+        &DecodeLimits::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::AudioDecode(_)), "{e:?}");
+}
+
+#[test]
+fn hostile_adpcm_header_is_an_error_not_a_crash() {
+    // MS ADPCM (a codec neither decoder is built with) whose 1-byte block
+    // is smaller than the 7-byte ADPCM block preamble.
+    let b = raw_wav(2, 4, 1, 16000, Some(&[0; 32]), &[0; 256]);
+    match decode(&b, Some("wav"), &DecodeLimits::default()) {
+        Err(Error::AudioDecode(_)) | Err(Error::AudioRejected(_)) => {}
+        other => panic!("expected an audio error, got {other:?}"),
     }
 }
 
