@@ -139,21 +139,25 @@ fi
 if [ "$NEED_DOWNLOAD" -eq 1 ] && have python3 && ! python3 -m pip --version > /dev/null 2>&1; then
     missing+=("pip for python3 (to download the wheels; e.g. apt-get install python3-pip)")
 fi
+# espeak-ng we install only as root or with passwordless sudo; otherwise the
+# rest still runs and the script ends by saying exactly what to install.
 SUDO=()
+ESPEAK_MANUAL=""
 if [ "$NEED_ESPEAK" -eq 1 ]; then
     if ! have apt-get; then
-        missing+=("espeak-ng (no apt-get here: install the espeak-ng package with your system's package manager)")
+        ESPEAK_MANUAL="espeak-ng is missing and there is no apt-get here: install the espeak-ng package with your system's package manager"
     elif [ "$(id -u)" -eq 0 ]; then
         SUDO=()
     elif have sudo && sudo -n true 2> /dev/null; then
         SUDO=(sudo -n)
     else
-        missing+=("espeak-ng (not root and no passwordless sudo: run 'sudo apt-get install -y espeak-ng')")
+        ESPEAK_MANUAL="espeak-ng is missing and this is not root (no passwordless sudo): run 'sudo apt-get install -y espeak-ng'"
     fi
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: error: missing prerequisites:" >&2
     for m in "${missing[@]}"; do echo "  - $m" >&2; done
+    if [ -n "$ESPEAK_MANUAL" ]; then echo "  - $ESPEAK_MANUAL" >&2; fi
     exit 1
 fi
 
@@ -245,7 +249,10 @@ for entry in "${ARTIFACTS[@]}"; do
 done
 
 # ---------------------------------------------------------------- espeak-ng
-if [ "$NEED_ESPEAK" -eq 1 ]; then
+if [ -n "$ESPEAK_MANUAL" ]; then
+    echo "setup: error: $ESPEAK_MANUAL (everything else is in place)" >&2
+    exit 1
+elif [ "$NEED_ESPEAK" -eq 1 ]; then
     say "installing espeak-ng with apt-get"
     apt_quiet=()
     [ "$QUIET" -eq 1 ] && apt_quiet=(-qq)
