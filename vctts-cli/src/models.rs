@@ -210,7 +210,7 @@ pub fn run(cmd: ModelsCommand) -> ExitCode {
 /// What to do about an error, where the message does not already say.
 fn hint(e: &Error) -> Option<&'static str> {
     match e {
-        Error::Package(m) if m.contains("part") => Some(
+        Error::Package(m) if m.starts_with("part") || m.starts_with("unexpected part") => Some(
             "copy the named part again from the original package, then check with `vctts models verify PKGDIR`",
         ),
         Error::Package(m) if m.contains("archive entry") => {
@@ -369,10 +369,12 @@ impl CliProgress {
             return;
         }
         self.last_plain = Some((e.stage, tenth));
+        let percent = (e.bytes_done.saturating_mul(100))
+            .checked_div(e.bytes_total)
+            .unwrap_or(100);
         eprintln!(
-            "{}: {:>3}% ({} of {})",
+            "{}: {percent:>3}% ({} of {})",
             e.stage.verb(),
-            tenth * 10,
             HumanBytes(e.bytes_done),
             HumanBytes(e.bytes_total)
         );
