@@ -3,7 +3,7 @@
 //! `cargo run --example embed_synth -- out.wav` (after `scripts/setup.sh`).
 
 use vctts::engines::{audio::encode::wav_i16, catalog};
-use vctts::{Engine, EngineKind, SynthesisRequest};
+use vctts::{EngineKind, SynthesisRequest};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

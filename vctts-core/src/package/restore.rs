@@ -313,14 +313,14 @@ fn sync_tree(root: &Path, m: &Manifest) -> Result<()> {
 
 /// The decompressing stage of the pipeline.
 enum Decoder<R: BufRead> {
-    Gzip(flate2::bufread::GzDecoder<R>),
+    Gzip(Box<flate2::bufread::GzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
 
 impl<R: BufRead> Decoder<R> {
     fn new(compression: Compression, inner: R) -> io::Result<Self> {
         Ok(match compression {
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::GzDecoder::new(inner)),
+            Compression::Gzip => Decoder::Gzip(Box::new(flate2::bufread::GzDecoder::new(inner))),
             Compression::Zstd => {
                 let mut d = zstd::stream::read::Decoder::with_buffer(inner)?;
                 d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
@@ -331,7 +331,7 @@ impl<R: BufRead> Decoder<R> {
 
     fn into_inner(self) -> R {
         match self {
-            Decoder::Gzip(d) => d.into_inner(),
+            Decoder::Gzip(d) => (*d).into_inner(),
             Decoder::Zstd(d) => d.finish(),
         }
     }
