@@ -178,7 +178,36 @@ struct Plan {
     scales: [f32; 3],
     target: Option<Vec<f32>>,
     tau: f32,
-    silence: f32,
+    /// Silence after each piece of `sentences`, seconds (the last is unused).
+    pauses: Vec<f32>,
+}
+
+/// A streamed first sentence longer than this is cut at its first clause,
+/// so the first chunk arrives after a clause rather than a whole sentence.
+const FIRST_CLAUSE_MIN_SENTENCE: usize = 60;
+/// The shortest first clause worth cutting off.
+const FIRST_CLAUSE_MIN: usize = 12;
+
+/// Splits `sentence` after its first clause punctuation (`,` `;` `:` and the
+/// Chinese `，；：`) when the clause has at least [`FIRST_CLAUSE_MIN`] characters.
+fn first_clause(sentence: &str) -> Option<(String, String)> {
+    if sentence.chars().count() <= FIRST_CLAUSE_MIN_SENTENCE {
+        return None;
+    }
+    let mut count = 0;
+    for (i, c) in sentence.char_indices() {
+        count += 1;
+        if count >= FIRST_CLAUSE_MIN && matches!(c, ',' | ';' | ':' | '，' | '；' | '：') {
+            let cut = i + c.len_utf8();
+            let (head, tail) = sentence.split_at(cut);
+            let tail = tail.trim();
+            if tail.chars().count() >= FIRST_CLAUSE_MIN {
+                return Some((head.trim().to_string(), tail.to_string()));
+            }
+            return None;
+        }
+    }
+    None
 }
 
 impl OpenVoiceEngine {
@@ -247,7 +276,7 @@ impl OpenVoiceEngine {
     }
 
     /// Checks the request and turns it into a plan.
-    fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Plan> {
+    fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>, stream: bool) -> Result<Plan> {
         let shared = &self.shared;
         request.validate()?;
         let len = request.text.chars().count();
@@ -260,9 +289,20 @@ impl OpenVoiceEngine {
         let voice = self.pick_voice(request, profile.is_some())?;
         let lang = shared.voices[voice].language.clone();
         let normalized = crate::text::normalize::normalize(&request.text, &lang);
-        let sentences = crate::text::split::split_sentences(&normalized, shared.config.max_sentence_chars);
+        let mut sentences =
+            crate::text::split::split_sentences(&normalized, shared.config.max_sentence_chars);
         if sentences.is_empty() {
             return Err(Error::EmptyText);
+        }
+        let silence = shared.config.sentence_silence / request.speed;
+        let mut pauses = vec![silence; sentences.len()];
+        if stream {
+            if let Some((head, tail)) = first_clause(&sentences[0]) {
+                sentences[0] = tail;
+                sentences.insert(0, head);
+                // A clause pause, shorter than between sentences.
+                pauses.insert(0, silence / 2.0);
+            }
         }
         let target = match profile {
             Some(p) => {
@@ -288,7 +328,7 @@ impl OpenVoiceEngine {
             scales,
             target,
             tau: s.tau.unwrap_or(shared.config.tau),
-            silence: shared.config.sentence_silence / request.speed,
+            pauses,
         })
     }
 
@@ -483,7 +523,7 @@ impl ThreadState {
             if !last {
                 audio.samples.extend(std::iter::repeat_n(
                     0.0,
-                    (plan.silence * out_rate as f32) as usize,
+                    (plan.pauses[i] * out_rate as f32) as usize,
                 ));
             }
             audio.sample_rate = out_rate;
@@ -617,7 +657,7 @@ impl Engine for OpenVoiceEngine {
     }
 
     async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio> {
-        let plan = self.plan(request, profile)?;
+        let plan = self.plan(request, profile, false)?;
         let pool = self.pool()?;
         pool.run(move |t: &mut ThreadState| {
             let mut out: Option<Audio> = None;
@@ -638,7 +678,7 @@ impl Engine for OpenVoiceEngine {
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
     ) -> Result<AudioStream> {
-        let plan = self.plan(request, profile)?;
+        let plan = self.plan(request, profile, true)?;
         let pool = self.pool()?;
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
         let done = pool.submit(move |t: &mut ThreadState| {
@@ -686,16 +726,16 @@ mod tests {
         while text.len() + sentence.len() <= 100_000 {
             text.push_str(sentence);
         }
-        let plan = e.plan(&SynthesisRequest::new(text.clone()), None).unwrap();
+        let plan = e.plan(&SynthesisRequest::new(text.clone()), None, false).unwrap();
         assert!(plan.sentences.len() > 1000);
         assert!(plan.sentences.iter().all(|s| s.chars().count() <= 400));
         // Text without any punctuation is split too.
         let words = "word ".repeat(5_000);
-        let plan = e.plan(&SynthesisRequest::new(words), None).unwrap();
+        let plan = e.plan(&SynthesisRequest::new(words), None, false).unwrap();
         assert!(plan.sentences.len() >= 60);
         assert!(plan.sentences.iter().all(|s| s.chars().count() <= 400));
         assert_eq!(
-            e.plan(&SynthesisRequest::new("x".repeat(100_001)), None)
+            e.plan(&SynthesisRequest::new("x".repeat(100_001)), None, false)
                 .err()
                 .unwrap()
                 .code(),
@@ -719,15 +759,36 @@ mod tests {
     }
 
     #[test]
+    fn streaming_cuts_a_long_first_sentence_at_its_first_clause() {
+        let e = engine();
+        let text = "Once upon a time, in a small village by the sea, there lived an old fisherman. The end.";
+        let p = e.plan(&SynthesisRequest::new(text), None, true).unwrap();
+        assert_eq!(p.sentences[0], "Once upon a time,");
+        assert!(p.sentences[1].starts_with("in a small village"));
+        assert_eq!(p.sentences.len(), 3);
+        assert!(p.pauses[0] < p.pauses[1]);
+        let whole = e.plan(&SynthesisRequest::new(text), None, false).unwrap();
+        assert_eq!(whole.sentences.len(), 2);
+        assert_eq!(first_clause("Short, sentence."), None);
+        assert_eq!(
+            first_clause(&format!(
+                "No clause punctuation at all here {}",
+                "word ".repeat(12)
+            )),
+            None
+        );
+    }
+
+    #[test]
     fn speed_and_noise_map_to_scales() {
         let e = engine();
         let mut r = SynthesisRequest::new("Hi.");
         r.speed = 2.0;
         r.sampling.noise_scale = Some(0.1);
-        let p = e.plan(&r, None).unwrap();
+        let p = e.plan(&r, None, false).unwrap();
         let v = &e.shared.voices[p.voice];
         assert_eq!(p.scales, [0.1, v.length_scale / 2.0, v.noise_w]);
         assert_eq!(p.tau, DEFAULT_TAU);
-        assert!((p.silence - 0.1).abs() < 1e-6);
+        assert!((p.pauses[0] - 0.1).abs() < 1e-6);
     }
 }
