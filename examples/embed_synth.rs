@@ -7,11 +7,19 @@ use vctts::{EngineKind, SynthesisRequest};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "embed_synth.wav".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "embed_synth.wav".into());
     let engine = catalog::build(EngineKind::OpenVoice, "models".as_ref(), &Default::default())?;
     engine.load().await?;
-    let audio = engine.synthesize(&SynthesisRequest::new("Hello from an embedded vctts."), None).await?;
+    let audio = engine
+        .synthesize(&SynthesisRequest::new("Hello from an embedded vctts."), None)
+        .await?;
     std::fs::write(&out, wav_i16(&audio))?;
-    println!("{out}: {:.2} s at {} Hz", audio.duration().as_secs_f32(), audio.sample_rate);
+    println!(
+        "{out}: {:.2} s at {} Hz",
+        audio.duration().as_secs_f32(),
+        audio.sample_rate
+    );
     Ok(())
 }
