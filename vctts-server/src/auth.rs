@@ -388,7 +388,7 @@ impl Auth {
                     self.blocked.lock().insert(ip, now + r.retry_after);
                 }
             }
-            tracing::warn!(target: "audit", client_ip = ?ip, username = %username, action = "login", result = "denied", "failed admin login");
+            tracing::warn!(client_ip = ?ip, "failed admin login");
             return Err(Error::Unauthorized("wrong user name or password".into()));
         }
         let token = new_token();
