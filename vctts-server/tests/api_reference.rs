@@ -18,7 +18,7 @@
 //! - a body that is one `<...>` line: any non-empty body (a WAV must be RIFF
 //!   WAVE, a ZIP must start with `PK`); no body: the answer must be empty;
 //! - `Content-Type: multipart/form-data` requests list `name=value` and
-//!   `name=@file` parts; `reference.wav` is a clip the harness makes first.
+//!   `name=@file` parts; `reference.wav` is the harness's clip of real speech.
 //!
 //! Examples run in document order on one server, so state carries over (the
 //! voice extracted early is synthesized with, listed and deleted later).
@@ -26,12 +26,12 @@
 //! every OpenAPI route has an example, and that the matcher itself refuses
 //! what it should.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The admin password of the test server.
 const ADMIN_PASSWORD: &str = "api-reference-password";
@@ -40,15 +40,8 @@ const ADMIN_KEY: &str = "api-reference-admin-key-0123456789";
 /// How long the server may take to start and load the default voice.
 const START_DEADLINE: Duration = Duration::from_secs(120);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 fn reference_doc() -> (PathBuf, String) {
-    let path = repo().join("docs/API_REFERENCE.md");
+    let path = common::repo_root().join("docs/API_REFERENCE.md");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     (path, text)
 }
@@ -463,34 +456,20 @@ fn text_lines_match(want: &str, got: &str, vars: &mut Vars) -> Result<(), String
 
 // ------------------------------------------------------------------- server
 
-/// A `vctts-server standalone` process on a free port of 127.0.0.1.
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
+/// A `vctts-server standalone` process (the crate's test harness,
+/// `tests/common`) with its temp folder.
+struct Standalone {
+    server: common::Server,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-
-    /// Starts the server with the real default voice and, when present, the
-    /// fixture tone color converter (so voices can be extracted), and waits
-    /// until it is ready.
-    async fn start() -> Server {
+impl Standalone {
+    /// Starts the server with the real default voice and the fixture tone
+    /// color converter (so voices can be extracted), and waits until it is
+    /// ready.
+    async fn start() -> Standalone {
         let dir = tempfile::tempdir().expect("temp dir");
-        let base = repo().join("models/openvoice/base");
+        let base = common::models_dir().join("openvoice/base");
         assert!(
             base.join("en_US-joe-medium.onnx").is_file(),
             "the default voice is missing: run scripts/setup.sh (looked in {})",
@@ -500,14 +479,13 @@ impl Server {
         let ov = models.join("openvoice");
         std::fs::create_dir_all(&ov).expect("models dir");
         std::os::unix::fs::symlink(&base, ov.join("base")).expect("link the default voice");
-        let conv = repo().join("vctts-engines/tests/fixtures/graphs/openvoice/converter");
+        let conv = common::repo_root().join("vctts-engines/tests/fixtures/graphs/openvoice/converter");
         assert!(
             conv.join("tone_clone_model.onnx").is_file(),
             "the fixture tone color converter is missing ({})",
             conv.display()
         );
         std::os::unix::fs::symlink(&conv, ov.join("converter")).expect("link the converter");
-        let config = dir.path().join("gateway.yaml");
         let yaml = format!(
             "server: {{ host: 127.0.0.1, port: 0 }}\n\
              limiter: {{ enabled: true, global_rpm: 100000, ip_rpm: 100000, concurrent_limit: 8 }}\n\
@@ -519,68 +497,26 @@ impl Server {
         );
         vctts_server::config::GatewayConfig::parse(&yaml, &vctts_server::config::Env::empty())
             .expect("the test config is valid");
-        std::fs::write(&config, yaml).expect("write config");
-        let log = dir.path().join("server.log");
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vctts-server"))
-            .arg("standalone")
-            .arg("--config")
-            .arg(&config)
-            .arg("--models")
-            .arg(&models)
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("start vctts-server standalone");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("vctts-server standalone listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(START_DEADLINE) {
-            Ok(u) => u,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "the server did not print its address: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        let server = Server {
-            child,
-            url,
-            log,
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            let r = http
-                .get(format!("{}/api/v3/health", server.url))
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            if matches!(&r, Ok(r) if r.status() == 200) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server was not ready within {START_DEADLINE:?} (last answer {r:?}); log:\n{}",
-                server.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server
+        let config = common::write(dir.path(), "gateway.yaml", &yaml);
+        let models = models.to_string_lossy().into_owned();
+        let data = dir.path().join("data").to_string_lossy().into_owned();
+        let server = common::Server::start(&[
+            "standalone",
+            "--config",
+            &config,
+            "--models",
+            &models,
+            "--data",
+            &data,
+        ]);
+        let http = common::http();
+        let health = format!("{}/api/v3/health", server.base);
+        common::eventually(START_DEADLINE, "the standalone server to be ready", || {
+            let req = http.get(&health).send();
+            async move { matches!(req.await, Ok(r) if r.status() == 200).then_some(()) }
+        })
+        .await;
+        Standalone { server, _dir: dir }
     }
 }
 
@@ -590,21 +526,10 @@ struct Fixtures {
 }
 
 impl Fixtures {
-    /// `reference.wav`: several seconds of speech from the default voice.
-    async fn make(http: &reqwest::Client, url: &str) -> Fixtures {
-        let res = http
-            .post(format!("{url}/api/v3/synthesize"))
-            .json(&serde_json::json!({
-                "text": "This is the reference clip of the examples. It is long enough to measure a voice, \
-                         with several sentences of clear speech. The harness makes it before the first example."
-            }))
-            .send()
-            .await
-            .expect("synthesize the reference clip");
-        assert_eq!(res.status(), 200, "the reference clip could not be made");
-        let wav = res.bytes().await.expect("reference body").to_vec();
+    /// `reference.wav`: more than 10 s of real speech (the harness's clip).
+    fn make() -> Fixtures {
         let mut files = BTreeMap::new();
-        files.insert("reference.wav".to_string(), wav);
+        files.insert("reference.wav".to_string(), common::reference_wav());
         Fixtures { files }
     }
 }
@@ -691,20 +616,17 @@ async fn every_example_of_the_api_reference_runs_against_a_live_server() {
         "only {} examples in the reference",
         examples.len()
     );
-    let server = Server::start().await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client");
-    let fixtures = Fixtures::make(&http, &server.url).await;
+    let fixtures = Fixtures::make();
+    let standalone = Standalone::start().await;
+    let base = standalone.server.base.clone();
+    let http = common::http();
     let mut vars = Vars::new();
     vars.insert("admin-password".into(), ADMIN_PASSWORD.into());
     vars.insert("admin-key".into(), ADMIN_KEY.into());
     let mut failures = Vec::new();
     for ex in &examples {
         let outcome = async {
-            let res = send(&http, &server.url, &ex.request, &vars, &fixtures).await?;
+            let res = send(&http, &base, &ex.request, &vars, &fixtures).await?;
             let status = res.status().as_u16();
             let headers = res.headers().clone();
             let streaming = headers
@@ -726,13 +648,13 @@ async fn every_example_of_the_api_reference_runs_against_a_live_server() {
             failures.push(format!("{}: {e}", ex.title()));
         }
     }
+    // On failure the harness prints the server's log as it drops.
     assert!(
         failures.is_empty(),
-        "{} of {} examples do not match the live server:\n{}\n\nserver log (tail):\n{}",
+        "{} of {} examples do not match the live server:\n{}",
         failures.len(),
         examples.len(),
-        failures.join("\n"),
-        server.log_tail()
+        failures.join("\n")
     );
 }
 
@@ -778,8 +700,10 @@ fn codes_in_source(path: &Path) -> Vec<String> {
 fn the_error_table_lists_every_code_with_its_real_status() {
     let (_, doc) = reference_doc();
     let table = error_table(&doc);
-    let mut codes = codes_in_source(&repo().join("vctts-core/src/error.rs"));
-    codes.extend(codes_in_source(&repo().join("vctts-server/src/error.rs")));
+    let mut codes = codes_in_source(&common::repo_root().join("vctts-core/src/error.rs"));
+    codes.extend(codes_in_source(
+        &common::repo_root().join("vctts-server/src/error.rs"),
+    ));
     assert!(
         codes.len() >= 30,
         "found only {} codes in the sources",
