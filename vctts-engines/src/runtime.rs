@@ -22,7 +22,11 @@ use std::thread::JoinHandle;
 use vctts_core::{Error, Result};
 
 /// The ONNX Runtime file names searched in each folder, most specific first.
-pub const LIBRARY_NAMES: [&str; 3] = ["libonnxruntime.so.1.32.0", "libonnxruntime.so.1", "libonnxruntime.so"];
+pub const LIBRARY_NAMES: [&str; 3] = [
+    "libonnxruntime.so.1.32.0",
+    "libonnxruntime.so.1",
+    "libonnxruntime.so",
+];
 
 /// Where the setup script puts the library, relative to the project root.
 pub const SETUP_LIB_DIR: &str = ".vctts/lib";
@@ -117,7 +121,10 @@ pub fn init_with_env(config: &RuntimeConfig, env: &dyn Fn(&str) -> Option<String
         match ort::init_from(&path) {
             Ok(builder) => match builder.with_name("vctts").build() {
                 Ok(env) => {
-                    let loaded = LOADED.get_or_init(|| Loaded { path: path.clone(), _env: env });
+                    let loaded = LOADED.get_or_init(|| Loaded {
+                        path: path.clone(),
+                        _env: env,
+                    });
                     tracing::info!(path = %loaded.path.display(), "loaded ONNX Runtime");
                     return Ok(loaded.path.clone());
                 }
@@ -186,7 +193,10 @@ impl std::str::FromStr for Device {
             "cuda" | "gpu" => Ok(Device::Cuda { device_id: 0 }),
             _ => match s.strip_prefix("cuda:").map(str::parse::<i32>) {
                 Some(Ok(id)) if id >= 0 => Ok(Device::Cuda { device_id: id }),
-                _ => Err(Error::invalid("device", format!("expected cpu, cuda or cuda:N, got {s:?}"))),
+                _ => Err(Error::invalid(
+                    "device",
+                    format!("expected cpu, cuda or cuda:N, got {s:?}"),
+                )),
             },
         }
     }
@@ -209,7 +219,10 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         Self {
-            intra_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4),
+            intra_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
             inter_threads: 1,
             optimization: OptLevel::All,
             device: Device::Cpu,
@@ -252,7 +265,9 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session:
             .map_err(ort_err(&ctx))?,
         Device::Cuda { device_id } => with_cuda(builder, device_id, &ctx)?,
     };
-    builder.commit_from_file(path).map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
+    builder
+        .commit_from_file(path)
+        .map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
 }
 
 #[cfg(feature = "cuda")]
@@ -263,7 +278,10 @@ fn with_cuda(
 ) -> Result<ort::session::builder::SessionBuilder> {
     builder
         .with_execution_providers([
-            ort::ep::CUDA::default().with_device_id(device_id).build().error_on_failure(),
+            ort::ep::CUDA::default()
+                .with_device_id(device_id)
+                .build()
+                .error_on_failure(),
             ort::ep::CPU::default().build(),
         ])
         .map_err(|e| Error::ModelLoad(format!("{ctx}: CUDA execution provider unavailable: {e}")))
@@ -295,7 +313,10 @@ pub struct InferencePool<S: 'static> {
 
 impl<S: 'static> std::fmt::Debug for InferencePool<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InferencePool").field("name", &self.name).field("threads", &self.threads.len()).finish()
+        f.debug_struct("InferencePool")
+            .field("name", &self.name)
+            .field("threads", &self.threads.len())
+            .finish()
     }
 }
 
@@ -344,7 +365,11 @@ impl<S: 'static> InferencePool<S> {
             handles.push(handle);
         }
         drop(ready_tx);
-        let mut pool = Self { name: name.to_string(), tx: Some(tx), threads: handles };
+        let mut pool = Self {
+            name: name.to_string(),
+            tx: Some(tx),
+            threads: handles,
+        };
         for _ in 0..threads_n {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
@@ -354,7 +379,9 @@ impl<S: 'static> InferencePool<S> {
                 }
                 Err(_) => {
                     pool.shutdown();
-                    return Err(Error::Internal(format!("{name}: an inference thread died while starting")));
+                    return Err(Error::Internal(format!(
+                        "{name}: an inference thread died while starting"
+                    )));
                 }
             }
         }
@@ -374,7 +401,8 @@ impl<S: 'static> InferencePool<S> {
         F: FnOnce(&mut S) -> Result<T> + Send + 'static,
     {
         let rx = self.submit(job)?;
-        rx.await.map_err(|_| Error::Inference(format!("{}: inference thread stopped", self.name)))?
+        rx.await
+            .map_err(|_| Error::Inference(format!("{}: inference thread stopped", self.name)))?
     }
 
     /// Queues `job` without waiting for it; the receiver gets its result.
@@ -389,12 +417,16 @@ impl<S: 'static> InferencePool<S> {
                 .unwrap_or_else(|_| Err(Error::Internal("inference job panicked".into())));
             let _ = otx.send(out);
         });
-        let tx = self.tx.as_ref().ok_or_else(|| Error::ModelNotLoaded(self.name.clone()))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::ModelNotLoaded(self.name.clone()))?;
         match tx.try_send(boxed) {
             Ok(()) => Ok(orx),
-            Err(mpsc::TrySendError::Full(_)) => {
-                Err(Error::Overloaded(format!("{}: inference queue is full", self.name)))
-            }
+            Err(mpsc::TrySendError::Full(_)) => Err(Error::Overloaded(format!(
+                "{}: inference queue is full",
+                self.name
+            ))),
             Err(mpsc::TrySendError::Disconnected(_)) => Err(Error::ModelNotLoaded(self.name.clone())),
         }
     }
@@ -421,7 +453,9 @@ mod tests {
 
     #[test]
     fn candidates_follow_the_documented_order() {
-        let cfg = RuntimeConfig { library_path: Some(PathBuf::from("explicit.so")) };
+        let cfg = RuntimeConfig {
+            library_path: Some(PathBuf::from("explicit.so")),
+        };
         let env = |k: &str| match k {
             "VCTTS_ORT_LIB" => Some("from-vctts.so".to_string()),
             "ORT_DYLIB_PATH" => Some("from-ort.so".to_string()),
@@ -433,7 +467,10 @@ mod tests {
         assert_eq!(c[2], PathBuf::from("from-ort.so"));
         let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
         assert_eq!(c[3], exe_dir.join(LIBRARY_NAMES[0]));
-        assert!(c.iter().any(|p| p.ends_with(".vctts/lib/libonnxruntime.so.1.32.0")));
+        assert!(
+            c.iter()
+                .any(|p| p.ends_with(".vctts/lib/libonnxruntime.so.1.32.0"))
+        );
     }
 
     #[test]
@@ -449,7 +486,10 @@ mod tests {
     async fn pool_runs_jobs_on_its_own_threads_with_their_state() {
         let pool = InferencePool::start("t", 2, 8, |i| Ok(vec![i])).unwrap();
         let caller = std::thread::current().id();
-        let (tid, state) = pool.run(|s: &mut Vec<usize>| Ok((std::thread::current().id(), s.clone()))).await.unwrap();
+        let (tid, state) = pool
+            .run(|s: &mut Vec<usize>| Ok((std::thread::current().id(), s.clone())))
+            .await
+            .unwrap();
         assert_ne!(tid, caller);
         assert!(state == vec![0] || state == vec![1]);
     }
@@ -457,7 +497,11 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn pool_start_reports_the_first_error() {
         let e = InferencePool::<()>::start("t", 2, 1, |i| {
-            if i == 1 { Err(Error::ModelLoad("bad file".into())) } else { Ok(()) }
+            if i == 1 {
+                Err(Error::ModelLoad("bad file".into()))
+            } else {
+                Ok(())
+            }
         })
         .unwrap_err();
         assert_eq!(e.code(), "model_load_failed");
@@ -490,7 +534,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn panicking_job_is_an_error_and_the_thread_survives() {
         let pool = InferencePool::start("t", 1, 4, |_| Ok(())).unwrap();
-        let e = pool.run(|_: &mut ()| -> Result<()> { panic!("boom") }).await.unwrap_err();
+        let e = pool
+            .run(|_: &mut ()| -> Result<()> { panic!("boom") })
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "internal_error");
         assert_eq!(pool.run(|_: &mut ()| Ok(5)).await.unwrap(), 5);
     }

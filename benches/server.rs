@@ -1,0 +1,2 @@
+//! Server bench (being written): throughput, latency, gateway overhead, health rps, idle RSS.
+fn main() {}

@@ -1,0 +1,127 @@
+//! Request context middleware, outermost on every router: the request id, the
+//! error body's `request_id`, metrics and the access log.
+//!
+//! Invariants:
+//! - every answer carries `X-Request-Id`: the caller's (when it is 1–128
+//!   characters of letters, digits and `-_.:`) or a new UUID v4;
+//! - handlers and extractors read it from the [`RequestId`] extension;
+//! - an error answer made anywhere below (see [`crate::error::PendingError`])
+//!   gets its body's `request_id` filled in here;
+//! - every request is counted by route template (not raw path, so ids do not
+//!   explode the label space) and logged once at its end, with stable keys.
+
+use crate::cluster::proto::REQUEST_ID_HEADER;
+use crate::error::{ErrorBody, PendingError};
+use crate::metrics::Metrics;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The id of the request being served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The caller's id if acceptable, else a new one.
+    pub fn from_header(value: Option<&HeaderValue>) -> Self {
+        let given = value
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| valid_request_id(s));
+        match given {
+            Some(s) => Self(s.to_string()),
+            None => Self(uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The client's socket address: the server's connect info, or in tests the
+/// `MockConnectInfo` layer's.
+pub fn client_addr(ext: &axum::http::Extensions) -> Option<SocketAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0).or_else(|| {
+        ext.get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
+            .map(|m| m.0)
+    })
+}
+
+/// Whether a caller-supplied request id is acceptable.
+pub fn valid_request_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The middleware (use with `from_fn_with_state(metrics, request_context)`).
+pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = RequestId::from_header(req.headers().get(REQUEST_ID_HEADER));
+    req.extensions_mut().insert(id.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().clone();
+    let client_ip = client_addr(req.extensions())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let path = req.uri().path().to_string();
+
+    let mut res = next.run(req).await;
+
+    if let Some(PendingError(mut obj)) = res.extensions_mut().remove::<PendingError>() {
+        obj.request_id = Some(id.0.clone());
+        let status = res.status();
+        let mut headers = res.headers().clone();
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        res = ErrorBody::render(status, headers, obj);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let status = res.status().as_u16();
+    let took = started.elapsed();
+    metrics
+        .http_requests
+        .inc(&[&route, method.as_str(), &status.to_string()]);
+    metrics.http_duration.observe(&[&route], took);
+    tracing::info!(
+        target: "access",
+        request_id = %id.0,
+        client_ip = %client_ip,
+        method = %method,
+        endpoint = %path,
+        status_code = status,
+        duration_ms = took.as_secs_f64() * 1000.0,
+        "request served"
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id(&"a".repeat(129)));
+        let given = HeaderValue::from_static("client-id-1");
+        assert_eq!(RequestId::from_header(Some(&given)).0, "client-id-1");
+        let bad = HeaderValue::from_static("bad id");
+        let generated = RequestId::from_header(Some(&bad));
+        assert_ne!(generated.0, "bad id");
+        assert!(uuid::Uuid::parse_str(&generated.0).is_ok());
+    }
+}

@@ -1,0 +1,174 @@
+//! Service state: `GET /api/v3/engines`, `/nodes`, `/health` (with `/live`
+//! and `/ready`), `/metrics`.
+//!
+//! Health: the process is *live* when it answers; it is *ready* when some
+//! engine has a selectable node. `/health` and `/health/ready` answer 200
+//! when ready and 503 when only live; `/health/live` answers 200 always.
+//! These and `/metrics` are not rate limited (probes and scrapers must
+//! always get through).
+
+use crate::error::ErrorBody;
+use crate::gateway::Gateway;
+use crate::wire::{
+    EngineDto, EnginesResponse, HealthResponse, NodeDto, NodeMetricsDto, NodesResponse,
+};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use vctts_core::EngineKind;
+use vctts_core::registry::NodeState;
+
+/// Every node as the API reports it.
+pub fn nodes_response(gw: &Gateway) -> NodesResponse {
+    let nodes = gw
+        .registry()
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            let m = &s.metrics;
+            NodeDto {
+                id: s.info.id.to_string(),
+                engine: s.info.engine.to_string(),
+                endpoint: s.info.endpoint.clone(),
+                state: s.state.to_string(),
+                capacity: s.info.capacity,
+                weight: s.info.weight,
+                labels: s.info.labels.clone(),
+                version: s.info.version.clone(),
+                last_seen_seconds: s.since_heartbeat.as_secs_f64(),
+                breaker: s.breaker.as_str().to_string(),
+                metrics: NodeMetricsDto {
+                    cpu_percent: Some(m.cpu_percent),
+                    memory_bytes: Some(m.memory_bytes),
+                    gpu_percent: m.gpu_percent,
+                    gpu_memory_bytes: m.gpu_memory_bytes,
+                    in_flight: s.in_flight,
+                    queued: m.queue,
+                    requests: s.requests_total,
+                    errors: s.failures_total,
+                    latency_ms: (s.latency_ewma_ms > 0.0).then_some(s.latency_ewma_ms),
+                },
+            }
+        })
+        .collect();
+    NodesResponse { nodes }
+}
+
+/// Engines vctts knows, with their nodes and facts.
+#[utoipa::path(get, path = "/api/v3/engines", tag = "service",
+    responses((status = 200, description = "All engines", body = EnginesResponse)))]
+pub async fn engines(State(gw): State<Arc<Gateway>>) -> Json<EnginesResponse> {
+    let snap = gw.registry().snapshot();
+    let default = gw.default_engine().ok();
+    let engines = EngineKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let nodes = snap.iter().filter(|s| s.info.engine == kind).count();
+            let ready = gw.registry().selectable(kind);
+            let info = gw.engine_info(kind);
+            EngineDto {
+                engine: kind.to_string(),
+                name: info.as_ref().map(|i| i.name.clone()),
+                nodes,
+                ready_nodes: ready,
+                available: ready > 0,
+                default: default == Some(kind),
+                languages: info.as_ref().map(|i| i.languages.clone()).unwrap_or_default(),
+                default_language: info.as_ref().map(|i| i.default_language.clone()),
+                sample_rate: info.as_ref().map(|i| i.sample_rate),
+                streaming: info.as_ref().is_some_and(|i| i.streaming),
+                cloning: info.as_ref().is_some_and(|i| i.cloning),
+                needs_transcript: info.as_ref().is_some_and(|i| i.needs_transcript),
+                max_text_chars: info.as_ref().map(|i| i.max_text_chars),
+                builtin_voices: info.map(|i| i.builtin_voices).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Json(EnginesResponse { engines })
+}
+
+/// Every registered node and its state.
+#[utoipa::path(get, path = "/api/v3/nodes", tag = "service",
+    responses((status = 200, description = "All nodes", body = NodesResponse)))]
+pub async fn nodes(State(gw): State<Arc<Gateway>>) -> Json<NodesResponse> {
+    Json(nodes_response(&gw))
+}
+
+fn health_body(gw: &Gateway) -> HealthResponse {
+    let mut engines = BTreeMap::new();
+    for kind in EngineKind::ALL {
+        engines.insert(kind.to_string(), gw.registry().selectable(kind));
+    }
+    let ready = engines.values().any(|n| *n > 0)
+        || gw
+            .registry()
+            .snapshot()
+            .iter()
+            .any(|s| s.state == NodeState::Busy);
+    HealthResponse {
+        status: if ready { "ok" } else { "degraded" }.into(),
+        live: true,
+        ready,
+        engines,
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_seconds: gw.started.elapsed().as_secs_f64(),
+    }
+}
+
+fn health_answer(gw: &Gateway) -> Response {
+    let body = health_body(gw);
+    let code = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Liveness and readiness: 200 when some engine has a ready node, 503 when not.
+#[utoipa::path(get, path = "/api/v3/health", tag = "service",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, description = "Live but not ready", body = HealthResponse),
+    ))]
+pub async fn health(State(gw): State<Arc<Gateway>>) -> Response {
+    health_answer(&gw)
+}
+
+/// Readiness only (same as `/health`).
+#[utoipa::path(get, path = "/api/v3/health/ready", tag = "service",
+    responses(
+        (status = 200, description = "Ready", body = HealthResponse),
+        (status = 503, description = "Not ready", body = HealthResponse),
+    ))]
+pub async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
+    health_answer(&gw)
+}
+
+/// Liveness only: 200 whenever the process answers.
+#[utoipa::path(get, path = "/api/v3/health/live", tag = "service",
+    responses((status = 200, description = "Live", body = HealthResponse)))]
+pub async fn live(State(gw): State<Arc<Gateway>>) -> Json<HealthResponse> {
+    Json(health_body(&gw))
+}
+
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/api/v3/metrics", tag = "service",
+    responses(
+        (status = 200, description = "Metrics", content_type = "text/plain"),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    ))]
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut state = gw.scrape_state();
+    state.voices = gw.store().run(|s| s.count()).await.ok();
+    let text = gw.metrics().render(&state);
+    let mut res = text.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}

@@ -1,0 +1,263 @@
+//! The gateway's HTTP client to one worker: [`RemoteNode`] implements
+//! [`NodeApi`] over the cluster protocol.
+//!
+//! Failure classification (what failover reads):
+//! - cannot connect, connection reset, body cut short → [`Error::NodeUnavailable`];
+//! - no answer head within `first_byte_timeout` (or, for a whole synthesis,
+//!   no complete body within `request_timeout`) → [`Error::Timeout`];
+//! - an error body → the worker's own error, rebuilt from its code.
+//!
+//! All three of the first are retryable; so are the worker's retryable codes.
+//! Invariant: dropping a returned [`NodeStream`] closes its connection, which
+//! cancels the work on the worker.
+
+use super::proto::{
+    self, AUDIO_DURATION_HEADER, ExtractCall, ExtractResult, INFERENCE_TIME_HEADER, NodeAction, NodeStatus,
+    QUEUE_TIME_HEADER, REQUEST_ID_HEADER, SAMPLE_RATE_HEADER, SynthesizeCall, TOKEN_HEADER, WireProfile,
+};
+use super::{CallContext, NodeApi, NodeAudio, NodeStream};
+use crate::error::ErrorBody;
+use async_trait::async_trait;
+use futures::StreamExt;
+use std::time::Duration;
+use vctts_core::{Error, ReferenceAudio, Result, SynthesisRequest, VoiceProfile};
+
+/// Timeouts of node calls.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeTimeouts {
+    /// Until the answer head (and, for streams, the first chunk).
+    pub first_byte: Duration,
+    /// For a whole non-streamed call.
+    pub request: Duration,
+}
+
+/// A worker reached over HTTP.
+#[derive(Debug, Clone)]
+pub struct RemoteNode {
+    node_id: String,
+    endpoint: String,
+    http: reqwest::Client,
+    token: Option<String>,
+    timeouts: NodeTimeouts,
+}
+
+/// Maps a transport error to the error failover understands.
+pub fn transport_error(node: &str, e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout(format!("node {node} did not answer in time"));
+    }
+    let what = if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer was cut short"
+    } else {
+        "the call failed"
+    };
+    // The source chain says why (refused, reset, ...).
+    let mut cause = String::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    Error::NodeUnavailable {
+        node: node.to_string(),
+        message: if cause.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {cause}")
+        },
+    }
+}
+
+fn header_u64(h: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.parse().ok()
+}
+
+impl RemoteNode {
+    /// A client for the node at `endpoint` (e.g. `http://10.0.0.5:8002`).
+    pub fn new(
+        node_id: impl Into<String>,
+        endpoint: impl Into<String>,
+        http: reqwest::Client,
+        token: Option<String>,
+        timeouts: NodeTimeouts,
+    ) -> Self {
+        Self {
+            node_id: node_id.into(),
+            endpoint: endpoint.into().trim_end_matches('/').to_string(),
+            http,
+            token,
+            timeouts,
+        }
+    }
+
+    /// The node's base URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, ctx: &CallContext) -> reqwest::RequestBuilder {
+        let url = format!("{}{}{}", self.endpoint, proto::PREFIX, path);
+        let mut b = self
+            .http
+            .request(method, url)
+            .header(REQUEST_ID_HEADER, &ctx.request_id);
+        if let Some(t) = &self.token {
+            b = b.header(TOKEN_HEADER, t);
+        }
+        b
+    }
+
+    /// Sends and waits for the answer head within the first-byte timeout;
+    /// error answers become errors.
+    async fn send(&self, b: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let resp = match tokio::time::timeout(self.timeouts.first_byte, b.send()).await {
+            Err(_) => {
+                return Err(Error::Timeout(format!(
+                    "node {} did not answer within {:.1}s",
+                    self.node_id,
+                    self.timeouts.first_byte.as_secs_f64()
+                )));
+            }
+            Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
+            Ok(Ok(r)) => r,
+        };
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = tokio::time::timeout(self.timeouts.first_byte, resp.bytes())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(b) => Err(proto::error_from_wire(
+                &b.error.code,
+                &b.error.message,
+                &self.node_id,
+            )),
+            Err(_) if status.is_server_error() => Err(Error::NodeUnavailable {
+                node: self.node_id.clone(),
+                message: format!("answered {status} without an error body"),
+            }),
+            Err(_) => Err(Error::Internal(format!(
+                "node {} answered {status} without an error body",
+                self.node_id
+            ))),
+        }
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
+        let bytes = match tokio::time::timeout(self.timeouts.request, resp.bytes()).await {
+            Err(_) => return Err(Error::Timeout(format!("node {} answer body", self.node_id))),
+            Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
+            Ok(Ok(b)) => b,
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("node {} answered unreadable JSON: {e}", self.node_id)))
+    }
+}
+
+#[async_trait]
+impl NodeApi for RemoteNode {
+    async fn synthesize(
+        &self,
+        ctx: &CallContext,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeAudio> {
+        let call = SynthesizeCall {
+            request: request.clone(),
+            profile: profile.map(WireProfile::from),
+        };
+        let resp = self
+            .send(
+                self.request(reqwest::Method::POST, "/synthesize", ctx)
+                    .json(&call),
+            )
+            .await?;
+        let h = resp.headers().clone();
+        let content_type = h
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let bytes = match tokio::time::timeout(self.timeouts.request, resp.bytes()).await {
+            Err(_) => {
+                return Err(Error::Timeout(format!(
+                    "node {} did not finish within {:.1}s",
+                    self.node_id,
+                    self.timeouts.request.as_secs_f64()
+                )));
+            }
+            Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
+            Ok(Ok(b)) => b,
+        };
+        Ok(NodeAudio {
+            bytes,
+            content_type,
+            sample_rate: header_u64(&h, SAMPLE_RATE_HEADER).unwrap_or(0) as u32,
+            duration: Duration::from_millis(header_u64(&h, AUDIO_DURATION_HEADER).unwrap_or(0)),
+            queue_time: Duration::from_millis(header_u64(&h, QUEUE_TIME_HEADER).unwrap_or(0)),
+            inference_time: Duration::from_millis(header_u64(&h, INFERENCE_TIME_HEADER).unwrap_or(0)),
+        })
+    }
+
+    async fn synthesize_stream(
+        &self,
+        ctx: &CallContext,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeStream> {
+        let call = SynthesizeCall {
+            request: request.clone(),
+            profile: profile.map(WireProfile::from),
+        };
+        let resp = self
+            .send(
+                self.request(reqwest::Method::POST, "/synthesize/stream", ctx)
+                    .json(&call),
+            )
+            .await?;
+        let h = resp.headers();
+        let sample_rate = header_u64(h, SAMPLE_RATE_HEADER).unwrap_or(0) as u32;
+        let queue_time = Duration::from_millis(header_u64(h, QUEUE_TIME_HEADER).unwrap_or(0));
+        let node = self.node_id.clone();
+        let chunks = resp
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| transport_error(&node, &e)))
+            .boxed();
+        Ok(NodeStream {
+            sample_rate,
+            queue_time,
+            chunks,
+        })
+    }
+
+    async fn extract_voice(&self, ctx: &CallContext, reference: &ReferenceAudio) -> Result<VoiceProfile> {
+        let call = ExtractCall::new(reference);
+        let resp = self
+            .send(
+                self.request(reqwest::Method::POST, "/extract_voice", ctx)
+                    .json(&call),
+            )
+            .await?;
+        let r: ExtractResult = self.json(resp).await?;
+        VoiceProfile::try_from(r.profile)
+    }
+
+    async fn control(&self, ctx: &CallContext, action: NodeAction) -> Result<NodeStatus> {
+        let path = format!("/{}", action.as_str());
+        let resp = self.send(self.request(reqwest::Method::POST, &path, ctx)).await?;
+        self.json(resp).await
+    }
+
+    async fn health(&self, ctx: &CallContext) -> Result<NodeStatus> {
+        let resp = self
+            .send(self.request(reqwest::Method::GET, "/health", ctx))
+            .await?;
+        self.json(resp).await
+    }
+}

@@ -1,0 +1,376 @@
+//! HTTP errors: the one table from error code to HTTP status, and the JSON
+//! body every failed call returns: `{"error":{"code","message","request_id"}}`.
+//!
+//! Invariants:
+//! - [`status_for`] is the only place a code is given a status;
+//! - codes are those of [`vctts_core::Error::code`] plus the few that exist only
+//!   on the wire ([`WireError`]: malformed JSON or multipart, a bad query
+//!   string, wrong content type, body too large, batch too large, unknown
+//!   route, wrong method);
+//! - rate-limit and back-pressure answers carry `Retry-After`; rate limits also
+//!   carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
+//!   `X-RateLimit-Layer`;
+//! - the request id is filled in by the request-context middleware
+//!   ([`crate::api::context`]), so errors made anywhere (extractors included)
+//!   carry it.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use vctts_core::error::LimitLayer;
+
+/// Errors that exist only on the HTTP surface.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The body is not well-formed JSON (syntax error or truncated).
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    /// A multipart body cannot be read.
+    #[error("malformed multipart body: {0}")]
+    MalformedMultipart(String),
+    /// The query string cannot be read as the endpoint's parameters.
+    #[error("invalid query string: {0}")]
+    InvalidQuery(String),
+    /// The content type is not the one the endpoint takes.
+    #[error("unsupported content type {found:?}; expected {expected}")]
+    UnsupportedMediaType { found: String, expected: String },
+    /// The body is larger than allowed.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// A batch has more items than allowed.
+    #[error("batch has {count} items, the limit is {limit}")]
+    BatchTooLarge { count: usize, limit: usize },
+    /// No such route.
+    #[error("no route for {0}")]
+    NotFound(String),
+    /// The route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl WireError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WireError::MalformedJson(_) => "malformed_json",
+            WireError::MalformedMultipart(_) => "malformed_multipart",
+            WireError::InvalidQuery(_) => "invalid_query",
+            WireError::UnsupportedMediaType { .. } => "unsupported_media_type",
+            WireError::PayloadTooLarge { .. } => "payload_too_large",
+            WireError::BatchTooLarge { .. } => "batch_too_large",
+            WireError::NotFound(_) => "not_found",
+            WireError::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+/// Rate-limit details echoed in headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitInfo {
+    /// The layer that refused.
+    pub layer: LimitLayer,
+    /// When to retry.
+    pub retry_after: Duration,
+    /// The limit of that layer, requests per minute (0 when not a rate).
+    pub limit_rpm: u32,
+    /// Requests left in the window.
+    pub remaining: u32,
+}
+
+/// What went wrong: a domain error or a wire error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiErrorKind {
+    /// From core, engines or the server's own logic.
+    #[error(transparent)]
+    Core(#[from] vctts_core::Error),
+    /// From the HTTP surface.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// An error answer. Convert from [`vctts_core::Error`] or [`WireError`] with `?`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The cause.
+    pub kind: ApiErrorKind,
+    /// Rate-limit details, when a limiter refused.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+impl<E: Into<ApiErrorKind>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let kind = e.into();
+        let rate_limit = match &kind {
+            ApiErrorKind::Core(vctts_core::Error::RateLimited { layer, retry_after }) => {
+                Some(RateLimitInfo {
+                    layer: *layer,
+                    retry_after: *retry_after,
+                    limit_rpm: 0,
+                    remaining: 0,
+                })
+            }
+            _ => None,
+        };
+        Self { kind, rate_limit }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl ApiError {
+    /// A rate-limit refusal with its header details.
+    pub fn rate_limited(info: RateLimitInfo) -> Self {
+        Self {
+            kind: ApiErrorKind::Core(vctts_core::Error::RateLimited {
+                layer: info.layer,
+                retry_after: info.retry_after,
+            }),
+            rate_limit: Some(info),
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match &self.kind {
+            ApiErrorKind::Core(e) => e.code(),
+            ApiErrorKind::Wire(e) => e.code(),
+        }
+    }
+
+    /// The HTTP status from the one table.
+    pub fn status(&self) -> StatusCode {
+        status_for(self.code())
+    }
+
+    /// The core error, if this is one.
+    pub fn core(&self) -> Option<&vctts_core::Error> {
+        match &self.kind {
+            ApiErrorKind::Core(e) => Some(e),
+            ApiErrorKind::Wire(_) => None,
+        }
+    }
+
+    /// When a client should retry, if a retry may help.
+    pub fn retry_after(&self) -> Option<Duration> {
+        if let Some(r) = &self.rate_limit {
+            return Some(r.retry_after);
+        }
+        match self.core()? {
+            vctts_core::Error::NoNodeAvailable { .. }
+            | vctts_core::Error::Overloaded(_)
+            | vctts_core::Error::ModelNotLoaded(_)
+            | vctts_core::Error::NodeUnavailable { .. } => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}
+
+/// The one table: error code → HTTP status. Unknown codes are 500.
+pub fn status_for(code: &str) -> StatusCode {
+    match code {
+        // The body cannot be read as what the endpoint takes.
+        "malformed_json" | "malformed_multipart" | "invalid_query" | "invalid_voice_id" => {
+            StatusCode::BAD_REQUEST
+        }
+        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "payload_too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        // Read fine, but a value is not acceptable.
+        "invalid_input"
+        | "empty_text"
+        | "text_too_long"
+        | "unsupported_language"
+        | "unknown_engine"
+        | "audio_decode_failed"
+        | "audio_rejected"
+        | "package_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
+        "voice_not_found" | "unknown_node" | "not_found" => StatusCode::NOT_FOUND,
+        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_node_state" => StatusCode::CONFLICT,
+        "unauthorized" => StatusCode::UNAUTHORIZED,
+        "forbidden" => StatusCode::FORBIDDEN,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        // Capacity: retry later, maybe elsewhere.
+        "overloaded"
+        | "no_node_available"
+        | "model_not_loaded"
+        | "model_not_installed"
+        | "model_load_failed"
+        | "runtime_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "node_unavailable" => StatusCode::BAD_GATEWAY,
+        "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        // The client went away; nobody reads this, but logs and metrics do.
+        "cancelled" => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The `error` object of an error body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    /// Stable machine-readable code (see the API reference).
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request id (also in the `X-Request-Id` header).
+    pub request_id: Option<String>,
+    /// For rate limits: the layer that refused (`global`, `ip`, `endpoint`, `node`, `concurrency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_layer: Option<String>,
+    /// For engine capacity errors: the engine concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorObject,
+}
+
+/// Marker left in a response's extensions so the request-context middleware
+/// can fill in the request id before the body is sent.
+#[derive(Debug, Clone)]
+pub struct PendingError(pub ErrorObject);
+
+impl ErrorBody {
+    /// Renders the final JSON response of an error object.
+    pub fn render(status: StatusCode, mut headers: HeaderMap, obj: ErrorObject) -> Response {
+        let body = serde_json::to_vec(&ErrorBody { error: obj }).unwrap_or_else(|_| b"{}".to_vec());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut res = (status, body).into_response();
+        res.headers_mut().extend(headers);
+        res
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut headers = HeaderMap::new();
+        if let Some(after) = self.retry_after() {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(r) = &self.rate_limit {
+            let reset = r.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert("ratelimit-limit", HeaderValue::from(r.limit_rpm));
+            headers.insert("ratelimit-remaining", HeaderValue::from(r.remaining));
+            headers.insert("ratelimit-reset", HeaderValue::from(reset));
+            headers.insert("x-ratelimit-layer", HeaderValue::from_static(r.layer.as_str()));
+        }
+        let engine = match self.core() {
+            Some(vctts_core::Error::NoNodeAvailable { engine }) => {
+                if let Ok(v) = HeaderValue::from_str(engine) {
+                    headers.insert("x-engine", v);
+                }
+                Some(engine.clone())
+            }
+            _ => None,
+        };
+        let obj = ErrorObject {
+            code: self.code().to_string(),
+            message: self.to_string(),
+            request_id: None,
+            limit_layer: self.rate_limit.as_ref().map(|r| r.layer.as_str().to_string()),
+            engine,
+        };
+        if status.is_server_error() {
+            tracing::warn!(code = %obj.code, error = %obj.message, "request failed");
+        }
+        let mut res = ErrorBody::render(status, headers, obj.clone());
+        res.extensions_mut().insert(PendingError(obj));
+        res
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vctts_core::Error;
+
+    #[test]
+    fn table_covers_codes() {
+        let cases: Vec<(ApiError, u16)> = vec![
+            (Error::EmptyText.into(), 422),
+            (Error::TextTooLong { len: 2, limit: 1 }.into(), 422),
+            (Error::VoiceNotFound("v".into()).into(), 404),
+            (
+                Error::InvalidVoiceId {
+                    id: "a/b".into(),
+                    reason: "r".into(),
+                }
+                .into(),
+                400,
+            ),
+            (Error::UnknownEngine("x".into()).into(), 422),
+            (
+                Error::NoNodeAvailable {
+                    engine: "openvoice".into(),
+                }
+                .into(),
+                503,
+            ),
+            (Error::Overloaded("q".into()).into(), 503),
+            (Error::Unauthorized("t".into()).into(), 401),
+            (Error::Internal("x".into()).into(), 500),
+            (Error::Cancelled.into(), 499),
+            (WireError::MalformedJson("x".into()).into(), 400),
+            (
+                WireError::UnsupportedMediaType {
+                    found: "text/plain".into(),
+                    expected: "application/json".into(),
+                }
+                .into(),
+                415,
+            ),
+            (WireError::PayloadTooLarge { limit: 1 }.into(), 413),
+            (WireError::BatchTooLarge { count: 3, limit: 2 }.into(), 413),
+            (WireError::NotFound("/x".into()).into(), 404),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.status().as_u16(), status, "{}", e.code());
+        }
+        assert_eq!(status_for("something_new"), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn no_node_answer_has_retry_after_and_engine() {
+        let res = ApiError::from(Error::NoNodeAvailable {
+            engine: "openvoice".into(),
+        })
+        .into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(res.headers()["x-engine"], "openvoice");
+        let p = res.extensions().get::<PendingError>().unwrap();
+        assert_eq!(p.0.code, "no_node_available");
+        assert_eq!(p.0.engine.as_deref(), Some("openvoice"));
+    }
+
+    #[test]
+    fn rate_limit_headers_name_the_layer() {
+        let res = ApiError::rate_limited(RateLimitInfo {
+            layer: LimitLayer::Ip,
+            retry_after: Duration::from_millis(2500),
+            limit_rpm: 60,
+            remaining: 0,
+        })
+        .into_response();
+        assert_eq!(res.status(), 429);
+        let h = res.headers();
+        assert_eq!(h[header::RETRY_AFTER], "3");
+        assert_eq!(h["ratelimit-limit"], "60");
+        assert_eq!(h["ratelimit-remaining"], "0");
+        assert_eq!(h["ratelimit-reset"], "3");
+        assert_eq!(h["x-ratelimit-layer"], "ip");
+    }
+}

@@ -1,0 +1,456 @@
+//! The gateway role: the registry of nodes, routing, limits, the voice store,
+//! and the public API on top.
+//!
+//! A [`Gateway`] is built from a [`GatewayConfig`] and an injected clock
+//! ([`Gateway::new`]); [`run`] serves it on an injected listener until an
+//! injected shutdown future resolves. Nodes join through the cluster
+//! protocol ([`crate::cluster::gateway_api`]) or are added in-process
+//! ([`Gateway::add_local_node`], used by standalone mode and by gateways with
+//! `engines:` configured).
+//!
+//! Invariants:
+//! - every registered node has a link (how to reach it) and the registry
+//!   entry (its state); links are removed when the registry forgets a node;
+//! - node ids are derived from the endpoint, so a worker that registers again
+//!   (after a gateway restart) keeps its id;
+//! - background work (sweeping dead nodes, limiter housekeeping, heartbeats
+//!   of in-process nodes) stops when the shutdown future resolves.
+
+use crate::api;
+use crate::cluster::auth::ClusterToken;
+use crate::cluster::client::{NodeTimeouts, RemoteNode};
+use crate::cluster::proto::{WireNodeMetrics, WireNodeState};
+use crate::cluster::NodeApi;
+use crate::config::{GatewayConfig, PolicyName};
+use crate::metrics::{Metrics, ScrapeState};
+use crate::store::VoiceStore;
+use crate::worker::WorkerNode;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use vctts_core::balance::{BalancePolicy, PolicyKind};
+use vctts_core::clock::SharedClock;
+use vctts_core::limit::{Limiter, LimiterConfig};
+use vctts_core::registry::{NodeId, NodeInfo, NodeMetrics, NodeState, Registry, RegistryConfig, RegistryEvent};
+use vctts_core::{EngineInfo, EngineKind, Error, Result, VoiceId};
+
+/// How the gateway reaches one node.
+#[derive(Clone)]
+pub struct NodeLink {
+    /// The transport.
+    pub api: Arc<dyn NodeApi>,
+    /// The engine facts it last reported.
+    pub info: Option<EngineInfo>,
+    /// Why it is in `error`, as it last reported.
+    pub reason: Option<String>,
+    /// The in-process node, for local links.
+    pub local: Option<Arc<WorkerNode>>,
+}
+
+/// The running gateway. Shared behind an `Arc` by every handler.
+pub struct Gateway {
+    pub(crate) config: GatewayConfig,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) policy: RwLock<Arc<dyn BalancePolicy>>,
+    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) store: VoiceStore,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) token: ClusterToken,
+    pub(crate) http: reqwest::Client,
+    pub(crate) timeouts: NodeTimeouts,
+    pub(crate) links: RwLock<HashMap<NodeId, NodeLink>>,
+    pub(crate) started: Instant,
+    pub(crate) profile_locks: parking_lot::Mutex<HashMap<(VoiceId, EngineKind), Arc<tokio::sync::Mutex<()>>>>,
+    shutdown: watch::Sender<bool>,
+    /// Operator state: auth, live settings, announcements, logs, supervisor.
+    pub(crate) ops: crate::admin::Ops,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("nodes", &self.registry.len())
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The policy of a configured name.
+pub fn policy_kind(name: PolicyName) -> PolicyKind {
+    match name {
+        PolicyName::RoundRobin => PolicyKind::RoundRobin,
+        PolicyName::WeightedRoundRobin => PolicyKind::WeightedRoundRobin,
+        PolicyName::LeastInflight => PolicyKind::LeastInFlight,
+        PolicyName::P2c => PolicyKind::PowerOfTwo,
+        PolicyName::VoiceAffinity => PolicyKind::VoiceAffinity,
+    }
+}
+
+/// The core limiter settings of a gateway config.
+pub fn limiter_config(cfg: &GatewayConfig) -> LimiterConfig {
+    let l = &cfg.limiter;
+    LimiterConfig {
+        enabled: l.enabled,
+        global_rpm: l.global_rpm,
+        global_burst: l.global_burst,
+        ip_rpm: l.ip_rpm,
+        ip_burst: l.ip_burst,
+        endpoint_rpm: l.endpoints.clone(),
+        node_rpm: l.node_rpm,
+        concurrent_limit: l.concurrent_limit as u32,
+        queue_size: l.queue_size as u32,
+        queue_timeout: l.queue_timeout.0,
+        ..LimiterConfig::default()
+    }
+}
+
+/// Maps the protocol's state to the registry's.
+pub fn node_state(s: WireNodeState) -> NodeState {
+    match s {
+        WireNodeState::Standby => NodeState::Standby,
+        WireNodeState::Loading => NodeState::Loading,
+        WireNodeState::Ready => NodeState::Ready,
+        WireNodeState::Busy => NodeState::Busy,
+        WireNodeState::Error => NodeState::Error,
+        WireNodeState::Stopped => NodeState::Stopped,
+    }
+}
+
+/// Maps the protocol's metrics to the registry's.
+pub fn node_metrics(m: &WireNodeMetrics) -> NodeMetrics {
+    NodeMetrics {
+        cpu_percent: m.cpu_percent.unwrap_or(0.0),
+        memory_bytes: m.memory_bytes.unwrap_or(0),
+        gpu_percent: m.gpu_percent,
+        gpu_memory_bytes: m.gpu_memory_bytes,
+        in_flight: m.in_flight,
+        queue: m.queued,
+        requests_total: m.requests,
+        errors_total: m.errors,
+        latency_ewma_ms: m.latency_ewma_ms.unwrap_or(0.0),
+        ttfa_ms: m.first_audio_ewma_ms,
+    }
+}
+
+/// A node id derived from its endpoint (stable across re-registrations).
+pub fn node_id_for(engine: EngineKind, endpoint: &str) -> NodeId {
+    // FNV-1a, 64 bit: stable across processes and versions.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in endpoint.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    NodeId::new(format!("{}-{:08x}", engine.as_str(), (h >> 32) as u32 ^ h as u32))
+}
+
+impl Gateway {
+    /// Builds a gateway: opens the voice store, creates the registry, policy
+    /// and limiter. Serve it with [`run`].
+    pub fn new(config: GatewayConfig, clock: SharedClock) -> Result<Arc<Self>> {
+        config.validate()?;
+        let registry_config = RegistryConfig {
+            heartbeat_interval: config.registry.heartbeat_interval.0,
+            dead_threshold: config.registry.dead_threshold.0,
+            retention: config.registry.retention.0,
+            breaker: config.registry.breaker.clone(),
+            ..RegistryConfig::default()
+        };
+        registry_config.validate()?;
+        let limiter_cfg = limiter_config(&config);
+        limiter_cfg.validate()?;
+        let store = VoiceStore::open(&config.storage.data_dir)?;
+        let timeouts = NodeTimeouts {
+            first_byte: config.cluster.first_byte_timeout.0,
+            request: config.cluster.request_timeout.0,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.cluster.connect_timeout.0)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
+        let (shutdown, _) = watch::channel(false);
+        let gw = Arc::new(Self {
+            token: ClusterToken::new(config.cluster.token.clone()),
+            policy: RwLock::new(policy_kind(config.registry.policy).build()),
+            ops: crate::admin::Ops::new(&config, clock.clone())?,
+            registry: Arc::new(Registry::new(registry_config, clock.clone())),
+            limiter: Arc::new(Limiter::with_clock(limiter_cfg, clock)),
+            store,
+            metrics: Arc::new(Metrics::new()),
+            http,
+            timeouts,
+            links: RwLock::new(HashMap::new()),
+            started: Instant::now(),
+            profile_locks: parking_lot::Mutex::new(HashMap::new()),
+            shutdown,
+            config,
+        });
+        Ok(gw)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The balancing policy in force (changed by live settings).
+    pub fn policy(&self) -> Arc<dyn BalancePolicy> {
+        self.policy.read().clone()
+    }
+
+    /// Replaces the balancing policy.
+    pub fn set_policy(&self, policy: Arc<dyn BalancePolicy>) {
+        *self.policy.write() = policy;
+    }
+
+    /// The operator state (auth, settings, announcements, logs, supervisor).
+    pub fn ops(&self) -> &crate::admin::Ops {
+        &self.ops
+    }
+
+    /// The voice store.
+    pub fn store(&self) -> &VoiceStore {
+        &self.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The link of a node.
+    pub fn link(&self, id: &NodeId) -> Option<NodeLink> {
+        self.links.read().get(id).cloned()
+    }
+
+    /// Registers (or re-registers) a remote node and its link.
+    pub fn register_remote(
+        &self,
+        info: NodeInfo,
+        state: NodeState,
+        engine_info: Option<EngineInfo>,
+        reason: Option<String>,
+    ) -> Result<NodeId> {
+        let api: Arc<dyn NodeApi> = Arc::new(RemoteNode::new(
+            info.id.as_str(),
+            info.endpoint.clone(),
+            self.http.clone(),
+            self.token.value().map(str::to_string),
+            self.timeouts,
+        ));
+        self.links.write().insert(
+            info.id.clone(),
+            NodeLink {
+                api,
+                info: engine_info,
+                reason,
+                local: None,
+            },
+        );
+        self.registry.try_register(info, state)
+    }
+
+    /// Records engine facts and the error reason a node reported.
+    pub fn update_link(&self, id: &NodeId, engine_info: Option<EngineInfo>, reason: Option<String>) {
+        if let Some(l) = self.links.write().get_mut(id) {
+            if engine_info.is_some() {
+                l.info = engine_info;
+            }
+            l.reason = reason;
+        }
+    }
+
+    /// Removes a node's link (the registry entry is removed by the caller).
+    pub fn remove_link(&self, id: &NodeId) {
+        self.links.write().remove(id);
+    }
+
+    /// Adds an in-process node and keeps its registry entry fresh.
+    pub fn add_local_node(self: &Arc<Self>, node: Arc<WorkerNode>) -> NodeId {
+        let endpoint = format!("inproc://{}", node.kind());
+        let id = NodeId::new(format!("{}-local", node.kind()));
+        let status = node.status();
+        let mut info = NodeInfo::new(id.clone(), node.kind(), endpoint);
+        info.capacity = node.capacity();
+        info.version = env!("CARGO_PKG_VERSION").to_string();
+        let api: Arc<dyn NodeApi> = Arc::new(node.clone());
+        self.links.write().insert(
+            id.clone(),
+            NodeLink {
+                api,
+                info: status.info.clone(),
+                reason: status.reason.clone(),
+                local: Some(node.clone()),
+            },
+        );
+        self.registry.register(info.clone(), node_state(status.state));
+        let gw = self.clone();
+        let mut stop = self.shutdown.subscribe();
+        let hb_id = id.clone();
+        tokio::spawn(async move {
+            loop {
+                let status = node.status();
+                gw.update_link(&hb_id, status.info.clone(), status.reason.clone());
+                let state = node_state(status.state);
+                if let Err(Error::UnknownNode(_)) =
+                    gw.registry.heartbeat(&hb_id, state, node_metrics(&status.metrics))
+                {
+                    gw.registry.register(info.clone(), state);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(gw.config.registry.heartbeat_interval.0) => {}
+                    _ = node.changed() => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+        id
+    }
+
+    /// The facts of an engine, from its nodes (a ready node's first).
+    pub fn engine_info(&self, engine: EngineKind) -> Option<EngineInfo> {
+        let links = self.links.read();
+        let mut fallback = None;
+        for snap in self.registry.snapshot() {
+            if snap.info.engine != engine {
+                continue;
+            }
+            if let Some(info) = links.get(&snap.info.id).and_then(|l| l.info.clone()) {
+                if snap.state == NodeState::Ready {
+                    return Some(info);
+                }
+                fallback.get_or_insert(info);
+            }
+        }
+        fallback
+    }
+
+    /// The engine of requests that name none: the configured default, else
+    /// the first engine with a selectable node, else the first with any node.
+    pub fn default_engine(&self) -> Result<EngineKind> {
+        if let Some(e) = self.ops.settings.get().default_engine {
+            return Ok(e);
+        }
+        if let Some(e) = EngineKind::ALL.into_iter().find(|e| self.registry.selectable(*e) > 0) {
+            return Ok(e);
+        }
+        let snap = self.registry.snapshot();
+        EngineKind::ALL
+            .into_iter()
+            .find(|e| snap.iter().any(|s| s.info.engine == *e))
+            .ok_or_else(|| Error::NoNodeAvailable {
+                engine: "any".into(),
+            })
+    }
+
+    /// State for scrape-time gauges.
+    pub fn scrape_state(&self) -> ScrapeState {
+        let mut st = ScrapeState::default();
+        for s in self.registry.snapshot() {
+            *st.nodes
+                .entry((s.info.engine.to_string(), s.state.to_string()))
+                .or_default() += 1;
+            st.node_in_flight.insert(s.info.id.to_string(), s.in_flight);
+        }
+        st
+    }
+
+    /// A future that resolves when the gateway shuts down.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            while !*rx.borrow() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Starts the background tasks: sweeping, link clean-up, housekeeping.
+    fn spawn_background(self: &Arc<Self>) {
+        let hb = self.config.registry.heartbeat_interval.0;
+        let dead = self.config.registry.dead_threshold.0;
+        let period = (dead / 10).clamp(Duration::from_millis(10), Duration::from_secs(1)).min(hb);
+        let gw = self.clone();
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut housekeep = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        gw.registry.sweep();
+                        if housekeep.elapsed() >= Duration::from_secs(60) {
+                            gw.limiter.housekeep();
+                            housekeep = Instant::now();
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+        let gw = self.clone();
+        let mut events = self.registry.subscribe();
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Ok(RegistryEvent::Left(id)) => {
+                            if gw.registry.node(&id).is_none() {
+                                gw.remove_link(&id);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let known: std::collections::HashSet<NodeId> =
+                                gw.registry.snapshot().into_iter().map(|s| s.info.id).collect();
+                            gw.links.write().retain(|id, _| known.contains(id));
+                        }
+                        Err(_) => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
+    fn signal_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Serves a gateway on `listener` until `shutdown` resolves, then finishes
+/// in-flight requests and stops its background work.
+pub async fn run(
+    gateway: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    gateway.spawn_background();
+    crate::admin::start(&gateway);
+    let app = api::router(gateway.clone());
+    let gw = gateway.clone();
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("gateway shutting down; finishing in-flight requests");
+            gw.signal_shutdown();
+        })
+        .await
+        .map_err(|e| Error::io("serving the gateway", e));
+    gateway.signal_shutdown();
+    result
+}

@@ -1,0 +1,313 @@
+//! From a validated request to audio: choosing the engine, checking the
+//! request against the engine's facts, resolving the voice to a profile, and
+//! running the synthesis on a routed node (whole, or streamed).
+//!
+//! Voice resolution: a stored voice uses its profile for the engine; when the
+//! voice has none for that engine yet, one is made from the stored reference
+//! on a node of the engine, stored, and reused from then on (one extraction
+//! per voice and engine, even under concurrent requests). A name that is not
+//! a stored voice may be a built-in voice of the engine; anything else is
+//! `voice_not_found`.
+//!
+//! Invariants: everything that can be checked at the gateway is checked
+//! before a node is involved (text length, language, voice); a stream is
+//! committed to the client only once its first chunk is in hand, so failover
+//! never happens after audio bytes were sent.
+
+use crate::cluster::{CallContext, NodeAudio, NodeStream};
+use crate::error::ApiResult;
+use crate::gateway::Gateway;
+use crate::routing::Routed;
+use crate::wire::ParsedSynthesis;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vctts_core::registry::NodeId;
+use vctts_core::{EngineInfo, EngineKind, Error, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile};
+use vctts_engines::audio::decode::{DecodeLimits, decode};
+
+/// A request ready to be routed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The engine's facts.
+    pub info: EngineInfo,
+    /// What the node gets.
+    pub request: SynthesisRequest,
+    /// The stored voice's profile, if the request names one.
+    pub profile: Option<Arc<VoiceProfile>>,
+}
+
+impl Prepared {
+    /// The voice key for affinity routing.
+    pub fn voice_key(&self) -> Option<&str> {
+        self.request.voice.as_ref().map(VoiceId::as_str)
+    }
+}
+
+/// A finished synthesis.
+#[derive(Debug)]
+pub struct Synthesized {
+    /// The audio and its timings.
+    pub audio: NodeAudio,
+    /// The node that made it.
+    pub node_id: NodeId,
+    /// The engine.
+    pub engine: EngineKind,
+}
+
+/// A stream committed to the client: its first chunk is in hand.
+pub struct StartedStream {
+    /// The rest of the node stream.
+    pub routed: Routed<(NodeStream, Bytes)>,
+    /// The engine.
+    pub engine: EngineKind,
+    /// Time from the request start to the first chunk.
+    pub first_audio: Duration,
+}
+
+/// Whether `lang` is one of `info`'s languages, exactly or by its primary
+/// subtag (`en-US` for `en`; the engine makes the final choice).
+pub fn language_supported(info: &EngineInfo, lang: &str) -> bool {
+    let primary = |s: &str| {
+        s.split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    info.languages
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(lang) || primary(l) == primary(lang))
+}
+
+impl Gateway {
+    /// Chooses the engine, checks the request against it and resolves the voice.
+    pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> ApiResult<Prepared> {
+        let engine = match parsed.engine {
+            Some(e) => e,
+            None => self.default_engine()?,
+        };
+        let info = self.engine_info(engine).ok_or_else(|| Error::NoNodeAvailable {
+            engine: engine.to_string(),
+        })?;
+        let len = parsed.request.text.chars().count();
+        if len > info.max_text_chars {
+            return Err(Error::TextTooLong {
+                len,
+                limit: info.max_text_chars,
+            }
+            .into());
+        }
+        if let Some(lang) = &parsed.request.language {
+            if !language_supported(&info, lang) {
+                return Err(Error::UnsupportedLanguage {
+                    language: lang.clone(),
+                    engine: engine.to_string(),
+                    supported: info.languages.join(", "),
+                }
+                .into());
+            }
+        }
+        let profile = match &parsed.voice {
+            None => None,
+            Some(v) => self.profile_for(v, engine, &info, ctx).await?,
+        };
+        Ok(Prepared {
+            engine,
+            info,
+            request: parsed.request,
+            profile,
+        })
+    }
+
+    /// The profile of a stored voice for `engine` (made once if missing), or
+    /// `None` for a built-in voice.
+    pub async fn profile_for(
+        &self,
+        voice: &VoiceId,
+        engine: EngineKind,
+        info: &EngineInfo,
+        ctx: &CallContext,
+    ) -> ApiResult<Option<Arc<VoiceProfile>>> {
+        let v = voice.clone();
+        let (stored, profile) = self
+            .store
+            .run(move |s| Ok((s.exists(&v)?, s.profile(&v, engine)?)))
+            .await?;
+        if let Some(p) = profile {
+            return Ok(Some(Arc::new(p)));
+        }
+        if !stored {
+            if info.builtin_voices.iter().any(|b| b == voice.as_str()) {
+                return Ok(None);
+            }
+            return Err(Error::VoiceNotFound(voice.to_string()).into());
+        }
+        if !info.cloning {
+            return Err(Error::ModelNotInstalled(format!(
+                "voice {voice} is a cloned voice, and no {engine} node can clone voices ({})",
+                self.clone_blocker(engine)
+                    .unwrap_or_else(|| "the engine reports no cloning support".into())
+            ))
+            .into());
+        }
+        // One extraction per (voice, engine) at a time; later callers find it stored.
+        let lock = self
+            .profile_locks
+            .lock()
+            .entry((voice.clone(), engine))
+            .or_default()
+            .clone();
+        let _guard = lock.lock().await;
+        let v = voice.clone();
+        if let Some(p) = self.store.run(move |s| s.profile(&v, engine)).await? {
+            return Ok(Some(Arc::new(p)));
+        }
+        let v = voice.clone();
+        let wav = self
+            .store
+            .run(move |s| s.reference_audio(&v))
+            .await?
+            .ok_or_else(|| Error::VoiceNotFound(voice.to_string()))?;
+        let audio = tokio::task::spawn_blocking(move || decode(&wav, Some("wav"), &DecodeLimits::default()))
+            .await
+            .map_err(|e| Error::Internal(format!("decoder task failed: {e}")))??;
+        let v = voice.clone();
+        let meta = self.store.run(move |s| s.get(&v)).await?;
+        let reference = ReferenceAudio {
+            audio,
+            transcript: meta.as_ref().and_then(|m| m.voice.transcript.clone()),
+            language: meta.as_ref().and_then(|m| m.voice.language.clone()),
+        };
+        let (profile, node) = self.extract_on(engine, &reference, Some(voice.as_str()), ctx).await?;
+        tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
+            request_id = %ctx.request_id, "made a missing voice profile");
+        let v = voice.clone();
+        let stored = self.store.run(move |s| s.add_profile(&v, &profile)).await?;
+        self.profile_locks.lock().remove(&(voice.clone(), engine));
+        Ok(Some(Arc::new(stored)))
+    }
+
+    /// Why no node of `engine` can clone, as the nodes reported it.
+    pub fn clone_blocker(&self, engine: EngineKind) -> Option<String> {
+        let links = self.links.read();
+        links
+            .values()
+            .filter(|l| l.info.as_ref().is_some_and(|i| i.kind == engine) && l.info.as_ref().is_some_and(|i| !i.cloning))
+            .find_map(|l| l.reason.clone())
+    }
+
+    /// Makes a profile on a routed node of `engine`.
+    pub async fn extract_on(
+        &self,
+        engine: EngineKind,
+        reference: &ReferenceAudio,
+        voice_key: Option<&str>,
+        ctx: &CallContext,
+    ) -> ApiResult<(VoiceProfile, NodeId)> {
+        let reference = Arc::new(reference.clone());
+        let routed = self
+            .route(engine, voice_key, |api, _| {
+                let reference = reference.clone();
+                let ctx = ctx.clone();
+                async move { api.extract_voice(&ctx, &reference).await }
+            })
+            .await?;
+        Ok(routed.succeed())
+    }
+
+    /// Runs a whole synthesis on a routed node.
+    pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<Synthesized> {
+        let request = Arc::new(p.request.clone());
+        let profile = p.profile.clone();
+        let routed = self
+            .route(p.engine, p.voice_key(), |api, _| {
+                let request = request.clone();
+                let profile = profile.clone();
+                let ctx = ctx.clone();
+                async move { api.synthesize(&ctx, &request, profile.as_deref()).await }
+            })
+            .await;
+        let outcome = match &routed {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.metrics.syntheses.inc(&[p.engine.as_str(), outcome]);
+        let (audio, node_id) = routed?.succeed();
+        self.metrics
+            .audio_seconds
+            .add(&[p.engine.as_str()], audio.duration.as_secs_f64());
+        Ok(Synthesized {
+            audio,
+            node_id,
+            engine: p.engine,
+        })
+    }
+
+    /// Starts a streamed synthesis on a routed node and waits for its first
+    /// chunk (a node that fails before it is failed over).
+    pub async fn start_stream(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<StartedStream> {
+        let started = Instant::now();
+        let request = Arc::new(p.request.clone());
+        let profile = p.profile.clone();
+        let first_byte = self.timeouts.first_byte;
+        let routed = self
+            .route(p.engine, p.voice_key(), |api, node| {
+                let request = request.clone();
+                let profile = profile.clone();
+                let ctx = ctx.clone();
+                async move {
+                    let mut stream = api.synthesize_stream(&ctx, &request, profile.as_deref()).await?;
+                    match tokio::time::timeout(first_byte, stream.chunks.next()).await {
+                        Err(_) => Err(Error::Timeout(format!(
+                            "node {node} sent no audio within {:.1}s",
+                            first_byte.as_secs_f64()
+                        ))),
+                        Ok(None) => Err(Error::Inference(format!("node {node} ended the stream before any audio"))),
+                        Ok(Some(Err(e))) => Err(e),
+                        Ok(Some(Ok(first))) => Ok((stream, first)),
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = &routed {
+            self.metrics.syntheses.inc(&[p.engine.as_str(), e.code()]);
+        }
+        let routed = routed?;
+        let first_audio = started.elapsed();
+        self.metrics.first_audio.observe(&[p.engine.as_str()], first_audio);
+        Ok(StartedStream {
+            routed,
+            engine: p.engine,
+            first_audio,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_match_by_primary_subtag() {
+        let info = EngineInfo {
+            kind: EngineKind::OpenVoice,
+            name: "t".into(),
+            languages: vec!["en".into(), "zh-cn".into()],
+            default_language: "en".into(),
+            sample_rate: 22050,
+            streaming: true,
+            max_text_chars: 10,
+            max_sentence_chars: 5,
+            needs_transcript: false,
+            cloning: false,
+            builtin_voices: vec![],
+        };
+        assert!(language_supported(&info, "en"));
+        assert!(language_supported(&info, "EN-us"));
+        assert!(language_supported(&info, "zh"));
+        assert!(!language_supported(&info, "fr"));
+    }
+}

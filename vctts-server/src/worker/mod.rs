@@ -1,0 +1,202 @@
+//! The worker role: hosts one engine, serves the node side of the cluster
+//! protocol, and keeps its membership with one or more gateways.
+//!
+//! - [`admission`]: concurrency slots and the bounded queue;
+//! - [`node`]: the hosted engine as a node ([`WorkerNode`]), shared with the
+//!   in-process nodes of gateways and standalone mode;
+//! - [`build_node`]: builds a node from model and resource settings (an
+//!   engine that is not installed or fails to build gives a node in `error`);
+//! - [`run`]: serves a worker on an injected listener until an injected
+//!   shutdown future resolves.
+//!
+//! Shutdown (SIGTERM in the binary): the node stops taking work (new calls
+//! are refused as retryable, so gateways fail over), the agent deregisters
+//! from every gateway, in-flight work finishes (at most
+//! `cluster.drain_timeout`), then `run` returns.
+
+pub mod admission;
+pub mod node;
+
+pub use node::{NodeOptions, WorkerNode};
+
+use crate::cluster::agent::{self, AgentConfig};
+use crate::cluster::auth::ClusterToken;
+use crate::cluster::worker_api;
+use crate::config::{ModelSection, ResourcesSection, WorkerConfig};
+use crate::metrics::Metrics;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use vctts_core::{EngineKind, Error, Result};
+use vctts_engines::catalog::{self, EngineOptions};
+
+/// The models root for `kind` given a configured path: the path itself when
+/// it holds the engine's folder, or its parent when the path *is* the
+/// engine's folder (`./models/xtts_v2`).
+pub fn models_root(kind: EngineKind, path: &Path) -> PathBuf {
+    let inside = catalog::model_dir(kind, path);
+    if inside.is_dir() {
+        return path.to_path_buf();
+    }
+    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+        if catalog::model_dir(kind, parent).file_name() == Some(name) {
+            return parent.to_path_buf();
+        }
+    }
+    path.to_path_buf()
+}
+
+/// The engine options of a node's settings.
+pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Result<EngineOptions> {
+    let mut opts = EngineOptions::default();
+    if model.threads > 0 {
+        opts.threads = model.threads;
+    }
+    if resources.max_concurrent > 0 {
+        opts.max_concurrency = resources.max_concurrent;
+    }
+    opts.queue_size = resources.queue_size;
+    opts.device = model.device.parse()?;
+    opts.runtime.library_path = model.runtime.clone();
+    Ok(opts)
+}
+
+/// Builds a node for `kind`. An engine that cannot be built (not installed,
+/// no ONNX Runtime) gives a node in `error` with the reason; the caller
+/// decides whether to load it (`auto_load`).
+pub fn build_node(kind: EngineKind, model: &ModelSection, resources: &ResourcesSection) -> Result<Arc<WorkerNode>> {
+    let opts = engine_options(model, resources)?;
+    let root = models_root(kind, &model.path);
+    let engine = catalog::build(kind, &root, &opts).map_err(|e| {
+        tracing::warn!(engine = %kind, error = %e, "engine not available");
+        e.to_string()
+    });
+    Ok(WorkerNode::new(
+        kind,
+        engine,
+        &NodeOptions {
+            max_concurrency: opts.max_concurrency,
+            queue_size: opts.queue_size,
+        },
+    ))
+}
+
+/// Loads a node's model in the background.
+pub fn spawn_activation(node: Arc<WorkerNode>) {
+    tokio::spawn(async move {
+        if let Err(e) = node.activate().await {
+            tracing::error!(engine = %node.kind(), error = %e, "auto-load failed; the node stays in error");
+        }
+    });
+}
+
+/// The URL gateways reach this worker at.
+pub fn advertise_url(cfg: &WorkerConfig, bound: SocketAddr) -> Result<String> {
+    if let Some(u) = &cfg.worker.advertise_url {
+        return Ok(u.trim_end_matches('/').to_string());
+    }
+    let ip = bound.ip();
+    let ip = if ip.is_unspecified() {
+        local_ip_towards(&cfg.gateway.urls()).ok_or_else(|| {
+            Error::Config(format!(
+                "worker.host is {ip}; set worker.advertise_url to the address gateways reach this worker at"
+            ))
+        })?
+    } else {
+        ip
+    };
+    Ok(match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{}", bound.port()),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{}", bound.port()),
+    })
+}
+
+/// The local address the OS would use to reach the first gateway (no packet
+/// is sent: connecting a UDP socket only picks a route).
+fn local_ip_towards(urls: &[String]) -> Option<IpAddr> {
+    let url = urls.first()?;
+    let rest = url.split("://").nth(1)?;
+    let hostport = rest.split('/').next()?;
+    let with_port = if hostport.contains(':') && !hostport.ends_with(']') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    use std::net::ToSocketAddrs;
+    let target = with_port.to_socket_addrs().ok()?.next()?;
+    let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let sock = std::net::UdpSocket::bind(bind).ok()?;
+    sock.connect(target).ok()?;
+    Some(sock.local_addr().ok()?.ip())
+}
+
+/// Serves a worker on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: WorkerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    config.validate()?;
+    let kind = config.worker.kind;
+    let node = build_node(kind, &config.model, &config.resources)?;
+    if config.model.auto_load {
+        spawn_activation(node.clone());
+    } else {
+        tracing::info!(engine = %kind, "model.auto_load is false: the node stays in standby until activated");
+    }
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    let endpoint = advertise_url(&config, bound)?;
+    let token = ClusterToken::new(config.cluster.token.clone());
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let agent_cfg = AgentConfig {
+        gateways: config.gateway.urls(),
+        endpoint: endpoint.clone(),
+        token: token.clone(),
+        weight: config.worker.weight,
+        labels: config.worker.labels.clone(),
+        default_interval: config.cluster.heartbeat_interval.0,
+        request_timeout: config.cluster.request_timeout.0,
+    };
+    tracing::info!(engine = %kind, endpoint = %endpoint, gateways = ?agent_cfg.gateways, "worker starting");
+    let agent = tokio::spawn(agent::run(node.clone(), agent_cfg, stop_rx));
+    let app = worker_api::router(node.clone(), token, metrics);
+
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let drain_node = node.clone();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!(engine = %kind, in_flight = drain_node.busy_requests(),
+            "worker shutting down: no new work, deregistering, finishing in-flight work");
+        drain_node.drain();
+        let _ = stop_tx.send(true);
+        let _ = drain_tx.send(true);
+    };
+    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(graceful);
+    let drain_timeout = config.cluster.drain_timeout.0;
+    let deadline = async move {
+        while !*drain_rx.borrow() {
+            if drain_rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(drain_timeout).await;
+    };
+    let result = tokio::select! {
+        r = serve => r.map_err(|e| Error::io("serving the worker", e)),
+        _ = deadline => {
+            tracing::warn!(engine = %kind, in_flight = node.busy_requests(),
+                "drain timeout reached; exiting with work in flight");
+            Ok(())
+        }
+    };
+    // The agent deregisters once told to stop; give it a moment to finish.
+    let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
+    result
+}

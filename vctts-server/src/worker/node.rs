@@ -1,0 +1,561 @@
+//! One hosted engine as a node: its lifecycle (standby, loading, ready, busy,
+//! error, stopped), admission, counters and resource use.
+//!
+//! The same [`WorkerNode`] serves a `worker` process (behind
+//! [`crate::cluster::worker_api`]) and the in-process nodes of a gateway or
+//! standalone server (through its [`NodeApi`] implementation), so both behave
+//! alike.
+//!
+//! Invariants:
+//! - work is refused while the node is stopped or draining
+//!   ([`Error::NodeUnavailable`], retryable, so the gateway fails over) and
+//!   while the model is not loaded ([`Error::ModelNotLoaded`], retryable);
+//! - at most `max_concurrency` requests infer at once; up to `queue_size`
+//!   wait; more are refused ([`Error::Overloaded`]);
+//! - a stream holds its admission slot until it ends or its reader drops it,
+//!   and dropping it cancels the engine's work;
+//! - an engine that could not be built leaves the node in `error` with the
+//!   reason (e.g. what is not installed); it never panics the process.
+
+use super::admission::Admission;
+use crate::cluster::proto::{NodeAction, NodeStatus, WireNodeMetrics, WireNodeState};
+use crate::cluster::{CallContext, NodeApi, NodeAudio, NodeStream};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use vctts_core::{
+    Engine, EngineInfo, EngineKind, Error, ModelState, ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+};
+use vctts_engines::audio::encode;
+
+/// An exponentially weighted moving average.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ewma {
+    value: Option<f64>,
+}
+
+impl Ewma {
+    const ALPHA: f64 = 0.2;
+    fn record(&mut self, x: f64) {
+        self.value = Some(match self.value {
+            None => x,
+            Some(v) => v + Self::ALPHA * (x - v),
+        });
+    }
+}
+
+/// Process CPU and memory, sampled at most once per interval.
+struct ResourceProbe {
+    system: sysinfo::System,
+    pid: Option<sysinfo::Pid>,
+    last: Option<(Instant, Option<f32>, Option<u64>)>,
+}
+
+impl ResourceProbe {
+    fn new() -> Self {
+        Self {
+            system: sysinfo::System::new(),
+            pid: sysinfo::get_current_pid().ok(),
+            last: None,
+        }
+    }
+
+    fn sample(&mut self) -> (Option<f32>, Option<u64>) {
+        if let Some((at, cpu, mem)) = self.last {
+            if at.elapsed() < Duration::from_millis(500) {
+                return (cpu, mem);
+            }
+        }
+        let Some(pid) = self.pid else {
+            return (None, None);
+        };
+        self.system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            false,
+            sysinfo::ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+        let (cpu, mem) = match self.system.process(pid) {
+            Some(p) => (Some(p.cpu_usage()), Some(p.memory())),
+            None => (None, None),
+        };
+        // The first CPU sample has no previous one to compare with.
+        let cpu = if self.last.is_none() { None } else { cpu };
+        self.last = Some((Instant::now(), cpu, mem));
+        (cpu, mem)
+    }
+}
+
+/// How a node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Requests inferring at once.
+    pub max_concurrency: usize,
+    /// Requests waiting for a slot.
+    pub queue_size: usize,
+}
+
+/// A hosted engine as a node.
+pub struct WorkerNode {
+    kind: EngineKind,
+    engine: std::result::Result<Arc<dyn Engine>, String>,
+    admission: Admission,
+    stopped: AtomicBool,
+    draining: AtomicBool,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency: Mutex<Ewma>,
+    first_audio: Mutex<Ewma>,
+    probe: Mutex<ResourceProbe>,
+    changed: Notify,
+    /// Cached `info()` (engines compute it on each call).
+    info: Mutex<Option<EngineInfo>>,
+}
+
+impl std::fmt::Debug for WorkerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerNode")
+            .field("kind", &self.kind)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerNode {
+    /// A node around an engine, or around the reason it could not be built.
+    pub fn new(
+        kind: EngineKind,
+        engine: std::result::Result<Arc<dyn Engine>, String>,
+        options: &NodeOptions,
+    ) -> Arc<Self> {
+        let info = engine.as_ref().ok().map(|e| e.info());
+        Arc::new(Self {
+            kind,
+            engine,
+            admission: Admission::new(options.max_concurrency, options.queue_size),
+            stopped: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            latency: Mutex::new(Ewma::default()),
+            first_audio: Mutex::new(Ewma::default()),
+            probe: Mutex::new(ResourceProbe::new()),
+            changed: Notify::new(),
+            info: Mutex::new(info),
+        })
+    }
+
+    /// The engine it hosts.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
+    /// What the engine can do (none when it could not be built).
+    pub fn info(&self) -> Option<EngineInfo> {
+        self.info.lock().clone()
+    }
+
+    /// Requests it takes at once, waiting ones included (what the gateway
+    /// may have in flight on it).
+    pub fn capacity(&self) -> u32 {
+        (self.admission.max_concurrency() + self.admission.queue_size()).min(u32::MAX as usize) as u32
+    }
+
+    /// Inference slots.
+    pub fn max_concurrency(&self) -> usize {
+        self.admission.max_concurrency()
+    }
+
+    /// Queue places.
+    pub fn queue_size(&self) -> usize {
+        self.admission.queue_size()
+    }
+
+    /// Resolves when the state may have changed (for prompt heartbeats).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    fn notify(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Current state and, for `error`, why.
+    pub fn state(&self) -> (WireNodeState, Option<String>) {
+        if self.draining.load(Ordering::Acquire) || self.stopped.load(Ordering::Acquire) {
+            return (WireNodeState::Stopped, None);
+        }
+        match &self.engine {
+            Err(reason) => (WireNodeState::Error, Some(reason.clone())),
+            Ok(e) => match e.state() {
+                ModelState::Unloaded => (WireNodeState::Standby, None),
+                ModelState::Loading => (WireNodeState::Loading, None),
+                ModelState::Failed(r) => (WireNodeState::Error, Some(r)),
+                ModelState::Ready => {
+                    let full =
+                        self.admission.saturated() && self.admission.waiting() >= self.admission.queue_size();
+                    if full {
+                        (WireNodeState::Busy, None)
+                    } else {
+                        (WireNodeState::Ready, None)
+                    }
+                }
+            },
+        }
+    }
+
+    /// Current metrics.
+    pub fn metrics(&self) -> WireNodeMetrics {
+        let (cpu, mem) = self.probe.lock().sample();
+        WireNodeMetrics {
+            cpu_percent: cpu,
+            memory_bytes: mem,
+            gpu_percent: None,
+            gpu_memory_bytes: None,
+            in_flight: self.admission.running() as u32,
+            queued: self.admission.waiting() as u32,
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency_ewma_ms: self.latency.lock().value,
+            first_audio_ewma_ms: self.first_audio.lock().value,
+        }
+    }
+
+    /// The full status.
+    pub fn status(&self) -> NodeStatus {
+        let (state, reason) = self.state();
+        NodeStatus {
+            engine: self.kind,
+            state,
+            reason,
+            info: self.info(),
+            metrics: self.metrics(),
+            capacity: self.capacity(),
+        }
+    }
+
+    /// Stops taking new work for good (shutdown); in-flight work finishes.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    /// Requests inferring or waiting.
+    pub fn busy_requests(&self) -> usize {
+        self.admission.running() + self.admission.waiting()
+    }
+
+    fn engine(&self) -> Result<&Arc<dyn Engine>> {
+        self.engine
+            .as_ref()
+            .map_err(|reason| Error::ModelNotInstalled(reason.clone()))
+    }
+
+    /// The engine, if this node takes work now.
+    fn accepting(&self) -> Result<&Arc<dyn Engine>> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(Error::NodeUnavailable {
+                node: self.kind.to_string(),
+                message: "shutting down".into(),
+            });
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::NodeUnavailable {
+                node: self.kind.to_string(),
+                message: "stopped".into(),
+            });
+        }
+        let engine = self.engine()?;
+        match engine.state() {
+            ModelState::Ready => Ok(engine),
+            ModelState::Unloaded => Err(Error::ModelNotLoaded(format!("{} is in standby", self.kind))),
+            ModelState::Loading => Err(Error::ModelNotLoaded(format!("{} is loading", self.kind))),
+            ModelState::Failed(r) => Err(Error::ModelLoad(r)),
+        }
+    }
+
+    fn record(&self, ok: bool, took: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if ok {
+            self.latency.lock().record(took.as_secs_f64() * 1000.0);
+        } else {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Loads the model and takes work.
+    pub async fn activate(&self) -> Result<()> {
+        let engine = self.engine()?.clone();
+        self.stopped.store(false, Ordering::Release);
+        self.notify();
+        let r = engine.load().await;
+        *self.info.lock() = Some(engine.info());
+        self.notify();
+        match &r {
+            Ok(()) => tracing::info!(engine = %self.kind, "model loaded"),
+            Err(e) => tracing::error!(engine = %self.kind, error = %e, "model failed to load"),
+        }
+        r
+    }
+
+    /// Unloads the model (standby).
+    pub async fn standby(&self) -> Result<()> {
+        let engine = self.engine()?.clone();
+        let r = engine.unload().await;
+        self.notify();
+        tracing::info!(engine = %self.kind, "model unloaded (standby)");
+        r
+    }
+
+    /// Stops taking work (the model stays as it is).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.notify();
+        tracing::info!(engine = %self.kind, "node stopped");
+    }
+
+    /// Takes work again after [`stop`](Self::stop).
+    pub fn start(&self) {
+        self.stopped.store(false, Ordering::Release);
+        self.notify();
+        tracing::info!(engine = %self.kind, "node started");
+    }
+
+    /// Runs a lifecycle action.
+    pub async fn act(&self, action: NodeAction) -> Result<NodeStatus> {
+        match action {
+            NodeAction::Activate => self.activate().await?,
+            NodeAction::Standby => self.standby().await?,
+            NodeAction::Stop => self.stop(),
+            NodeAction::Start => self.start(),
+        }
+        Ok(self.status())
+    }
+
+    /// Speaks a whole request, encoded as it asks.
+    pub async fn synthesize_local(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeAudio> {
+        let engine = self.accepting()?.clone();
+        if let Some(info) = self.info() {
+            info.check_request(request)?;
+        }
+        let slot = self.admission.admit().await?;
+        let queue_time = slot.queued_for;
+        let started = Instant::now();
+        let result = engine.synthesize(request, profile).await;
+        let inference_time = started.elapsed();
+        drop(slot);
+        self.record(result.is_ok(), inference_time);
+        let audio = result?;
+        let bytes = encode::encode(&audio, request.format);
+        Ok(NodeAudio {
+            content_type: encode::content_type(request.format, audio.sample_rate),
+            sample_rate: audio.sample_rate,
+            duration: audio.duration(),
+            bytes: Bytes::from(bytes),
+            queue_time,
+            inference_time,
+        })
+    }
+
+    /// Speaks a request as a stream of raw 16-bit PCM chunks.
+    pub async fn synthesize_stream_local(
+        self: &Arc<Self>,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeStream> {
+        let engine = self.accepting()?.clone();
+        let info = self.info();
+        if let Some(info) = &info {
+            info.check_request(request)?;
+        }
+        let slot = self.admission.admit().await?;
+        let queue_time = slot.queued_for;
+        let started = Instant::now();
+        let stream = match engine.synthesize_stream(request, profile).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.record(false, started.elapsed());
+                return Err(e);
+            }
+        };
+        let sample_rate = info.map(|i| i.sample_rate).unwrap_or(0);
+        let node = self.clone();
+        struct State {
+            stream: vctts_core::AudioStream,
+            _slot: super::admission::Slot,
+            node: Arc<WorkerNode>,
+            started: Instant,
+            first: bool,
+            done: bool,
+        }
+        impl Drop for State {
+            fn drop(&mut self) {
+                if !self.done {
+                    // The reader went away or the stream failed: count it once.
+                    self.node.record(false, self.started.elapsed());
+                }
+            }
+        }
+        let state = State {
+            stream,
+            _slot: slot,
+            node,
+            started,
+            first: true,
+            done: false,
+        };
+        let chunks = futures::stream::unfold(state, |mut st| async move {
+            if st.done {
+                return None;
+            }
+            match st.stream.next_chunk().await {
+                None => {
+                    st.done = true;
+                    st.node.record(true, st.started.elapsed());
+                    None
+                }
+                Some(Err(e)) => Some((Err(e), st)),
+                Some(Ok(chunk)) => {
+                    if st.first {
+                        st.first = false;
+                        st.node
+                            .first_audio
+                            .lock()
+                            .record(st.started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    let bytes = Bytes::from(encode::pcm_s16le(&chunk.audio.samples));
+                    if chunk.is_last {
+                        st.done = true;
+                        st.node.record(true, st.started.elapsed());
+                    }
+                    Some((Ok(bytes), st))
+                }
+            }
+        });
+        // After an error item the stream must end: `take_while` keeps the
+        // error and stops after it.
+        let mut failed = false;
+        let chunks = chunks.take_while(move |item| {
+            let go = !failed;
+            failed = item.is_err();
+            futures::future::ready(go)
+        });
+        Ok(NodeStream {
+            sample_rate,
+            queue_time,
+            chunks: chunks.boxed(),
+        })
+    }
+
+    /// Makes a profile of a reference.
+    pub async fn extract_local(&self, reference: &ReferenceAudio) -> Result<VoiceProfile> {
+        let engine = self.accepting()?.clone();
+        let slot = self.admission.admit().await?;
+        let started = Instant::now();
+        let r = engine.extract_voice(reference).await;
+        drop(slot);
+        self.record(r.is_ok(), started.elapsed());
+        r
+    }
+}
+
+/// In-process nodes (standalone, or engines configured on a gateway).
+#[async_trait]
+impl NodeApi for Arc<WorkerNode> {
+    async fn synthesize(
+        &self,
+        _ctx: &CallContext,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeAudio> {
+        self.synthesize_local(request, profile).await
+    }
+
+    async fn synthesize_stream(
+        &self,
+        _ctx: &CallContext,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+    ) -> Result<NodeStream> {
+        self.synthesize_stream_local(request, profile).await
+    }
+
+    async fn extract_voice(&self, _ctx: &CallContext, reference: &ReferenceAudio) -> Result<VoiceProfile> {
+        self.extract_local(reference).await
+    }
+
+    async fn control(&self, _ctx: &CallContext, action: NodeAction) -> Result<NodeStatus> {
+        self.act(action).await
+    }
+
+    async fn health(&self, _ctx: &CallContext) -> Result<NodeStatus> {
+        Ok(self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broken() -> Arc<WorkerNode> {
+        WorkerNode::new(
+            EngineKind::Xtts,
+            Err("xtts models missing in models/xtts_v2".into()),
+            &NodeOptions {
+                max_concurrency: 1,
+                queue_size: 2,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_node_without_engine_reports_error_and_refuses_work() {
+        let n = broken();
+        assert_eq!(n.state().0, WireNodeState::Error);
+        assert!(n.state().1.unwrap().contains("missing"));
+        assert_eq!(n.capacity(), 3);
+        let e = n
+            .synthesize_local(&SynthesisRequest::new("hi"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "model_not_installed");
+        assert_eq!(n.activate().await.unwrap_err().code(), "model_not_installed");
+        assert!(n.info().is_none());
+    }
+
+    #[tokio::test]
+    async fn stopped_and_draining_nodes_refuse_with_a_retryable_error() {
+        let n = broken();
+        n.stop();
+        assert_eq!(n.state().0, WireNodeState::Stopped);
+        let e = n
+            .synthesize_local(&SynthesisRequest::new("hi"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "node_unavailable");
+        assert!(e.retryable());
+        n.start();
+        assert_eq!(n.state().0, WireNodeState::Error);
+        n.drain();
+        assert_eq!(n.state().0, WireNodeState::Stopped);
+        n.start();
+        assert_eq!(n.state().0, WireNodeState::Stopped, "draining is final");
+    }
+
+    #[test]
+    fn ewma_moves_toward_samples() {
+        let mut e = Ewma::default();
+        e.record(100.0);
+        assert_eq!(e.value, Some(100.0));
+        e.record(200.0);
+        assert!((e.value.unwrap() - 120.0).abs() < 1e-9);
+    }
+}
