@@ -20,6 +20,9 @@ step "examples"
 cargo run -q --example custom_engine
 cargo run -q --example embed_synth -- target/embed_synth.wav
 
+step "offline bundle: build, install and synthesize in a network namespace without network"
+tests/offline_bundle.sh
+
 step "README first command: speak a sentence with the default voice"
 out=target/readme-hello.wav
 rm -f "$out"

@@ -49,7 +49,10 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/api/v3/synthesize/batch", post(batch::synthesize_batch))
         .route("/api/v3/extract_voice", post(voices::extract_voice).layer(upload))
         .route("/api/v3/voices", get(voices::list_voices))
-        .route("/api/v3/voices/{id}", get(voices::get_voice).delete(voices::delete_voice))
+        .route(
+            "/api/v3/voices/{id}",
+            get(voices::get_voice).delete(voices::delete_voice),
+        )
         .route("/api/v3/voices/{id}/audio", get(voices::voice_audio))
         .route("/api/v3/preprocess", post(preprocess::preprocess).layer(upload))
         .route("/api/v3/engines", get(system::engines))
@@ -67,15 +70,24 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
 /// The whole gateway router.
 pub fn router(gw: Arc<Gateway>) -> Router {
     let cluster = crate::cluster::gateway_api::router()
-        .layer(Extension(BodyLimit(crate::cluster::worker_api::CLUSTER_BODY_LIMIT)))
-        .layer(axum::middleware::from_fn_with_state(gw.token.clone(), require_token));
+        .layer(Extension(BodyLimit(
+            crate::cluster::worker_api::CLUSTER_BODY_LIMIT,
+        )))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.token.clone(),
+            require_token,
+        ));
     Router::new()
         .merge(public_routes(&gw))
         .merge(crate::admin::router(&gw))
+        .merge(crate::pages::router())
         .nest(crate::cluster::proto::PREFIX, cluster)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::admin::guard::api_guard))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::admin::guard::api_guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             gw.metrics().clone(),
             context::request_context,
