@@ -11,6 +11,9 @@
 // the response is shown with its status and timings, and audio gets a player
 // and a download link. Streamed synthesis plays while it arrives (wav.js).
 //
+// An API key, when typed in, is sent as `Authorization: Bearer` (and shown
+// in the code samples); it is kept in memory only, never stored.
+//
 // Invariants: the request sent, the cURL command and the Python code are all
 // made from one description of the request, so they cannot disagree; fields
 // left empty are omitted (the server applies its defaults); a field that
@@ -129,6 +132,11 @@ function collectOps() {
 
 // ---- form fields ----------------------------------------------------------------
 
+/** Description text without Markdown code ticks (utoipa keeps them from doc comments). */
+function plain(text) {
+  return String(text || '').replace(/`([^`]*)`/g, '$1');
+}
+
 function fieldId(where, path) {
   return `f-${where}-${path.replace(/[^A-Za-z0-9_]/g, '-')}`;
 }
@@ -156,7 +164,7 @@ function describeObject(where, schema, prefix = '') {
 }
 
 function describe(where, path, name, schema, required) {
-  const d = { where, path, name, schema, required, id: fieldId(where, path), description: schema.description || '' };
+  const d = { where, path, name, schema, required, id: fieldId(where, path), description: plain(schema.description) };
   const isVoicesPath = current.path.startsWith('/api/v3/voices/');
   const binary = schema.format === 'binary' || Boolean(schema.contentMediaType) || (schema.contentEncoding === 'base64' && where === 'form');
   if (schema.type === 'string' && binary) d.kind = 'file';
@@ -290,7 +298,7 @@ function renderForm() {
   replace(form,
     el('datalist', { id: 'languages' }, langs.map((l) => el('option', { value: l }))),
     fields.length ? fields.map(renderField) : el('p', { class: 'muted', text: 'This endpoint takes no parameters.' }));
-  $('op-summary').textContent = [current.summary, current.description].filter(Boolean).join(' \u2014 ');
+  $('op-summary').textContent = [current.summary, current.description].filter(Boolean).map(plain).join(' \u2014 ');
   updateCode();
 }
 
@@ -351,7 +359,8 @@ function buildRequest() {
   if (current.body && current.body.kind === 'json' && json === undefined && current.body.required) json = {};
   const qs = query.toString();
   const url = `${location.origin}${path}${qs ? `?${qs}` : ''}`;
-  return { method: current.method, url, path, query, json, form, files, raw, errors };
+  const key = $('api-key').value.trim();
+  return { method: current.method, url, path, query, json, form, files, raw, errors, auth: key ? `Bearer ${key}` : '' };
 }
 
 /** What the response will be, to name the output file of the code samples. */
@@ -375,6 +384,7 @@ function shq(s) {
 function curlOf(req) {
   const lines = [`curl -sS --fail-with-body${req.method === 'GET' ? '' : ` -X ${req.method}`} ${shq(req.url)}`];
   if (current.path.endsWith('/stream')) lines[0] += ' -N';
+  if (req.auth) lines.push(`-H ${shq(`Authorization: ${req.auth}`)}`);
   if (req.json !== undefined) {
     lines.push(`-H ${shq('Content-Type: application/json')}`);
     lines.push(`-d ${shq(JSON.stringify(req.json))}`);
@@ -406,10 +416,13 @@ function pythonOf(req) {
   if (req.json !== undefined) args.push(`    json=${py(req.json, 1)},`);
   if (req.files.length) args.push(`    files={${req.files.map((f) => `${JSON.stringify(f.name)}: open(${JSON.stringify(f.file.name)}, "rb")`).join(', ')}},`);
   if (req.form.length) args.push(`    data=${py(Object.fromEntries(req.form), 1)},`);
+  const headers = {};
+  if (req.auth) headers.Authorization = req.auth;
   if (req.raw) {
     args.push(`    data=open(${JSON.stringify(req.raw.name)}, "rb"),`);
-    args.push(`    headers={"Content-Type": ${JSON.stringify(current.body.contentType)}},`);
+    headers['Content-Type'] = current.body.contentType;
   }
+  if (Object.keys(headers).length) args.push(`    headers=${py(headers, 1)},`);
   if (stream) args.push('    stream=True,');
   args.push('    timeout=300,');
   const out = expectedOutput(req);
@@ -477,6 +490,7 @@ function showAudio(blob, fileName) {
 
 function requestView(req) {
   const lines = [`${req.method} ${req.url}`];
+  if (req.auth) lines.push('Authorization: Bearer \u2022\u2022\u2022\u2022');
   if (req.json !== undefined) lines.push('Content-Type: application/json', '', JSON.stringify(req.json, null, 2));
   if (req.files.length || req.form.length) {
     lines.push('Content-Type: multipart/form-data', '');
@@ -529,6 +543,7 @@ async function send() {
   }
   let body;
   const headers = {};
+  if (req.auth) headers.Authorization = req.auth;
   if (req.json !== undefined) { body = JSON.stringify(req.json); headers['Content-Type'] = 'application/json'; }
   if (req.files.length || req.form.length) {
     body = new FormData();
@@ -594,11 +609,16 @@ async function send() {
 
 // ---- lists ------------------------------------------------------------------------
 
+function authHeaders() {
+  const key = $('api-key').value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 async function loadVoices() {
   const all = [];
   let offset = 0;
   for (let page = 0; page < 10; page += 1) {
-    const res = await api('GET', `/api/v3/voices?limit=200&offset=${offset}`);
+    const res = await api('GET', `/api/v3/voices?limit=200&offset=${offset}`, { headers: authHeaders() });
     if (!res.ok) break;
     all.push(...listOf(res.body, 'voices'));
     const next = pick(res.body, 'next_offset');
@@ -609,7 +629,7 @@ async function loadVoices() {
 }
 
 async function loadLists() {
-  const [e, v] = await Promise.allSettled([api('GET', '/api/v3/engines'), loadVoices()]);
+  const [e, v] = await Promise.allSettled([api('GET', '/api/v3/engines', { headers: authHeaders() }), loadVoices()]);
   if (e.status === 'fulfilled' && e.value.ok) engines = listOf(e.value.body, 'engines');
   if (v.status === 'fulfilled') voices = v.value;
   refreshPickers();
@@ -647,6 +667,7 @@ async function init() {
   $('cancel').addEventListener('click', () => controller && controller.abort());
   $('endpoint').addEventListener('change', (ev) => selectOp(ev.target.value));
   $('reload-lists').addEventListener('click', loadLists);
+  $('api-key').addEventListener('input', updateCode);
   for (const [button, pre, what] of [['copy-curl', 'code-curl', 'cURL'], ['copy-python', 'code-python', 'Python']]) {
     $(button).addEventListener('click', async () => {
       const ok = await copyText($(pre).textContent);

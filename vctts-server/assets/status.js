@@ -2,7 +2,8 @@
 // engine → node tree and endpoint health, kept live.
 //
 // Data: GET /api/v3/nodes, /api/v3/engines, /api/v3/health,
-// /api/v3/metrics?format=json, /api/v3/announcements and
+// /api/v3/metrics?format=json (or, from a gateway without the JSON summary,
+// its Prometheus text), /api/v3/announcements and
 // /api/v3/status/endpoints; live node updates from the SSE stream
 // GET /api/v3/events (event `nodes`), falling back to polling every 2 s.
 //
@@ -34,6 +35,7 @@ const state = {
   announcements: [],
   samples: [],
   lastTotal: undefined,
+  lastLatency: undefined,
   missing: new Map(), // url -> time it answered 404
   updatedAt: undefined,
   unreachable: false,
@@ -106,6 +108,9 @@ async function refresh({ includeNodes = true } = {}) {
     if (health) state.health = health;
     const metrics = ok('metrics');
     if (metrics) state.metrics = metrics;
+    else if (out.metrics.status === 'fulfilled' && out.metrics.value.ok && typeof out.metrics.value.body === 'string') {
+      state.metrics = fromPrometheus(out.metrics.value.body);
+    }
     const announcements = ok('announcements');
     if (announcements) state.announcements = listOf(announcements, 'announcements');
     const endpoints = ok('endpoints');
@@ -129,6 +134,33 @@ function markAllStale() {
 }
 
 // ---- figures ----------------------------------------------------------------
+
+// Routes the pages themselves poll: not counted as service traffic.
+const MONITORING = /^\/api\/v3\/(health|metrics|nodes|engines|announcements|openapi\.json|status|events)(\/|$)/;
+
+/** The overview figures from Prometheus text: requests and latency of the API routes, in-flight per node. */
+function fromPrometheus(text) {
+  let requests = 0;
+  let sum = 0;
+  let count = 0;
+  let inFlight = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (!Number.isFinite(value)) continue;
+    const route = (/route="([^"]*)"/.exec(m[2] || '') || [])[1] || '';
+    const api = (route.startsWith('/api/v3/') || route.startsWith('/v1/')) && !MONITORING.test(route);
+    if (m[1] === 'vctts_http_requests_total' && api) { requests += value; seen = true; }
+    else if (m[1] === 'vctts_http_request_duration_seconds_sum' && api) sum += value;
+    else if (m[1] === 'vctts_http_request_duration_seconds_count' && api) count += value;
+    else if (m[1] === 'vctts_node_in_flight') { inFlight += value; seen = true; }
+  }
+  if (!seen) return undefined;
+  return { requests_total: requests, in_flight: inFlight, latency_sum_ms: sum * 1000, latency_count: count,
+    avg_latency_ms: count ? (sum * 1000) / count : undefined };
+}
 
 function liveNodes() {
   return [...state.nodes.values()].filter((e) => !e.gone).map((e) => e.data);
@@ -173,7 +205,9 @@ function overview() {
     latency = weight ? acc / weight : undefined;
   }
   const rate = num(pick(m, 'requests_per_second', 'rps', 'throughput_rps'));
-  return { online, total: all.length, requests, concurrency, queued, latency, rate };
+  const latencySum = num(m.latency_sum_ms);
+  const latencyCount = num(m.latency_count);
+  return { online, total: all.length, requests, concurrency, queued, latency, rate, latencySum, latencyCount };
 }
 
 // ---- rendering --------------------------------------------------------------
@@ -230,6 +264,7 @@ function renderCards() {
 }
 
 function engineNames() {
+  const withNodes = (n) => [...state.nodes.values()].some((e) => String(pick(e.data, 'engine')) === n);
   const names = [];
   for (const e of state.engines) {
     const n = pick(e, 'engine', 'name', 'id');
@@ -239,7 +274,8 @@ function engineNames() {
     const n = pick(data, 'engine');
     if (n !== undefined && !names.includes(String(n))) names.push(String(n));
   }
-  return names;
+  // Engines with nodes first; the others follow in their own order.
+  return [...names.filter(withNodes), ...names.filter((n) => !withNodes(n))];
 }
 
 function nodeRow(id, entry) {
@@ -342,7 +378,15 @@ function sample() {
     if (prev && now > prev.t) rate = Math.max(0, (o.requests - prev.requests) / ((now - prev.t) / 1000));
     state.lastTotal = { t: now, requests: o.requests };
   }
-  state.samples.push({ t: now, latency: o.latency, rate });
+  // With cumulative latency figures, the chart shows each interval's own average.
+  let latency = o.latency;
+  if (o.latencySum !== undefined && o.latencyCount !== undefined) {
+    const prev = state.lastLatency;
+    if (prev && o.latencyCount > prev.count) latency = (o.latencySum - prev.sum) / (o.latencyCount - prev.count);
+    else if (prev) latency = undefined;
+    state.lastLatency = { sum: o.latencySum, count: o.latencyCount };
+  }
+  state.samples.push({ t: now, latency, rate });
   while (state.samples.length && now - state.samples[0].t > WINDOW_MS) state.samples.shift();
   drawCharts();
 }

@@ -84,6 +84,8 @@ pub struct Browser {
     session: String,
     _profile: tempfile::TempDir,
     _slot: tokio::sync::MutexGuard<'static, ()>,
+    /// Console entries read so far and not yet checked, with the page they came from.
+    console_seen: std::sync::Mutex<Vec<(String, ConsoleEntry)>>,
 }
 
 fn binary(var: &str, default: &str) -> String {
@@ -165,6 +167,7 @@ impl Browser {
             session,
             _profile: profile,
             _slot: slot,
+            console_seen: std::sync::Mutex::new(Vec::new()),
         };
         b.size(1440, 900).await;
         b
@@ -281,8 +284,9 @@ impl Browser {
         .await
     }
 
-    /// Saves a PNG of the viewport as `target/screenshots/<name>.png`.
+    /// Saves a PNG of the top of the page as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        self.js("window.scrollTo(0, 0); return null;", vec![]).await;
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -319,20 +323,32 @@ impl Browser {
             .collect()
     }
 
-    /// Fails when the console has a `SEVERE` entry containing none of `expected`.
+    /// Reads the console now (before leaving `page`), to be checked later by
+    /// [`assert_console_clean`](Self::assert_console_clean).
+    pub async fn note_console(&self, page: &str) {
+        let entries = self.console().await;
+        let mut seen = self.console_seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.extend(entries.into_iter().map(|e| (page.to_string(), e)));
+    }
+
+    /// Fails when the console had a `SEVERE` entry containing none of
+    /// `expected`, since the last check (entries noted with
+    /// [`note_console`](Self::note_console) included, so a test reports every
+    /// console error of every page at its end, after all its other checks).
     ///
     /// `expected` names entries a test provoked on purpose (a 401 before
     /// login, a 422 from a validation test), as substrings of the message.
     pub async fn assert_console_clean(&self, page: &str, expected: &[&str]) {
-        let bad: Vec<String> = self
-            .console()
-            .await
+        self.note_console(page).await;
+        let all = std::mem::take(&mut *self.console_seen.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut bad: Vec<String> = all
             .into_iter()
-            .filter(|e| e.level == "SEVERE")
-            .filter(|e| !expected.iter().any(|x| e.message.contains(x)))
-            .map(|e| format!("[{}] {}", e.source, e.message))
+            .filter(|(_, e)| e.level == "SEVERE")
+            .filter(|(_, e)| !expected.iter().any(|x| e.message.contains(x)))
+            .map(|(page, e)| format!("{page}: [{}] {}", e.source, e.message))
             .collect();
-        assert!(bad.is_empty(), "console errors on {page}:\n{}", bad.join("\n"));
+        bad.dedup();
+        assert!(bad.is_empty(), "console errors:\n{}", bad.join("\n"));
     }
 
     /// Fails when the page is wider than the viewport (horizontal scrolling).

@@ -139,6 +139,7 @@ impl Cluster {
             dir,
         };
         cluster.wait_for_gateway().await;
+        cluster.check_pages_are_served().await;
         for i in 0..workers {
             let port = free_port();
             let yaml = format!(
@@ -198,6 +199,24 @@ impl Cluster {
             }
         })
         .await
+    }
+
+    /// Fails at once, and says why, when the gateway does not serve the pages.
+    async fn check_pages_are_served(&self) {
+        for page in ["/status", "/admin", "/playground"] {
+            let r = reqwest::get(format!("{}{page}", self.url))
+                .await
+                .expect("GET a page");
+            let html = r
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            assert!(
+                r.status().is_success() && html,
+                "the gateway answers {page} with {} (not the page): merge vctts_server::pages::router() into the gateway's router",
+                r.status()
+            );
+        }
     }
 
     /// Waits until the gateway lists `n` ready nodes; returns their ids.
