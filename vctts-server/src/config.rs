@@ -111,7 +111,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a duration (use seconds, or 500ms, 10s, 2m, 1h)"))?;
     let secs = v * mult;
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -151,7 +151,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a size (use bytes, or 512KB, 10MB, 1GB)"))?;
     let bytes = v * mult as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > 1.0e15 {
+    if !bytes.is_finite() || !(0.0..=1.0e15).contains(&bytes) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(bytes.round() as u64)
@@ -283,11 +283,15 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String
 }
 
 fn engine_kind<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<EngineKind, D::Error> {
-    parse_scalar(d, "an engine name", |s| s.parse::<EngineKind>().map_err(|e| e.to_string()))
+    parse_scalar(d, "an engine name", |s| {
+        s.parse::<EngineKind>().map_err(|e| e.to_string())
+    })
 }
 
 fn opt_engine_kind<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<EngineKind>, D::Error> {
-    parse_opt_scalar(d, "an engine name", |s| s.parse::<EngineKind>().map_err(|e| e.to_string()))
+    parse_opt_scalar(d, "an engine name", |s| {
+        s.parse::<EngineKind>().map_err(|e| e.to_string())
+    })
 }
 
 /// Replaces `${VAR}` and `${VAR:default}` in every string of a YAML tree.
@@ -962,7 +966,12 @@ impl LocalWorkerConfig {
         })?;
         check(
             self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"),
-            || format!("local_workers[{i}].endpoint must be an http(s) URL, got {:?}", self.endpoint),
+            || {
+                format!(
+                    "local_workers[{i}].endpoint must be an http(s) URL, got {:?}",
+                    self.endpoint
+                )
+            },
         )?;
         check(self.backoff_initial.0 > Duration::ZERO, || {
             format!("local_workers[{i}].backoff_initial must be > 0")

@@ -17,10 +17,10 @@
 //!   of in-process nodes) stops when the shutdown future resolves.
 
 use crate::api;
+use crate::cluster::NodeApi;
 use crate::cluster::auth::ClusterToken;
 use crate::cluster::client::{NodeTimeouts, RemoteNode};
 use crate::cluster::proto::{WireNodeMetrics, WireNodeState};
-use crate::cluster::NodeApi;
 use crate::config::{GatewayConfig, PolicyName};
 use crate::metrics::{Metrics, ScrapeState};
 use crate::store::VoiceStore;
@@ -35,8 +35,17 @@ use tokio::sync::watch;
 use vctts_core::balance::{BalancePolicy, PolicyKind};
 use vctts_core::clock::SharedClock;
 use vctts_core::limit::{Limiter, LimiterConfig};
-use vctts_core::registry::{NodeId, NodeInfo, NodeMetrics, NodeState, Registry, RegistryConfig, RegistryEvent};
+use vctts_core::registry::{
+    NodeId, NodeInfo, NodeMetrics, NodeState, Registry, RegistryConfig, RegistryEvent,
+};
 use vctts_core::{EngineInfo, EngineKind, Error, Result, VoiceId};
+
+/// One lock per (voice, engine) whose profile is being made.
+pub type ProfileLocks = parking_lot::Mutex<HashMap<(VoiceId, EngineKind), Arc<tokio::sync::Mutex<()>>>>;
+
+/// The engine requests go to when nothing else says: the one a fresh
+/// install has (`scripts/setup.sh` fetches its voice).
+pub const FALLBACK_ENGINE: EngineKind = EngineKind::OpenVoice;
 
 /// How the gateway reaches one node.
 #[derive(Clone)]
@@ -64,7 +73,7 @@ pub struct Gateway {
     pub(crate) timeouts: NodeTimeouts,
     pub(crate) links: RwLock<HashMap<NodeId, NodeLink>>,
     pub(crate) started: Instant,
-    pub(crate) profile_locks: parking_lot::Mutex<HashMap<(VoiceId, EngineKind), Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) profile_locks: ProfileLocks,
     shutdown: watch::Sender<bool>,
     /// Operator state: auth, live settings, announcements, logs, supervisor.
     pub(crate) ops: crate::admin::Ops,
@@ -303,7 +312,8 @@ impl Gateway {
                 gw.update_link(&hb_id, status.info.clone(), status.reason.clone());
                 let state = node_state(status.state);
                 if let Err(Error::UnknownNode(_)) =
-                    gw.registry.heartbeat(&hb_id, state, node_metrics(&status.metrics))
+                    gw.registry
+                        .heartbeat(&hb_id, state, node_metrics(&status.metrics))
                 {
                     gw.registry.register(info.clone(), state);
                 }
@@ -335,22 +345,25 @@ impl Gateway {
         fallback
     }
 
-    /// The engine of requests that name none: the configured default, else
-    /// the first engine with a selectable node, else the first with any node.
+    /// The engine of requests that name none: the default in the live
+    /// settings, else
+    /// the first engine with a selectable node, else the first with any node,
+    /// else [`FALLBACK_ENGINE`] (so a "no node" answer still names an engine).
     pub fn default_engine(&self) -> Result<EngineKind> {
         if let Some(e) = self.ops.settings.get().default_engine {
             return Ok(e);
         }
-        if let Some(e) = EngineKind::ALL.into_iter().find(|e| self.registry.selectable(*e) > 0) {
+        if let Some(e) = EngineKind::ALL
+            .into_iter()
+            .find(|e| self.registry.selectable(*e) > 0)
+        {
             return Ok(e);
         }
         let snap = self.registry.snapshot();
-        EngineKind::ALL
+        Ok(EngineKind::ALL
             .into_iter()
             .find(|e| snap.iter().any(|s| s.info.engine == *e))
-            .ok_or_else(|| Error::NoNodeAvailable {
-                engine: "any".into(),
-            })
+            .unwrap_or(FALLBACK_ENGINE))
     }
 
     /// State for scrape-time gauges.
@@ -381,7 +394,9 @@ impl Gateway {
     fn spawn_background(self: &Arc<Self>) {
         let hb = self.config.registry.heartbeat_interval.0;
         let dead = self.config.registry.dead_threshold.0;
-        let period = (dead / 10).clamp(Duration::from_millis(10), Duration::from_secs(1)).min(hb);
+        let period = (dead / 10)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1))
+            .min(hb);
         let gw = self.clone();
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {

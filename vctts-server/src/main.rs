@@ -114,7 +114,8 @@ fn init_server_logging(flag: &Option<String>, configured: &vctts_server::config:
 /// `check-config FILE`: a file with a top-level `worker:` section is a worker
 /// config, anything else a gateway config.
 fn check_config(file: &std::path::Path, env: &Env) -> ! {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| fail(format!("reading {}: {e}", file.display())));
+    let text =
+        std::fs::read_to_string(file).unwrap_or_else(|e| fail(format!("reading {}: {e}", file.display())));
     let is_worker = serde_yaml::from_str::<serde_yaml::Value>(&text)
         .ok()
         .and_then(|v| v.as_mapping().map(|m| m.contains_key("worker")))
@@ -166,7 +167,9 @@ fn gateway_config(common: &Common, data: &Option<PathBuf>, env: &Env) -> Gateway
 
 fn worker_config(args: &WorkerArgs, env: &Env) -> WorkerConfig {
     let text = match &args.common.config {
-        Some(p) => std::fs::read_to_string(p).unwrap_or_else(|e| fail(format!("reading {}: {e}", p.display()))),
+        Some(p) => {
+            std::fs::read_to_string(p).unwrap_or_else(|e| fail(format!("reading {}: {e}", p.display())))
+        }
         None => {
             let engine = args
                 .engine

@@ -69,7 +69,12 @@ pub fn outcome_of(e: &Error) -> Option<Outcome> {
 
 impl Gateway {
     /// Runs `call` on a node of `engine`, failing over as the module docs say.
-    pub async fn route<T, F, Fut>(&self, engine: EngineKind, voice: Option<&str>, mut call: F) -> ApiResult<Routed<T>>
+    pub async fn route<T, F, Fut>(
+        &self,
+        engine: EngineKind,
+        voice: Option<&str>,
+        mut call: F,
+    ) -> ApiResult<Routed<T>>
     where
         F: FnMut(Arc<dyn NodeApi>, NodeId) -> Fut,
         Fut: Future<Output = vctts_core::Result<T>>,
@@ -158,8 +163,14 @@ mod tests {
         };
         assert_eq!(outcome_of(&fault), Some(Outcome::Failure));
         assert_eq!(outcome_of(&Error::Timeout("t".into())), Some(Outcome::Failure));
-        assert_eq!(outcome_of(&Error::Overloaded("q".into())), Some(Outcome::Rejected));
-        assert_eq!(outcome_of(&Error::ModelNotLoaded("s".into())), Some(Outcome::Rejected));
+        assert_eq!(
+            outcome_of(&Error::Overloaded("q".into())),
+            Some(Outcome::Rejected)
+        );
+        assert_eq!(
+            outcome_of(&Error::ModelNotLoaded("s".into())),
+            Some(Outcome::Rejected)
+        );
         assert_eq!(outcome_of(&Error::EmptyText), Some(Outcome::Rejected));
         assert_eq!(outcome_of(&Error::Cancelled), None);
     }

@@ -342,11 +342,11 @@ impl VoiceStore {
                 )
                 .map_err(db_err("add profile"))?;
             if n == 0
-                && !conn
+                && conn
                     .query_row("SELECT 1 FROM voices WHERE id = ?1", [id.as_str()], |_| Ok(()))
                     .optional()
                     .map_err(db_err("add profile"))?
-                    .is_some()
+                    .is_none()
             {
                 return Err(Error::VoiceNotFound(id.to_string()));
             }

@@ -71,12 +71,7 @@ pub struct StartedStream {
 /// Whether `lang` is one of `info`'s languages, exactly or by its primary
 /// subtag (`en-US` for `en`; the engine makes the final choice).
 pub fn language_supported(info: &EngineInfo, lang: &str) -> bool {
-    let primary = |s: &str| {
-        s.split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
+    let primary = |s: &str| s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
     info.languages
         .iter()
         .any(|l| l.eq_ignore_ascii_case(lang) || primary(l) == primary(lang))
@@ -145,14 +140,6 @@ impl Gateway {
             }
             return Err(Error::VoiceNotFound(voice.to_string()).into());
         }
-        if !info.cloning {
-            return Err(Error::ModelNotInstalled(format!(
-                "voice {voice} is a cloned voice, and no {engine} node can clone voices ({})",
-                self.clone_blocker(engine)
-                    .unwrap_or_else(|| "the engine reports no cloning support".into())
-            ))
-            .into());
-        }
         // One extraction per (voice, engine) at a time; later callers find it stored.
         let lock = self
             .profile_locks
@@ -181,22 +168,15 @@ impl Gateway {
             transcript: meta.as_ref().and_then(|m| m.voice.transcript.clone()),
             language: meta.as_ref().and_then(|m| m.voice.language.clone()),
         };
-        let (profile, node) = self.extract_on(engine, &reference, Some(voice.as_str()), ctx).await?;
+        let (profile, node) = self
+            .extract_on(engine, &reference, Some(voice.as_str()), ctx)
+            .await?;
         tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
             request_id = %ctx.request_id, "made a missing voice profile");
         let v = voice.clone();
         let stored = self.store.run(move |s| s.add_profile(&v, &profile)).await?;
         self.profile_locks.lock().remove(&(voice.clone(), engine));
         Ok(Some(Arc::new(stored)))
-    }
-
-    /// Why no node of `engine` can clone, as the nodes reported it.
-    pub fn clone_blocker(&self, engine: EngineKind) -> Option<String> {
-        let links = self.links.read();
-        links
-            .values()
-            .filter(|l| l.info.as_ref().is_some_and(|i| i.kind == engine) && l.info.as_ref().is_some_and(|i| !i.cloning))
-            .find_map(|l| l.reason.clone())
     }
 
     /// Makes a profile on a routed node of `engine`.
@@ -265,7 +245,9 @@ impl Gateway {
                             "node {node} sent no audio within {:.1}s",
                             first_byte.as_secs_f64()
                         ))),
-                        Ok(None) => Err(Error::Inference(format!("node {node} ended the stream before any audio"))),
+                        Ok(None) => Err(Error::Inference(format!(
+                            "node {node} ended the stream before any audio"
+                        ))),
                         Ok(Some(Err(e))) => Err(e),
                         Ok(Some(Ok(first))) => Ok((stream, first)),
                     }
@@ -277,7 +259,9 @@ impl Gateway {
         }
         let routed = routed?;
         let first_audio = started.elapsed();
-        self.metrics.first_audio.observe(&[p.engine.as_str()], first_audio);
+        self.metrics
+            .first_audio
+            .observe(&[p.engine.as_str()], first_audio);
         Ok(StartedStream {
             routed,
             engine: p.engine,

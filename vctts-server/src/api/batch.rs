@@ -30,7 +30,11 @@ enum Container {
 }
 
 fn container(query: &BatchQuery, body: &BatchRequest) -> ApiResult<Container> {
-    let name = query.format.as_deref().or(body.format.as_deref()).unwrap_or("json");
+    let name = query
+        .format
+        .as_deref()
+        .or(body.format.as_deref())
+        .unwrap_or("json");
     match name.to_ascii_lowercase().as_str() {
         "json" => Ok(Container::Json),
         "zip" => Ok(Container::Zip),
@@ -181,13 +185,18 @@ pub async fn synthesize_batch(
     }
 }
 
-fn build_zip(results: Vec<Result<ItemOk, BatchItemResult>>, succeeded: usize, failed: usize) -> ApiResult<Vec<u8>> {
+fn build_zip(
+    results: Vec<Result<ItemOk, BatchItemResult>>,
+    succeeded: usize,
+    failed: usize,
+) -> ApiResult<Vec<u8>> {
     let zerr = |e: zip::result::ZipError| ApiError::from(Error::Internal(format!("writing the zip: {e}")));
     let mut buf = std::io::Cursor::new(Vec::new());
     let mut items = Vec::with_capacity(results.len());
     {
         let mut w = zip::ZipWriter::new(&mut buf);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let opts =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         for r in results {
             match r {
                 Ok(ok) => {

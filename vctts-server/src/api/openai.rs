@@ -57,7 +57,12 @@ pub async fn speech(
     JsonBody(req): JsonBody<SpeechRequest>,
 ) -> ApiResult<Response> {
     let engine = engine_for_model(&req.model)?;
-    let format = match req.response_format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let format = match req
+        .response_format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("wav") => "wav",
         Some("pcm") => "pcm",
         Some(other) => {
@@ -105,7 +110,10 @@ mod tests {
     fn models_map_to_engines() {
         assert_eq!(engine_for_model("tts-1").unwrap(), None);
         assert_eq!(engine_for_model("gpt-4o-mini-tts").unwrap(), None);
-        assert_eq!(engine_for_model("openvoice").unwrap(), Some(EngineKind::OpenVoice));
+        assert_eq!(
+            engine_for_model("openvoice").unwrap(),
+            Some(EngineKind::OpenVoice)
+        );
         assert_eq!(engine_for_model("melo").unwrap_err().code(), "invalid_input");
     }
 }

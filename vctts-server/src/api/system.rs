@@ -9,13 +9,11 @@
 
 use crate::error::ErrorBody;
 use crate::gateway::Gateway;
-use crate::wire::{
-    EngineDto, EnginesResponse, HealthResponse, NodeDto, NodeMetricsDto, NodesResponse,
-};
+use crate::wire::{EngineDto, EnginesResponse, HealthResponse, NodeDto, NodeMetricsDto, NodesResponse};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use vctts_core::EngineKind;

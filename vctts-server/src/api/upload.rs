@@ -95,7 +95,9 @@ pub async fn read_upload(
             }
             let bytes = field.bytes().await.map_err(|e| multipart_error(e, limit))?;
             if bytes.len() > MAX_TEXT_FIELD {
-                return Err(Error::invalid(name.as_str(), format!("longer than {MAX_TEXT_FIELD} bytes")).into());
+                return Err(
+                    Error::invalid(name.as_str(), format!("longer than {MAX_TEXT_FIELD} bytes")).into(),
+                );
             }
             let text = String::from_utf8(bytes.to_vec())
                 .map_err(|_| Error::invalid(name.as_str(), "is not valid UTF-8"))?;

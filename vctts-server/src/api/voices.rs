@@ -20,7 +20,8 @@ use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject};
 use crate::gateway::Gateway;
 use crate::store::{NewVoice, StoredVoice};
 use crate::wire::{
-    ExtractEngineResult, ExtractVoiceForm, ExtractVoiceResponse, QualityDto, VoiceDto, VoicesPage, VoicesQuery,
+    ExtractEngineResult, ExtractVoiceForm, ExtractVoiceResponse, QualityDto, VoiceDto, VoicesPage,
+    VoicesQuery,
 };
 use axum::Extension;
 use axum::Json;
@@ -69,7 +70,9 @@ fn parse_language(s: Option<&str>) -> ApiResult<Option<String>> {
     match s {
         None => Ok(None),
         Some(l) => {
-            let ok = l.len() <= 16 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let ok = l.len() <= 16
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if ok {
                 Ok(Some(l.to_string()))
             } else {
@@ -175,23 +178,26 @@ pub async fn extract_voice(
                 .filter(|e| gw.engine_info(*e).is_some_and(|i| i.cloning))
                 .collect();
             if able.is_empty() {
+                // No engine says it can clone: ask the ready ones anyway, so
+                // the answer is each engine's own reason (e.g. a missing
+                // converter), and nothing is stored.
                 let ready: Vec<EngineKind> = EngineKind::ALL
                     .into_iter()
                     .filter(|e| gw.registry().selectable(*e) > 0)
                     .collect();
-                return Err(match ready.first() {
-                    None => Error::NoNodeAvailable {
-                        engine: gw.default_engine().map(|e| e.to_string()).unwrap_or_else(|_| "any".into()),
-                    },
-                    Some(e) => Error::ModelNotInstalled(format!(
-                        "no ready engine can clone voices ({e}: {})",
-                        gw.clone_blocker(*e)
-                            .unwrap_or_else(|| "the engine reports no cloning support".into())
-                    )),
+                if ready.is_empty() {
+                    return Err(Error::NoNodeAvailable {
+                        engine: gw
+                            .default_engine()
+                            .unwrap_or(crate::gateway::FALLBACK_ENGINE)
+                            .to_string(),
+                    }
+                    .into());
                 }
-                .into());
+                ready
+            } else {
+                able
             }
-            able
         }
     };
 

@@ -53,7 +53,11 @@ struct GatewayLink {
 }
 
 impl GatewayLink {
-    async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> Result<R> {
+    async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R> {
         let mut req = self
             .http
             .post(format!("{}{PREFIX}{path}", self.base))
@@ -62,18 +66,26 @@ impl GatewayLink {
         if let Some(t) = self.token.value() {
             req = req.header(TOKEN_HEADER, t);
         }
-        let resp = req.send().await.map_err(|e| super::client::transport_error(&self.base, &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| super::client::transport_error(&self.base, &e))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| super::client::transport_error(&self.base, &e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Internal(format!("gateway {} answered unreadable JSON: {e}", self.base)));
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!("gateway {} answered unreadable JSON: {e}", self.base))
+            });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => Err(super::proto::error_from_wire(&b.error.code, &b.error.message, &self.base)),
+            Ok(b) => Err(super::proto::error_from_wire(
+                &b.error.code,
+                &b.error.message,
+                &self.base,
+            )),
             Err(_) => Err(Error::NodeUnavailable {
                 node: self.base.clone(),
                 message: format!("answered {status}"),
@@ -126,7 +138,12 @@ pub async fn run(node: Arc<WorkerNode>, cfg: AgentConfig, shutdown: watch::Recei
     }
 }
 
-async fn one_gateway(node: Arc<WorkerNode>, cfg: AgentConfig, link: GatewayLink, mut shutdown: watch::Receiver<bool>) {
+async fn one_gateway(
+    node: Arc<WorkerNode>,
+    cfg: AgentConfig,
+    link: GatewayLink,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut node_id: Option<String> = None;
     let mut interval = cfg.default_interval;
     let mut failing = false;

@@ -10,11 +10,11 @@
 //! from an id the gateway does not know is answered `404 unknown_node`, which
 //! tells the worker to register again.
 
+use super::CallContext;
 use super::proto::{
     DeregisterRequest, HeartbeatRequest, NodeAction, NodeStatus, PROTOCOL_VERSION, RegisterRequest,
     RegisterResponse,
 };
-use super::CallContext;
 use crate::api::context::RequestId;
 use crate::api::extract::JsonBody;
 use crate::api::system::nodes_response;
@@ -95,14 +95,17 @@ async fn node_health(
 ) -> ApiResult<Json<NodeStatus>> {
     let id: NodeId = id.parse()?;
     let link = gw.link(&id).ok_or_else(|| Error::UnknownNode(id.to_string()))?;
-    let ctx = CallContext {
-        request_id: rid.0,
-    };
+    let ctx = CallContext { request_id: rid.0 };
     Ok(Json(link.api.health(&ctx).await?))
 }
 
 /// Runs an action on a node and applies the state it answers.
-pub async fn node_action(gw: &Gateway, id: &NodeId, action: NodeAction, request_id: String) -> ApiResult<NodeStatus> {
+pub async fn node_action(
+    gw: &Gateway,
+    id: &NodeId,
+    action: NodeAction,
+    request_id: String,
+) -> ApiResult<NodeStatus> {
     let link = gw.link(id).ok_or_else(|| Error::UnknownNode(id.to_string()))?;
     let ctx = CallContext { request_id };
     tracing::info!(node_id = %id, action = action.as_str(), "node action");

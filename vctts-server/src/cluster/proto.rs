@@ -349,7 +349,7 @@ impl NodeAction {
 /// [`Error::Internal`]; codes of wire-only errors (a protocol mismatch
 /// between gateway and worker) become [`Error::Internal`] too, naming the code.
 pub fn error_from_wire(code: &str, message: &str, node: &str) -> Error {
-    fn strip<'a>(m: &'a str, prefix: &str) -> String {
+    fn strip(m: &str, prefix: &str) -> String {
         m.strip_prefix(prefix).unwrap_or(m).to_string()
     }
     let m = message;

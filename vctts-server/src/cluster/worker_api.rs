@@ -49,7 +49,10 @@ fn header(v: impl ToString) -> HeaderValue {
     HeaderValue::from_str(&v.to_string()).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-async fn synthesize(State(s): State<WorkerState>, JsonBody(call): JsonBody<SynthesizeCall>) -> ApiResult<Response> {
+async fn synthesize(
+    State(s): State<WorkerState>,
+    JsonBody(call): JsonBody<SynthesizeCall>,
+) -> ApiResult<Response> {
     let profile = profile_of(&call)?;
     let out = s.node.synthesize_local(&call.request, profile.as_ref()).await?;
     let mut res = Response::new(Body::from(out.bytes));
@@ -67,7 +70,10 @@ async fn synthesize_stream(
     JsonBody(call): JsonBody<SynthesizeCall>,
 ) -> ApiResult<Response> {
     let profile = profile_of(&call)?;
-    let stream = s.node.synthesize_stream_local(&call.request, profile.as_ref()).await?;
+    let stream = s
+        .node
+        .synthesize_stream_local(&call.request, profile.as_ref())
+        .await?;
     let rate = stream.sample_rate;
     let queue = stream.queue_time;
     let body = stream.chunks.map(|item| {

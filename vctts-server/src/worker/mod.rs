@@ -67,7 +67,11 @@ pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Res
 /// Builds a node for `kind`. An engine that cannot be built (not installed,
 /// no ONNX Runtime) gives a node in `error` with the reason; the caller
 /// decides whether to load it (`auto_load`).
-pub fn build_node(kind: EngineKind, model: &ModelSection, resources: &ResourcesSection) -> Result<Arc<WorkerNode>> {
+pub fn build_node(
+    kind: EngineKind,
+    model: &ModelSection,
+    resources: &ResourcesSection,
+) -> Result<Arc<WorkerNode>> {
     let opts = engine_options(model, resources)?;
     let root = models_root(kind, &model.path);
     let engine = catalog::build(kind, &root, &opts).map_err(|e| {

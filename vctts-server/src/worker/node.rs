@@ -342,10 +342,9 @@ impl WorkerNode {
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
     ) -> Result<NodeAudio> {
+        // The engine checks the request itself (it knows its language
+        // families and limits better than its static facts say).
         let engine = self.accepting()?.clone();
-        if let Some(info) = self.info() {
-            info.check_request(request)?;
-        }
         let slot = self.admission.admit().await?;
         let queue_time = slot.queued_for;
         let started = Instant::now();
@@ -373,9 +372,6 @@ impl WorkerNode {
     ) -> Result<NodeStream> {
         let engine = self.accepting()?.clone();
         let info = self.info();
-        if let Some(info) = &info {
-            info.check_request(request)?;
-        }
         let slot = self.admission.admit().await?;
         let queue_time = slot.queued_for;
         let started = Instant::now();

@@ -220,6 +220,11 @@ pub const FAST_REGISTRY: &str =
 
 /// Worker YAML for tests: OpenVoice on one thread, one slot, the test token.
 pub fn worker_yaml(gateway: &str, extra: &str) -> String {
+    worker_yaml_with_models(gateway, &models_dir(), extra)
+}
+
+/// [`worker_yaml`] with another models folder.
+pub fn worker_yaml_with_models(gateway: &str, models: &Path, extra: &str) -> String {
     format!(
         "worker: {{ type: openvoice, host: 127.0.0.1, port: 0 }}\n\
          gateway: {{ url: \"{gateway}\" }}\n\
@@ -227,8 +232,31 @@ pub fn worker_yaml(gateway: &str, extra: &str) -> String {
          model: {{ path: \"{}\", auto_load: true, threads: 1 }}\n\
          resources: {{ max_concurrent: 1, queue_size: 32 }}\n\
          {extra}\n",
-        models_dir().display()
+        models.display()
     )
+}
+
+/// A models folder in `dir` with the real default voice and the fixture tone
+/// color converter of the engines' tests, so voices can be cloned.
+pub fn models_with_converter(dir: &Path) -> PathBuf {
+    let base = models_dir().join("openvoice/base");
+    assert!(
+        base.join("en_US-joe-medium.onnx").is_file(),
+        "the default voice is missing: run scripts/setup.sh (looked in {})",
+        base.display()
+    );
+    let conv = repo_root().join("vctts-engines/tests/fixtures/graphs/openvoice/converter");
+    assert!(
+        conv.join("tone_clone_model.onnx").is_file(),
+        "fixture converter missing at {}",
+        conv.display()
+    );
+    let models = dir.join("models");
+    let ov = models.join("openvoice");
+    std::fs::create_dir_all(&ov).unwrap();
+    std::os::unix::fs::symlink(&base, ov.join("base")).unwrap();
+    std::os::unix::fs::symlink(&conv, ov.join("converter")).unwrap();
+    models
 }
 
 /// Writes a file into `dir` and returns its path as a string.
@@ -254,7 +282,18 @@ impl Cluster {
     /// Starts a gateway (with `registry`/`extra` config) and `n` OpenVoice
     /// workers, and waits until all workers are ready.
     pub async fn start(n: usize, registry: &str, extra: &str) -> Cluster {
+        Self::start_with(n, registry, extra, false).await
+    }
+
+    /// [`Cluster::start`]; with `cloning` the workers get the fixture tone
+    /// color converter next to the real voice.
+    pub async fn start_with(n: usize, registry: &str, extra: &str, cloning: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        let models = if cloning {
+            models_with_converter(dir.path())
+        } else {
+            models_dir()
+        };
         let gateway_config = write(
             dir.path(),
             "gateway.yaml",
@@ -266,7 +305,7 @@ impl Cluster {
             let cfg = write(
                 dir.path(),
                 &format!("worker{i}.yaml"),
-                &worker_yaml(&gateway.base, ""),
+                &worker_yaml_with_models(&gateway.base, &models, ""),
             );
             workers.push(Server::start(&["worker", "--config", &cfg]));
         }

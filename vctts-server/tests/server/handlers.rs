@@ -75,7 +75,8 @@ impl Harness {
     }
 
     async fn json(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
-        self.raw(method, uri, "application/json", body.to_string().into_bytes()).await
+        self.raw(method, uri, "application/json", body.to_string().into_bytes())
+            .await
     }
 
     async fn raw(&self, method: &str, uri: &str, ct: &str, body: Vec<u8>) -> (StatusCode, Value) {
@@ -147,10 +148,28 @@ async fn synthesis_endpoints_refuse_bad_input_with_their_codes() {
     let engine_long = "a".repeat(90);
     for path in ["/api/v3/synthesize", "/api/v3/synthesize/stream"] {
         let j = "application/json";
-        expect(&h, "POST", path, "text/plain", b"{\"text\":\"hi\"}", 415, "unsupported_media_type").await;
+        expect(
+            &h,
+            "POST",
+            path,
+            "text/plain",
+            b"{\"text\":\"hi\"}",
+            415,
+            "unsupported_media_type",
+        )
+        .await;
         expect(&h, "POST", path, j, b"{\"text\":", 400, "malformed_json").await;
         expect(&h, "POST", path, j, b"not json", 400, "malformed_json").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"colour\":1}", 422, "invalid_input").await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"colour\":1}",
+            422,
+            "invalid_input",
+        )
+        .await;
         expect(&h, "POST", path, j, b"{\"txt\":\"hi\"}", 422, "invalid_input").await;
         expect(&h, "POST", path, j, b"{\"text\":5}", 422, "invalid_input").await;
         expect(&h, "POST", path, j, b"{\"text\":\"   \"}", 422, "empty_text").await;
@@ -161,16 +180,97 @@ async fn synthesis_endpoints_refuse_bad_input_with_their_codes() {
         expect(&h, "POST", path, j, body.as_bytes(), 422, "text_too_long").await;
         let big = json!({ "text": "x".repeat(5000) }).to_string();
         expect(&h, "POST", path, j, big.as_bytes(), 413, "payload_too_large").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"engine\":\"melo\"}", 422, "unknown_engine").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"voice\":\"nobody\"}", 404, "voice_not_found").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"voice\":\"../../etc/passwd\"}", 400, "invalid_voice_id").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"voice\":\"a/b\"}", 400, "invalid_voice_id").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"language\":\"fr\"}", 422, "unsupported_language").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"format\":\"mp3\"}", 422, "invalid_input").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"speed\":9}", 422, "invalid_input").await;
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"sampling\":{\"heat\":1}}", 422, "invalid_input").await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"engine\":\"melo\"}",
+            422,
+            "unknown_engine",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"voice\":\"nobody\"}",
+            404,
+            "voice_not_found",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"voice\":\"../../etc/passwd\"}",
+            400,
+            "invalid_voice_id",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"voice\":\"a/b\"}",
+            400,
+            "invalid_voice_id",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"language\":\"fr\"}",
+            422,
+            "unsupported_language",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"format\":\"mp3\"}",
+            422,
+            "invalid_input",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"speed\":9}",
+            422,
+            "invalid_input",
+        )
+        .await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"sampling\":{\"heat\":1}}",
+            422,
+            "invalid_input",
+        )
+        .await;
         // An engine with no node at all.
-        expect(&h, "POST", path, j, b"{\"text\":\"hi\",\"engine\":\"xtts\"}", 503, "no_node_available").await;
+        expect(
+            &h,
+            "POST",
+            path,
+            j,
+            b"{\"text\":\"hi\",\"engine\":\"xtts\"}",
+            503,
+            "no_node_available",
+        )
+        .await;
     }
     expect(
         &h,
@@ -189,12 +289,66 @@ async fn openai_speech_refuses_what_it_cannot_do() {
     let h = Harness::new("").with_node(false);
     let j = "application/json";
     let p = "/v1/audio/speech";
-    expect(&h, "POST", p, j, br#"{"model":"tts-1","input":"hi","voice":"alloy","response_format":"mp3"}"#, 422, "invalid_input").await;
-    expect(&h, "POST", p, j, br#"{"model":"melo","input":"hi","voice":"alloy"}"#, 422, "invalid_input").await;
-    expect(&h, "POST", p, j, br#"{"model":"tts-1","input":"hi","voice":"alloy","extra":1}"#, 422, "invalid_input").await;
-    expect(&h, "POST", p, j, br#"{"model":"tts-1","input":"","voice":"alloy"}"#, 422, "empty_text").await;
-    expect(&h, "POST", p, j, br#"{"model":"tts-1","input":"hi","voice":"../x"}"#, 400, "invalid_voice_id").await;
-    expect(&h, "POST", p, j, br#"{"model":"tts-1","input":"hi","voice":"ghost"}"#, 404, "voice_not_found").await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"tts-1","input":"hi","voice":"alloy","response_format":"mp3"}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"melo","input":"hi","voice":"alloy"}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"tts-1","input":"hi","voice":"alloy","extra":1}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"tts-1","input":"","voice":"alloy"}"#,
+        422,
+        "empty_text",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"tts-1","input":"hi","voice":"../x"}"#,
+        400,
+        "invalid_voice_id",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"model":"tts-1","input":"hi","voice":"ghost"}"#,
+        404,
+        "voice_not_found",
+    )
+    .await;
     expect(&h, "POST", p, "text/plain", b"x", 415, "unsupported_media_type").await;
 }
 
@@ -206,10 +360,46 @@ async fn batch_limits_and_per_item_status() {
     let four = json!({ "items": [{"text":"a"},{"text":"b"},{"text":"c"},{"text":"d"}] }).to_string();
     expect(&h, "POST", p, j, four.as_bytes(), 413, "batch_too_large").await;
     expect(&h, "POST", p, j, br#"{"items":[]}"#, 422, "invalid_input").await;
-    expect(&h, "POST", p, j, br#"{"items":[{"text":"a"}],"format":"tar"}"#, 422, "invalid_input").await;
-    expect(&h, "POST", &format!("{p}?format=tar"), j, br#"{"items":[{"text":"a"}]}"#, 422, "invalid_input").await;
-    expect(&h, "POST", &format!("{p}?colour=1"), j, br#"{"items":[{"text":"a"}]}"#, 400, "invalid_query").await;
-    expect(&h, "POST", p, j, br#"{"items":[{"text":"a"}],"x":1}"#, 422, "invalid_input").await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"items":[{"text":"a"}],"format":"tar"}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        &format!("{p}?format=tar"),
+        j,
+        br#"{"items":[{"text":"a"}]}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        &format!("{p}?colour=1"),
+        j,
+        br#"{"items":[{"text":"a"}]}"#,
+        400,
+        "invalid_query",
+    )
+    .await;
+    expect(
+        &h,
+        "POST",
+        p,
+        j,
+        br#"{"items":[{"text":"a"}],"x":1}"#,
+        422,
+        "invalid_input",
+    )
+    .await;
     // Every item fails in its own way; the batch itself succeeds.
     let (s, v) = h
         .json(
@@ -223,10 +413,25 @@ async fn batch_limits_and_per_item_status() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["status"].as_u64().unwrap(), i["error"]["code"].as_str().unwrap()))
+        .map(|i| {
+            (
+                i["status"].as_u64().unwrap(),
+                i["error"]["code"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(codes, vec![(422, "empty_text"), (400, "invalid_voice_id"), (422, "invalid_input")]);
-    assert_eq!((v["succeeded"].as_u64(), v["failed"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        codes,
+        vec![
+            (422, "empty_text"),
+            (400, "invalid_voice_id"),
+            (422, "invalid_input")
+        ]
+    );
+    assert_eq!(
+        (v["succeeded"].as_u64(), v["failed"].as_u64()),
+        (Some(0), Some(3))
+    );
 }
 
 #[tokio::test]
@@ -247,7 +452,10 @@ async fn no_ready_node_is_503_with_retry_after_and_the_engine() {
     assert_eq!(v["error"]["engine"], "openvoice");
     // Live but not ready.
     let (s, v) = h.get("/api/v3/health").await;
-    assert_eq!((s.as_u16(), v["live"].as_bool(), v["ready"].as_bool()), (503, Some(true), Some(false)));
+    assert_eq!(
+        (s.as_u16(), v["live"].as_bool(), v["ready"].as_bool()),
+        (503, Some(true), Some(false))
+    );
     let (s, _) = h.get("/api/v3/health/live").await;
     assert_eq!(s, 200);
     let (s, _) = h.get("/api/v3/health/ready").await;
@@ -275,11 +483,42 @@ async fn voice_endpoints_refuse_bad_ids_and_unknown_voices() {
         ("/api/v3/nowhere", 404, "not_found"),
     ] {
         let (s, v) = h.get(uri).await;
-        assert_eq!((s.as_u16(), v["error"]["code"].as_str().unwrap_or("")), (status, code), "{uri}: {v}");
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{uri}: {v}"
+        );
     }
-    expect(&h, "DELETE", "/api/v3/voices/nobody", "application/json", b"", 404, "voice_not_found").await;
-    expect(&h, "DELETE", "/api/v3/voices/a%5Cb", "application/json", b"", 400, "invalid_voice_id").await;
-    expect(&h, "PUT", "/api/v3/voices/nobody", "application/json", b"", 405, "method_not_allowed").await;
+    expect(
+        &h,
+        "DELETE",
+        "/api/v3/voices/nobody",
+        "application/json",
+        b"",
+        404,
+        "voice_not_found",
+    )
+    .await;
+    expect(
+        &h,
+        "DELETE",
+        "/api/v3/voices/a%5Cb",
+        "application/json",
+        b"",
+        400,
+        "invalid_voice_id",
+    )
+    .await;
+    expect(
+        &h,
+        "PUT",
+        "/api/v3/voices/nobody",
+        "application/json",
+        b"",
+        405,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -287,7 +526,16 @@ async fn extract_voice_refuses_bad_uploads_and_stores_nothing() {
     let h = Harness::new("").with_node(false);
     let p = "/api/v3/extract_voice";
     let speech = reference_wav();
-    expect(&h, "POST", p, "application/json", b"{}", 415, "unsupported_media_type").await;
+    expect(
+        &h,
+        "POST",
+        p,
+        "application/json",
+        b"{}",
+        415,
+        "unsupported_media_type",
+    )
+    .await;
     let (ct, body) = multipart(&[("audio", Some("x.wav"), b"RIFF\x00\x00garbage that is not audio")]);
     expect(&h, "POST", p, &ct, &body, 422, "audio_decode_failed").await;
     let (ct, body) = multipart(&[("audio", Some("x.mp3"), &[0x55u8; 4096])]);
@@ -298,9 +546,15 @@ async fn extract_voice_refuses_bad_uploads_and_stores_nothing() {
     expect(&h, "POST", p, &ct, &body, 422, "invalid_input").await;
     let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("colour", None, b"red")]);
     expect(&h, "POST", p, &ct, &body, 422, "invalid_input").await;
-    let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("voice_id", None, b"../../etc")]);
+    let (ct, body) = multipart(&[
+        ("audio", Some("a.wav"), &speech),
+        ("voice_id", None, b"../../etc"),
+    ]);
     expect(&h, "POST", p, &ct, &body, 400, "invalid_voice_id").await;
-    let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("engines", None, b"openvoice,melo")]);
+    let (ct, body) = multipart(&[
+        ("audio", Some("a.wav"), &speech),
+        ("engines", None, b"openvoice,melo"),
+    ]);
     expect(&h, "POST", p, &ct, &body, 422, "unknown_engine").await;
     let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("language", None, b"e n")]);
     expect(&h, "POST", p, &ct, &body, 422, "invalid_input").await;
@@ -310,9 +564,9 @@ async fn extract_voice_refuses_bad_uploads_and_stores_nothing() {
     let (ct, mut body) = multipart(&[("audio", Some("a.wav"), &speech)]);
     body.truncate(body.len() / 2);
     expect(&h, "POST", p, &ct, &body, 400, "malformed_multipart").await;
-    // Real speech, but the only engine cannot clone.
+    // Real speech, but the only node cannot be reached: the extraction fails there.
     let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("name", None, b"Front")]);
-    expect(&h, "POST", p, &ct, &body, 503, "model_not_installed").await;
+    expect(&h, "POST", p, &ct, &body, 502, "node_unavailable").await;
     assert_eq!(h.gw.store().count().unwrap(), 0);
     assert_eq!(h.stored_files(), 0);
 }
@@ -333,12 +587,21 @@ async fn preprocess_cleans_real_speech_and_reports_quality() {
     assert_eq!(headers["content-type"], "audio/wav");
     let wav = crate::common::parse_wav(&body);
     assert_eq!(wav.rate, 16000);
-    assert!(wav.seconds() > 5.0 && wav.rms() > 0.01, "{} s, rms {}", wav.seconds(), wav.rms());
+    assert!(
+        wav.seconds() > 5.0 && wav.rms() > 0.01,
+        "{} s, rms {}",
+        wav.seconds(),
+        wav.rms()
+    );
     let q: Value = serde_json::from_str(headers["x-quality-report"].to_str().unwrap()).unwrap();
     assert_eq!(q["sample_rate"], 16000);
     assert!(q["speech_seconds"].as_f64().unwrap() > 3.0, "{q}");
 
-    let (ct, body) = multipart(&[("audio", Some("a.wav"), &speech), ("response", None, b"json"), ("loudness", None, b"none")]);
+    let (ct, body) = multipart(&[
+        ("audio", Some("a.wav"), &speech),
+        ("response", None, b"json"),
+        ("loudness", None, b"none"),
+    ]);
     let (s, v) = h.raw("POST", "/api/v3/preprocess", &ct, body).await;
     assert_eq!(s, 200, "{v}");
     assert!(v["audio_base64"].as_str().unwrap().len() > 1000);
@@ -353,7 +616,16 @@ async fn preprocess_cleans_real_speech_and_reports_quality() {
     expect(&h, "POST", p, &ct, &body, 422, "invalid_input").await;
     let (ct, body) = multipart(&[("audio", Some("a.wav"), b"not audio at all")]);
     expect(&h, "POST", p, &ct, &body, 422, "audio_decode_failed").await;
-    expect(&h, "POST", p, "application/json", b"{}", 415, "unsupported_media_type").await;
+    expect(
+        &h,
+        "POST",
+        p,
+        "application/json",
+        b"{}",
+        415,
+        "unsupported_media_type",
+    )
+    .await;
 }
 
 async fn limited(h: &Harness, ip: [u8; 4], uri: &str) -> (u16, axum::http::HeaderMap, Value) {
@@ -362,7 +634,11 @@ async fn limited(h: &Harness, ip: [u8; 4], uri: &str) -> (u16, axum::http::Heade
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-    (status, headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
 }
 
 fn assert_429(layer: &str, r: &(u16, axum::http::HeaderMap, Value), limit: u32) {
@@ -396,13 +672,21 @@ async fn each_rate_limit_layer_answers_429_at_its_rate() {
     for ip in [1, 2] {
         assert_eq!(limited(&h, [10, 0, 0, ip], "/api/v3/engines").await.0, 200);
     }
-    assert_429("endpoint", &limited(&h, [10, 0, 0, 3], "/api/v3/engines").await, 2);
+    assert_429(
+        "endpoint",
+        &limited(&h, [10, 0, 0, 3], "/api/v3/engines").await,
+        2,
+    );
     assert_eq!(limited(&h, [10, 0, 0, 3], "/api/v3/nodes").await.0, 200);
 
     // Per voice-id route template: the limit covers every id.
     let h = Harness::new("limiter: { global_rpm: 0, ip_rpm: 0, endpoints: { \"/api/v3/voices/{id}\": 1 } }");
     assert_eq!(limited(&h, [10, 0, 0, 1], "/api/v3/voices/a").await.0, 404);
-    assert_429("endpoint", &limited(&h, [10, 0, 0, 1], "/api/v3/voices/b").await, 1);
+    assert_429(
+        "endpoint",
+        &limited(&h, [10, 0, 0, 1], "/api/v3/voices/b").await,
+        1,
+    );
 
     // Global: 2 per minute across clients.
     let h = Harness::new("limiter: { global_rpm: 2, ip_rpm: 0 }");
@@ -418,7 +702,9 @@ async fn the_concurrency_cap_refuses_when_its_queue_is_full() {
     // A first request holds the only slot while its upload is still arriving.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
     let (ct, body) = multipart(&[("audio", Some("a.wav"), &reference_wav())]);
-    tx.send(Ok(bytes::Bytes::copy_from_slice(&body[..100]))).await.unwrap();
+    tx.send(Ok(bytes::Bytes::copy_from_slice(&body[..100])))
+        .await
+        .unwrap();
     let slow = Request::builder()
         .method("POST")
         .uri("/api/v3/extract_voice")
@@ -429,7 +715,10 @@ async fn the_concurrency_cap_refuses_when_its_queue_is_full() {
     let mut first = Box::pin(app.oneshot(slow));
     // Drive it into the handler, where it waits for the rest of its upload.
     for _ in 0..10 {
-        assert!(futures::poll!(first.as_mut()).is_pending(), "the upload is not complete");
+        assert!(
+            futures::poll!(first.as_mut()).is_pending(),
+            "the upload is not complete"
+        );
         tokio::task::yield_now().await;
     }
     let r = limited(&h, [10, 0, 0, 2], "/api/v3/voices").await;
@@ -459,7 +748,11 @@ async fn cluster_endpoints_need_the_token() {
         }
         let (s, _, b) = h.send(req.body(Body::from(body.to_string())).unwrap()).await;
         let v: Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!((s.as_u16(), v["error"]["code"].as_str().unwrap()), (401, "unauthorized"), "{v}");
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str().unwrap()),
+            (401, "unauthorized"),
+            "{v}"
+        );
     }
     assert!(h.gw.registry().is_empty(), "nothing registered without the token");
     let req = Request::builder()
@@ -479,12 +772,16 @@ async fn cluster_endpoints_need_the_token() {
         .header("content-type", "application/json")
         .header("authorization", "Bearer 0123456789abcdef0123")
         .body(Body::from(
-            json!({"node_id": "ghost", "state": "ready", "reason": null, "metrics": {}, "info": null}).to_string(),
+            json!({"node_id": "ghost", "state": "ready", "reason": null, "metrics": {}, "info": null})
+                .to_string(),
         ))
         .unwrap();
     let (s, _, b) = h.send(req).await;
     let v: Value = serde_json::from_slice(&b).unwrap();
-    assert_eq!((s.as_u16(), v["error"]["code"].as_str().unwrap()), (404, "unknown_node"));
+    assert_eq!(
+        (s.as_u16(), v["error"]["code"].as_str().unwrap()),
+        (404, "unknown_node")
+    );
 }
 
 #[tokio::test]
@@ -523,13 +820,23 @@ async fn openapi_document_covers_every_public_route() {
 async fn metrics_count_requests_by_route() {
     let h = Harness::new("");
     h.get("/api/v3/voices/nobody").await;
-    let req = Request::builder().uri("/api/v3/metrics").body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .uri("/api/v3/metrics")
+        .body(Body::empty())
+        .unwrap();
     let (s, headers, body) = h.send(req).await;
     assert_eq!(s, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = String::from_utf8(body).unwrap();
     assert!(
-        text.contains("vctts_http_requests_total{route=\"/api/v3/voices/{id}\",method=\"GET\",status=\"404\"} 1"),
+        text.contains(
+            "vctts_http_requests_total{route=\"/api/v3/voices/{id}\",method=\"GET\",status=\"404\"} 1"
+        ),
         "{text}"
     );
     assert!(text.contains("vctts_voices 0"), "{text}");
