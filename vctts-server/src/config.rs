@@ -1468,6 +1468,32 @@ announcements:
     }
 
     #[test]
+    fn shipped_config_files_parse() {
+        let gw = GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &Env::empty()).unwrap();
+        assert_eq!(gw.server.host, "127.0.0.1");
+        assert_eq!(gw.server.port, 8000);
+        assert_eq!(gw.cluster.token, None);
+        assert_eq!(gw.limiter.endpoints["/api/v3/synthesize/batch"], 60);
+        assert_eq!(gw.auth.admin_password.as_deref(), Some("admin123"));
+        // Binding everywhere needs the token, which the environment gives.
+        let env = Env::from_pairs([("VCTTS_HOST", "0.0.0.0")]);
+        let e = err(GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &env));
+        assert!(e.contains("cluster.token"), "{e}");
+        let env = Env::from_pairs([("VCTTS_HOST", "0.0.0.0"), ("VCTTS_CLUSTER_TOKEN", "0123456789abcdef-xyz")]);
+        let gw = GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &env).unwrap();
+        assert_eq!(gw.cluster.token.as_deref(), Some("0123456789abcdef-xyz"));
+
+        let w = WorkerConfig::parse(include_str!("../../config/worker.yaml"), &Env::empty()).unwrap();
+        assert_eq!(w.worker.kind, EngineKind::OpenVoice);
+        assert_eq!(w.port(), 8002);
+        assert_eq!(w.gateway.urls(), vec!["http://localhost:8000".to_string()]);
+        assert_eq!(w.resources.max_concurrent, 1);
+        let env = Env::from_pairs([("VCTTS_ENGINE", "xtts"), ("VCTTS_WORKER__PORT", "8001")]);
+        let w = WorkerConfig::parse(include_str!("../../config/worker.yaml"), &env).unwrap();
+        assert_eq!((w.worker.kind, w.port()), (EngineKind::Xtts, 8001));
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let c = GatewayConfig::parse("", &Env::empty()).unwrap();
         assert_eq!(c, GatewayConfig::default());
