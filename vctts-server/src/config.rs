@@ -1477,9 +1477,15 @@ announcements:
         assert_eq!(gw.auth.admin_password.as_deref(), Some("admin123"));
         // Binding everywhere needs the token, which the environment gives.
         let env = Env::from_pairs([("VCTTS_HOST", "0.0.0.0")]);
-        let e = err(GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &env));
+        let e = err(GatewayConfig::parse(
+            include_str!("../../config/gateway.yaml"),
+            &env,
+        ));
         assert!(e.contains("cluster.token"), "{e}");
-        let env = Env::from_pairs([("VCTTS_HOST", "0.0.0.0"), ("VCTTS_CLUSTER_TOKEN", "0123456789abcdef-xyz")]);
+        let env = Env::from_pairs([
+            ("VCTTS_HOST", "0.0.0.0"),
+            ("VCTTS_CLUSTER_TOKEN", "0123456789abcdef-xyz"),
+        ]);
         let gw = GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &env).unwrap();
         assert_eq!(gw.cluster.token.as_deref(), Some("0123456789abcdef-xyz"));
 
