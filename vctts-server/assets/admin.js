@@ -156,11 +156,11 @@ function heartbeat(n) {
 
 function buildRow(id) {
   const cells = {
-    node: el('td'),
-    address: el('td', { class: 'mono' }),
-    state: el('td', { dataset: { field: 'state' } }),
-    model: el('td', { dataset: { field: 'model' } }),
-    heartbeat: el('td', { class: 'small' }),
+    node: el('td', { 'data-label': 'Node' }),
+    address: el('td', { 'data-label': 'Address', class: 'mono' }),
+    state: el('td', { 'data-label': 'State', dataset: { field: 'state' } }),
+    model: el('td', { 'data-label': 'Model', dataset: { field: 'model' } }),
+    heartbeat: el('td', { 'data-label': 'Last heartbeat', class: 'small' }),
   };
   const buttons = {};
   const actions = el('div', { class: 'actions' });
@@ -175,7 +175,7 @@ function buildRow(id) {
     });
     actions.appendChild(buttons[a.action]);
   }
-  const tr = el('tr', { dataset: { nodeId: id } }, cells.node, cells.address, cells.state, cells.model, cells.heartbeat, el('td', {}, actions));
+  const tr = el('tr', { dataset: { nodeId: id } }, cells.node, cells.address, cells.state, cells.model, cells.heartbeat, el('td', { 'data-label': 'Actions' }, actions));
   return { tr, cells, buttons };
 }
 

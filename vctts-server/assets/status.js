@@ -287,17 +287,17 @@ function nodeRow(id, entry) {
   if (num(m.gpu_memory_bytes) !== undefined) gpu.push(fmtBytes(m.gpu_memory_bytes));
   const seen = entry.gone ? `not reported since ${fmtTime(entry.gone)}` : fmtSeconds(n.last_seen_seconds);
   return el('tr', { class: entry.gone ? 'gone' : '', dataset: { nodeId: id } },
-    el('td', { class: 'mono', text: id }),
-    el('td', { class: 'mono', text: show(pick(n, 'endpoint', 'address', 'url')) }),
-    el('td', { dataset: { field: 'state' } }, stateBadge(st)),
-    el('td', { dataset: { field: 'model' }, text: entry.gone ? DASH : modelLabel(n) }),
-    el('td', { class: 'num', text: fmtPct(pick(m, 'cpu_percent')) }),
-    el('td', { class: 'num', text: fmtBytes(pick(m, 'memory_bytes')) }),
-    el('td', { class: 'num', text: gpu.length ? gpu.join(' · ') : DASH }),
-    el('td', { class: 'num', dataset: { field: 'in_flight' }, text: fmtInt(pick(m, 'in_flight')) }),
-    el('td', { class: 'num', dataset: { field: 'queued' }, text: fmtInt(pick(m, 'queued', 'queue')) }),
-    el('td', { class: 'num', text: fmtMs(pick(m, 'latency_ms')) }),
-    el('td', { class: 'small', text: seen }));
+    el('td', { 'data-label': 'Node', class: 'mono', text: id }),
+    el('td', { 'data-label': 'Address', class: 'mono', text: show(pick(n, 'endpoint', 'address', 'url')) }),
+    el('td', { 'data-label': 'State', dataset: { field: 'state' } }, stateBadge(st)),
+    el('td', { 'data-label': 'Model', dataset: { field: 'model' }, text: entry.gone ? DASH : modelLabel(n) }),
+    el('td', { 'data-label': 'CPU', class: 'num', text: fmtPct(pick(m, 'cpu_percent')) }),
+    el('td', { 'data-label': 'Memory', class: 'num', text: fmtBytes(pick(m, 'memory_bytes')) }),
+    el('td', { 'data-label': 'GPU', class: 'num', text: gpu.length ? gpu.join(' · ') : DASH }),
+    el('td', { 'data-label': 'In-flight', class: 'num', dataset: { field: 'in_flight' }, text: fmtInt(pick(m, 'in_flight')) }),
+    el('td', { 'data-label': 'Queue', class: 'num', dataset: { field: 'queued' }, text: fmtInt(pick(m, 'queued', 'queue')) }),
+    el('td', { 'data-label': 'Latency', class: 'num', text: fmtMs(pick(m, 'latency_ms')) }),
+    el('td', { 'data-label': 'Last seen', class: 'small', text: seen }));
 }
 
 function renderEngines() {
@@ -320,7 +320,7 @@ function renderEngines() {
       info.default ? el('span', { class: 'badge info', text: 'default' }) : null,
       el('span', { class: 'muted small', text: `${ready} of ${entries.filter(([, e]) => !e.gone).length} nodes ready` }));
     const body = entries.length
-      ? el('div', { class: 'table-wrap' }, el('table', {},
+      ? el('div', { class: 'table-wrap' }, el('table', { class: 'stack' },
         el('thead', {}, el('tr', {}, ['Node', 'Address', 'State', 'Model', 'CPU', 'Memory', 'GPU', 'In-flight', 'Queue', 'Latency', 'Last seen']
           .map((h, i) => el('th', { scope: 'col', class: i >= 4 && i <= 9 ? 'num' : '', text: h })))),
         el('tbody', {}, entries.map(([id, e]) => nodeRow(id, e)))))
@@ -350,11 +350,11 @@ function renderEndpoints() {
     return;
   }
   replace(body, state.endpoints.map((e) => el('tr', { dataset: { endpoint: show(pick(e, 'endpoint', 'path')) } },
-    el('td', { class: 'mono', text: show(pick(e, 'endpoint', 'path')) }),
-    el('td', { text: show(pick(e, 'method')) }),
-    el('td', {}, endpointStatus(e)),
-    el('td', { class: 'num', text: fmtMs(pick(e, 'avg_ms', 'avg_latency_ms', 'latency_ms')) }),
-    el('td', { class: 'small', text: fmtTime(pick(e, 'checked_at', 'time')) }))));
+    el('td', { 'data-label': 'Endpoint', class: 'mono', text: show(pick(e, 'endpoint', 'path')) }),
+    el('td', { 'data-label': 'Method', text: show(pick(e, 'method')) }),
+    el('td', { 'data-label': 'Status' }, endpointStatus(e)),
+    el('td', { 'data-label': 'Average latency', class: 'num', text: fmtMs(pick(e, 'avg_ms', 'avg_latency_ms', 'latency_ms')) }),
+    el('td', { 'data-label': 'Checked', class: 'small', text: fmtTime(pick(e, 'checked_at', 'time')) }))));
 }
 
 function renderFooter() {
@@ -411,7 +411,10 @@ function drawChart(canvas, key, format) {
   const top = max * 1.15;
   const pad = { l: 6, r: 6, t: 16, b: 6 };
   const now = Date.now();
-  const x = (t) => pad.l + (w - pad.l - pad.r) * (1 - (now - t) / WINDOW_MS);
+  // Until the window fills, the samples so far span the width (at least 30 s).
+  const first = state.samples.length ? state.samples[0].t : now;
+  const span = Math.min(WINDOW_MS, Math.max(30000, now - first));
+  const x = (t) => pad.l + (w - pad.l - pad.r) * (1 - (now - t) / span);
   const y = (v) => h - pad.b - (h - pad.t - pad.b) * (v / top);
   g.strokeStyle = cssVar('--border');
   g.lineWidth = 1;

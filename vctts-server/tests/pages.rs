@@ -196,6 +196,25 @@ async fn fake_status_page_shows_everything_and_follows_nodes_live() {
         "{notices}"
     );
     assert!(b.text("#footer-line").await.contains("version 0.1.0-fake"));
+    // The chart samples every 2 s: after two samples it has a line and a current value.
+    b.wait_text("a chart sample", "#chart-latency-now", |t| t == "now 870 ms")
+        .await;
+    eventually("the latency chart to draw its line", DEADLINE, || async {
+        let drawn = b
+            .js(
+                "const c = document.getElementById('chart-latency'); const g = c.getContext('2d'); \
+                 const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0; \
+                 for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 120 && d[i] < 60) n += 1; return n;",
+                vec![],
+            )
+            .await;
+        if drawn.as_u64().unwrap_or(0) > 20 {
+            Ok(())
+        } else {
+            Err(format!("{drawn} line pixels"))
+        }
+    })
+    .await;
     b.screenshot("fake-status-1440").await;
 
     // Live: no reload between these changes (the marker would be gone).
@@ -757,6 +776,16 @@ async fn gateway_status_shows_both_workers_and_a_killed_one_goes_offline() {
         t.starts_with("1 /")
     })
     .await;
+    // The gateway announces the offline node; the page shows it.
+    let notices = b
+        .wait_text("the offline announcement", "#announcements", |t| {
+            t.contains(victim_id.as_str())
+        })
+        .await;
+    assert!(
+        notices.contains("[warning]") && notices.contains("offline"),
+        "{notices}"
+    );
     b.size(375, 812).await;
     b.assert_no_horizontal_overflow("/status").await;
     b.screenshot("gateway-status-375").await;
