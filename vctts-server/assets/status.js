@@ -7,6 +7,12 @@
 // /api/v3/status/endpoints; live node updates from the SSE stream
 // GET /api/v3/events (event `nodes`), falling back to polling every 2 s.
 //
+// Budget: the public API is rate limited per client IP, and this page shares
+// that budget with the viewer's own calls. Nodes come over the event stream
+// (or are polled every 2 s), with health and metrics (which the limiter
+// exempts); engines, announcements and endpoint checks are read every 10 s;
+// a 429 is honoured (Retry-After) before that URL is asked again.
+//
 // Invariants: a missing field shows the dash, never "undefined" or NaN; a
 // node that disappears from the gateway's list stays on the page as offline
 // (for five minutes) instead of vanishing or breaking the table; an endpoint
@@ -24,6 +30,7 @@ const SAMPLE_MS = 2000;
 const WINDOW_MS = 5 * 60 * 1000;
 const GONE_KEEP_MS = 5 * 60 * 1000;
 const MISSING_RETRY_MS = 60 * 1000;
+const SLOW_MS = 10 * 1000;
 
 const state = {
   nodes: new Map(), // id -> { data, gone: false | timestamp }
@@ -37,6 +44,8 @@ const state = {
   lastTotal: undefined,
   lastLatency: undefined,
   missing: new Map(), // url -> time it answered 404
+  backoff: new Map(), // url -> time before which it is not asked (after a 429)
+  slowAt: 0, // when the slow set was last read
   updatedAt: undefined,
   unreachable: false,
 };
@@ -68,25 +77,34 @@ function applyNodes(list) {
 }
 
 async function getJson(url) {
+  const now = Date.now();
   const missingSince = state.missing.get(url);
-  if (missingSince && Date.now() - missingSince < MISSING_RETRY_MS) return { skipped: true };
+  if (missingSince && now - missingSince < MISSING_RETRY_MS) return { skipped: true };
+  if ((state.backoff.get(url) || 0) > now) return { skipped: true };
   const res = await api('GET', url, { signal: AbortSignal.timeout(8000) });
   if (res.status === 404) state.missing.set(url, Date.now());
   else state.missing.delete(url);
+  if (res.status === 429) {
+    const wait = num(res.headers.get('retry-after'));
+    state.backoff.set(url, Date.now() + 1000 * Math.min(300, Math.max(1, wait ?? 5)));
+  }
   return res;
 }
 
-async function refresh({ includeNodes = true } = {}) {
+async function refresh({ includeNodes = true, all = false } = {}) {
   if (refreshing) { pendingRefresh = true; return; }
   refreshing = true;
   try {
     const calls = {
-      engines: getJson('/api/v3/engines'),
       health: getJson('/api/v3/health'),
       metrics: getJson('/api/v3/metrics?format=json'),
-      announcements: getJson('/api/v3/announcements'),
-      endpoints: getJson('/api/v3/status/endpoints'),
     };
+    if (all || Date.now() - state.slowAt >= SLOW_MS) {
+      state.slowAt = Date.now();
+      calls.engines = getJson('/api/v3/engines');
+      calls.announcements = getJson('/api/v3/announcements');
+      calls.endpoints = getJson('/api/v3/status/endpoints');
+    }
     if (includeNodes) calls.nodes = getJson('/api/v3/nodes');
     const keys = Object.keys(calls);
     const settled = await Promise.allSettled(Object.values(calls));
@@ -108,13 +126,13 @@ async function refresh({ includeNodes = true } = {}) {
     if (health) state.health = health;
     const metrics = ok('metrics');
     if (metrics) state.metrics = metrics;
-    else if (out.metrics.status === 'fulfilled' && out.metrics.value.ok && typeof out.metrics.value.body === 'string') {
+    else if (out.metrics && out.metrics.status === 'fulfilled' && out.metrics.value.ok && typeof out.metrics.value.body === 'string') {
       state.metrics = fromPrometheus(out.metrics.value.body);
     }
     const announcements = ok('announcements');
     if (announcements) state.announcements = listOf(announcements, 'announcements');
     const endpoints = ok('endpoints');
-    const checks = out.endpoints.status === 'fulfilled' ? out.endpoints.value : undefined;
+    const checks = out.endpoints && out.endpoints.status === 'fulfilled' ? out.endpoints.value : undefined;
     if (endpoints) state.endpoints = listOf(endpoints, 'endpoints');
     else if (checks && checks.status === 404) state.endpoints = null;
     state.unreachable = networkFailures === keys.length;
@@ -123,7 +141,7 @@ async function refresh({ includeNodes = true } = {}) {
     render();
   } finally {
     refreshing = false;
-    if (pendingRefresh) { pendingRefresh = false; refresh(); }
+    if (pendingRefresh) { pendingRefresh = false; refresh({ includeNodes: !sseOpen }); }
   }
 }
 
@@ -518,7 +536,7 @@ function closeStream() {
 function start() {
   openStream();
   if (!sseOpen) setMode(source ? 'connecting' : `polling every ${POLL_MS / 1000} s`, 'info');
-  refresh();
+  refresh({ all: true });
   schedulePoll();
   clearInterval(sampleTimer);
   sampleTimer = setInterval(() => {
@@ -537,7 +555,7 @@ function stop() {
 function init() {
   markNav();
   $('live-toggle').addEventListener('change', (ev) => (ev.target.checked ? start() : stop()));
-  $('refresh-now').addEventListener('click', () => refresh());
+  $('refresh-now').addEventListener('click', () => refresh({ all: true }));
   window.addEventListener('resize', drawCharts);
   render();
   drawCharts();
