@@ -257,8 +257,9 @@ impl Gateway {
             self.token.value().map(str::to_string),
             self.timeouts,
         ));
+        let id = info.id.clone();
         self.links.write().insert(
-            info.id.clone(),
+            id.clone(),
             NodeLink {
                 api,
                 info: engine_info,
@@ -266,7 +267,12 @@ impl Gateway {
                 local: None,
             },
         );
-        self.registry.try_register(info, state)
+        self.registry.try_register(info, state).inspect_err(|_| {
+            // A refused registration leaves no link behind.
+            if self.registry.node(&id).is_none() {
+                self.links.write().remove(&id);
+            }
+        })
     }
 
     /// Records engine facts and the error reason a node reported.

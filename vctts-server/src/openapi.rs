@@ -3,8 +3,8 @@
 //! served at `GET /api/v3/openapi.json`.
 //!
 //! Invariant: every public route of [`crate::api::public_routes`] appears here
-//! (a test compares the two lists), so the document cannot drift from the
-//! router.
+//! (the integration test `openapi_document_covers_every_public_route` checks
+//! each route, its methods and the shared schemas).
 
 use crate::api;
 use crate::error::{ErrorBody, ErrorObject};

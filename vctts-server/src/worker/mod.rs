@@ -84,6 +84,10 @@ pub fn build_node(
         &NodeOptions {
             max_concurrency: opts.max_concurrency,
             queue_size: opts.queue_size,
+            gpu: match opts.device {
+                vctts_engines::runtime::Device::Cuda { device_id } => u32::try_from(device_id).ok(),
+                _ => None,
+            },
         },
     ))
 }

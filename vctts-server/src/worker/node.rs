@@ -90,13 +90,59 @@ impl ResourceProbe {
     }
 }
 
+/// GPU use, read from `nvidia-smi` by a background thread (only for nodes
+/// on a CUDA device; the thread ends when the node is dropped).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct GpuSample {
+    /// Utilisation, percent.
+    pub percent: Option<f32>,
+    /// Memory in use, bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// Parses one line of `nvidia-smi --query-gpu=utilization.gpu,memory.used
+/// --format=csv,noheader,nounits` (`"37, 1024"`: percent, MiB).
+pub fn parse_nvidia_smi(line: &str) -> Option<GpuSample> {
+    let mut parts = line.split(',').map(str::trim);
+    let percent = parts.next()?.parse::<f32>().ok();
+    let mib = parts.next()?.parse::<f64>().ok();
+    if percent.is_none() && mib.is_none() {
+        return None;
+    }
+    Some(GpuSample {
+        percent,
+        memory_bytes: mib.map(|m| (m * 1024.0 * 1024.0) as u64),
+    })
+}
+
+fn sample_gpu(index: u32) -> Option<GpuSample> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=utilization.gpu,memory.used",
+            "--format=csv,noheader,nounits",
+            "-i",
+            &index.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_nvidia_smi(String::from_utf8_lossy(&out.stdout).lines().next()?)
+}
+
 /// How a node is set up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeOptions {
     /// Requests inferring at once.
     pub max_concurrency: usize,
     /// Requests waiting for a slot.
     pub queue_size: usize,
+    /// The CUDA device index, when the engine runs on a GPU (GPU use is then
+    /// reported with the heartbeats).
+    pub gpu: Option<u32>,
 }
 
 /// A hosted engine as a node.
@@ -114,6 +160,8 @@ pub struct WorkerNode {
     changed: Notify,
     /// Cached `info()` (engines compute it on each call).
     info: Mutex<Option<EngineInfo>>,
+    /// Latest GPU sample (nodes on a GPU only).
+    gpu: Arc<Mutex<GpuSample>>,
 }
 
 impl std::fmt::Debug for WorkerNode {
@@ -133,6 +181,23 @@ impl WorkerNode {
         options: &NodeOptions,
     ) -> Arc<Self> {
         let info = engine.as_ref().ok().map(|e| e.info());
+        let gpu = Arc::new(Mutex::new(GpuSample::default()));
+        if let Some(index) = options.gpu {
+            let sample = Arc::downgrade(&gpu);
+            let spawned = std::thread::Builder::new()
+                .name(format!("gpu-probe-{index}"))
+                .spawn(move || {
+                    while let Some(slot) = sample.upgrade() {
+                        let s = sample_gpu(index).unwrap_or_default();
+                        *slot.lock() = s;
+                        drop(slot);
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start the GPU probe; GPU use is not reported");
+            }
+        }
         Arc::new(Self {
             kind,
             engine,
@@ -146,6 +211,7 @@ impl WorkerNode {
             probe: Mutex::new(ResourceProbe::new()),
             changed: Notify::new(),
             info: Mutex::new(info),
+            gpu,
         })
     }
 
@@ -211,11 +277,12 @@ impl WorkerNode {
     /// Current metrics.
     pub fn metrics(&self) -> WireNodeMetrics {
         let (cpu, mem) = self.probe.lock().sample();
+        let gpu = *self.gpu.lock();
         WireNodeMetrics {
             cpu_percent: cpu,
             memory_bytes: mem,
-            gpu_percent: None,
-            gpu_memory_bytes: None,
+            gpu_percent: gpu.percent,
+            gpu_memory_bytes: gpu.memory_bytes,
             in_flight: self.admission.running() as u32,
             queued: self.admission.waiting() as u32,
             requests: self.requests.load(Ordering::Relaxed),
@@ -508,6 +575,7 @@ mod tests {
             &NodeOptions {
                 max_concurrency: 1,
                 queue_size: 2,
+                gpu: None,
             },
         )
     }
@@ -544,6 +612,23 @@ mod tests {
         assert_eq!(n.state().0, WireNodeState::Stopped);
         n.start();
         assert_eq!(n.state().0, WireNodeState::Stopped, "draining is final");
+    }
+
+    #[test]
+    fn nvidia_smi_lines_parse() {
+        assert_eq!(
+            parse_nvidia_smi("37, 1024"),
+            Some(GpuSample {
+                percent: Some(37.0),
+                memory_bytes: Some(1 << 30),
+            })
+        );
+        assert_eq!(
+            parse_nvidia_smi("[N/A], 512").unwrap().memory_bytes,
+            Some(512 << 20)
+        );
+        assert_eq!(parse_nvidia_smi("garbage"), None);
+        assert_eq!(parse_nvidia_smi(""), None);
     }
 
     #[test]
