@@ -75,6 +75,7 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let path = req.uri().path().to_string();
+    let probe = req.extensions().get::<crate::api::status::Probe>().is_some();
 
     let mut res = next.run(req).await;
 
@@ -90,6 +91,10 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
     }
     let status = res.status().as_u16();
     let took = started.elapsed();
+    if probe {
+        // The gateway's own checks are not user traffic.
+        return res;
+    }
     metrics
         .http_requests
         .inc(&[&route, method.as_str(), &status.to_string()]);

@@ -7,8 +7,9 @@
 //!   `X-RateLimit-Layer` and the body's `error.limit_layer`;
 //! - the endpoint key is the route template (`/api/v3/voices/{id}`), as
 //!   configured under `limiter.endpoints`;
-//! - health, metrics and the OpenAPI document are not limited (probes and
-//!   scrapers must get through);
+//! - health, metrics, the OpenAPI document and the status page's feeds are
+//!   not limited, nor are the gateway's own checks (probes and scrapers must
+//!   get through);
 //! - a concurrency slot is held until the answer body is complete, so a long
 //!   stream counts for as long as it runs.
 
@@ -23,7 +24,9 @@ use std::sync::Arc;
 use vctts_core::limit::{LimitRequest, Refusal};
 
 /// Routes the limiter never refuses.
-pub const EXEMPT: [&str; 5] = [
+pub const EXEMPT: [&str; 7] = [
+    "/api/v3/events",
+    "/api/v3/status/endpoints",
     "/api/v3/health",
     "/api/v3/health/live",
     "/api/v3/health/ready",
@@ -49,7 +52,7 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| req.uri().path().to_string());
-    if EXEMPT.contains(&endpoint.as_str()) {
+    if EXEMPT.contains(&endpoint.as_str()) || req.extensions().get::<crate::api::status::Probe>().is_some() {
         return next.run(req).await;
     }
     let ip = crate::api::context::client_addr(req.extensions()).map(|a| a.ip());

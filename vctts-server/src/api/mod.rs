@@ -6,6 +6,7 @@
 //! - [`extract`], [`upload`]: body readers with the API's error codes;
 //! - [`synth`], [`batch`], [`voices`], [`preprocess`], [`system`], [`openai`]:
 //!   the handlers, one file per group of endpoints;
+//! - [`status`]: the status page's feeds (SSE events, the gateway's own endpoint checks);
 //! - [`crate::openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //!
 //! Invariant: every answer of the gateway, including unknown routes and wrong
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod limit;
 pub mod openai;
 pub mod preprocess;
+pub mod status;
 pub mod synth;
 pub mod system;
 pub mod upload;
@@ -77,8 +79,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.token.clone(),
             require_token,
         ));
-    Router::new()
+    let app = Router::new()
         .merge(public_routes(&gw))
+        .route("/api/v3/events", get(status::events))
+        .route("/api/v3/status/endpoints", get(status::endpoints))
         .merge(crate::admin::router(&gw))
         .merge(crate::pages::router())
         .nest(crate::cluster::proto::PREFIX, cluster)
@@ -92,5 +96,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.metrics().clone(),
             context::request_context,
         ))
-        .with_state(gw)
+        .with_state(gw);
+    // The checks run through the router without the results extension, so
+    // their task ends when the served router (which owns the results) is dropped.
+    let probes = Arc::new(status::Probes::default());
+    status::spawn_checks(app.clone(), Arc::downgrade(&probes));
+    app.layer(Extension(probes))
 }
