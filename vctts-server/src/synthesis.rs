@@ -168,9 +168,16 @@ impl Gateway {
             transcript: meta.as_ref().and_then(|m| m.voice.transcript.clone()),
             language: meta.as_ref().and_then(|m| m.voice.language.clone()),
         };
-        let (profile, node) = self
+        let made = self
             .extract_on(engine, &reference, Some(voice.as_str()), ctx)
-            .await?;
+            .await;
+        let (profile, node) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                self.profile_locks.lock().remove(&(voice.clone(), engine));
+                return Err(e);
+            }
+        };
         tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
             request_id = %ctx.request_id, "made a missing voice profile");
         let v = voice.clone();

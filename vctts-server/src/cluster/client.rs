@@ -3,8 +3,10 @@
 //!
 //! Failure classification (what failover reads):
 //! - cannot connect, connection reset, body cut short → [`Error::NodeUnavailable`];
-//! - no answer head within `first_byte_timeout` (or, for a whole synthesis,
-//!   no complete body within `request_timeout`) → [`Error::Timeout`];
+//! - a stream with no answer head (or, at the gateway, no first chunk) within
+//!   `first_byte_timeout`, or a whole synthesis, extraction or action with no
+//!   complete answer within `request_timeout` (a node sends their head only
+//!   when the work is done) → [`Error::Timeout`];
 //! - an error body → the worker's own error, rebuilt from its code.
 //!
 //! All three of the first are retryable; so are the worker's retryable codes.
@@ -109,15 +111,17 @@ impl RemoteNode {
         b
     }
 
-    /// Sends and waits for the answer head within the first-byte timeout;
-    /// error answers become errors.
-    async fn send(&self, b: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = match tokio::time::timeout(self.timeouts.first_byte, b.send()).await {
+    /// Sends and waits for the answer head within `wait`; error answers
+    /// become errors. Streams wait `first_byte` (their head comes as soon as
+    /// the node admits the work); whole answers and actions wait `request`
+    /// (a node sends their head only when the work is done).
+    async fn send(&self, b: reqwest::RequestBuilder, wait: Duration) -> Result<reqwest::Response> {
+        let resp = match tokio::time::timeout(wait, b.send()).await {
             Err(_) => {
                 return Err(Error::Timeout(format!(
                     "node {} did not answer within {:.1}s",
                     self.node_id,
-                    self.timeouts.first_byte.as_secs_f64()
+                    wait.as_secs_f64()
                 )));
             }
             Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
@@ -176,6 +180,7 @@ impl NodeApi for RemoteNode {
             .send(
                 self.request(reqwest::Method::POST, "/synthesize", ctx)
                     .json(&call),
+                self.timeouts.request,
             )
             .await?;
         let h = resp.headers().clone();
@@ -219,6 +224,7 @@ impl NodeApi for RemoteNode {
             .send(
                 self.request(reqwest::Method::POST, "/synthesize/stream", ctx)
                     .json(&call),
+                self.timeouts.first_byte,
             )
             .await?;
         let h = resp.headers();
@@ -242,6 +248,7 @@ impl NodeApi for RemoteNode {
             .send(
                 self.request(reqwest::Method::POST, "/extract_voice", ctx)
                     .json(&call),
+                self.timeouts.request,
             )
             .await?;
         let r: ExtractResult = self.json(resp).await?;
@@ -250,13 +257,21 @@ impl NodeApi for RemoteNode {
 
     async fn control(&self, ctx: &CallContext, action: NodeAction) -> Result<NodeStatus> {
         let path = format!("/{}", action.as_str());
-        let resp = self.send(self.request(reqwest::Method::POST, &path, ctx)).await?;
+        let resp = self
+            .send(
+                self.request(reqwest::Method::POST, &path, ctx),
+                self.timeouts.request,
+            )
+            .await?;
         self.json(resp).await
     }
 
     async fn health(&self, ctx: &CallContext) -> Result<NodeStatus> {
         let resp = self
-            .send(self.request(reqwest::Method::GET, "/health", ctx))
+            .send(
+                self.request(reqwest::Method::GET, "/health", ctx),
+                self.timeouts.first_byte,
+            )
             .await?;
         self.json(resp).await
     }

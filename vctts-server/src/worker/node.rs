@@ -458,12 +458,18 @@ impl WorkerNode {
             started: Instant,
             first: bool,
             done: bool,
+            failed: bool,
         }
         impl Drop for State {
             fn drop(&mut self) {
-                if !self.done {
-                    // The reader went away or the stream failed: count it once.
+                if self.done {
+                    return;
+                }
+                if self.failed {
                     self.node.record(false, self.started.elapsed());
+                } else {
+                    // The reader went away: counted as a request, not as an error.
+                    self.node.requests.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -474,6 +480,7 @@ impl WorkerNode {
             started,
             first: true,
             done: false,
+            failed: false,
         };
         let chunks = futures::stream::unfold(state, |mut st| async move {
             if st.done {
@@ -485,7 +492,10 @@ impl WorkerNode {
                     st.node.record(true, st.started.elapsed());
                     None
                 }
-                Some(Err(e)) => Some((Err(e), st)),
+                Some(Err(e)) => {
+                    st.failed = true;
+                    Some((Err(e), st))
+                }
                 Some(Ok(chunk)) => {
                     if st.first {
                         st.first = false;
