@@ -280,9 +280,11 @@ async fn kill_9_mid_run_fails_over_and_the_node_goes_offline() {
     let after = results[4..].iter().filter(|(_, n)| *n == survivor).count();
     assert!(after >= 16, "the survivor took over: {results:?}");
 
-    // Offline within the dead threshold (1 s) plus one sweep (0.1 s) and polling.
     let took = watch.await.unwrap();
-    assert!(took <= Duration::from_millis(1300), "offline after {took:?}");
+    eprintln!("the killed node was offline {took:?} after kill -9");
+    // The last heartbeat came at or before the kill, so the mark is due by
+    // dead_threshold after it, plus one sweep (0.1 s) and this test's polling.
+    assert!(took <= Duration::from_millis(1150), "offline after {took:?}");
     assert_eq!(state_of(&cluster, &survivor).await, "ready");
     let r = speak(&http(), &gw, "Still here.").await;
     assert_eq!(r.headers()["x-node-id"], survivor.as_str());
@@ -306,8 +308,11 @@ async fn after_a_gateway_restart_workers_register_again_within_one_heartbeat() {
     let started = Instant::now();
     cluster.wait_ready(2).await;
     let took = started.elapsed();
+    eprintln!("workers registered again {took:?} after the gateway restarted");
+    // One heartbeat interval (0.5 s), plus the registration itself and this
+    // test's polling.
     assert!(
-        took <= Duration::from_millis(1000),
+        took <= Duration::from_millis(750),
         "re-registered after {took:?} (heartbeat 0.5 s)"
     );
     let mut again: Vec<String> = cluster
