@@ -292,7 +292,12 @@ fn every_flag_has_help() {
         assert!(o.status.success());
         let text = String::from_utf8_lossy(&o.stdout);
         for line in text.lines().filter(|l| l.trim_start().starts_with("--")) {
-            let help = line.trim_start().split_once("  ").map(|x| x.1).unwrap_or("").trim();
+            let help = line
+                .trim_start()
+                .split_once("  ")
+                .map(|x| x.1)
+                .unwrap_or("")
+                .trim();
             assert!(!help.is_empty(), "{sub}: flag without help: {line}");
         }
     }
