@@ -380,7 +380,22 @@ impl Gateway {
                 .entry((s.info.engine.to_string(), s.state.to_string()))
                 .or_default() += 1;
             st.node_in_flight.insert(s.info.id.to_string(), s.in_flight);
+            st.node_gauges.push(crate::metrics::NodeGauges {
+                node: s.info.id.to_string(),
+                engine: s.info.engine.to_string(),
+                cpu_percent: s.metrics.cpu_percent,
+                memory_bytes: s.metrics.memory_bytes,
+                gpu_percent: s.metrics.gpu_percent,
+                gpu_memory_bytes: s.metrics.gpu_memory_bytes,
+                queue: s.metrics.queue,
+                breaker: serde_json::to_value(s.breaker)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            });
         }
+        st.in_flight = self.limiter.in_flight();
+        st.queued = self.limiter.queued();
         st
     }
 
@@ -416,6 +431,18 @@ impl Gateway {
                         if housekeep.elapsed() >= Duration::from_secs(60) {
                             gw.limiter.housekeep();
                             housekeep = Instant::now();
+                            // The periodic performance record of the `metrics` log.
+                            let summary = gw.metrics.summary(&gw.scrape_state());
+                            tracing::info!(
+                                target: "metrics",
+                                requests_total = summary["requests_total"].as_u64().unwrap_or(0),
+                                in_flight = summary["in_flight"].as_u64().unwrap_or(0),
+                                queued = summary["queued"].as_u64().unwrap_or(0),
+                                avg_latency_ms = summary["avg_latency_ms"].as_f64().unwrap_or(0.0),
+                                nodes = gw.registry.len(),
+                                extra = %summary["nodes"],
+                                "gateway performance"
+                            );
                         }
                     }
                     _ = stop.changed() => break,

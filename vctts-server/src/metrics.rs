@@ -172,6 +172,11 @@ impl HistogramVec {
         }
     }
 
+    /// Records one unitless observation (e.g. a real-time factor).
+    pub fn observe_value(&self, values: &[&str], v: f64) {
+        self.observe(values, Duration::from_secs_f64(v.clamp(0.0, 1e9)));
+    }
+
     /// Records one observation.
     pub fn observe(&self, values: &[&str], d: Duration) {
         let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
@@ -245,9 +250,39 @@ impl HistogramVec {
     }
 }
 
+/// Real-time factor buckets (synthesis time / audio time).
+pub const RTF_BUCKETS: &[f64] = &[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+
+/// One node's gauges at scrape time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct NodeGauges {
+    /// Node id.
+    pub node: String,
+    /// Its engine.
+    pub engine: String,
+    /// CPU use reported by the node, percent.
+    pub cpu_percent: f32,
+    /// Resident memory reported by the node, bytes.
+    pub memory_bytes: u64,
+    /// GPU use, percent, when the node has one.
+    pub gpu_percent: Option<f32>,
+    /// GPU memory in use, bytes, when the node has a GPU.
+    pub gpu_memory_bytes: Option<u64>,
+    /// Requests waiting on the node.
+    pub queue: u32,
+    /// Breaker state: closed, half_open or open.
+    pub breaker: String,
+}
+
 /// State read at scrape time for gauges.
 #[derive(Debug, Clone, Default)]
 pub struct ScrapeState {
+    /// Per-node gauges.
+    pub node_gauges: Vec<NodeGauges>,
+    /// Requests holding a gateway concurrency slot.
+    pub in_flight: u32,
+    /// Requests waiting for a gateway concurrency slot.
+    pub queued: u32,
     /// Nodes per (engine, state).
     pub nodes: BTreeMap<(String, String), usize>,
     /// Requests in flight per node id.
@@ -276,6 +311,10 @@ pub struct Metrics {
     pub first_audio: HistogramVec,
     /// Voices extracted, by outcome.
     pub extractions: CounterVec,
+    /// Real-time factor of whole syntheses, by engine.
+    pub rtf: HistogramVec,
+    /// Wall time of whole syntheses, by engine.
+    pub synthesis_duration: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -331,7 +370,55 @@ impl Metrics {
                 "Voice extractions by outcome.",
                 &["outcome"],
             ),
+            rtf: HistogramVec::new(
+                "vctts_real_time_factor",
+                "Synthesis time divided by audio time of whole syntheses, by engine.",
+                &["engine"],
+                RTF_BUCKETS,
+            ),
+            synthesis_duration: HistogramVec::new(
+                "vctts_synthesis_duration_seconds",
+                "Wall time of whole syntheses (routing included), by engine.",
+                &["engine"],
+                LATENCY_BUCKETS,
+            ),
         }
+    }
+
+    /// A JSON summary for the status page: totals and averages.
+    pub fn summary(&self, state: &ScrapeState) -> serde_json::Value {
+        let requests_total: u64 = self
+            .http_requests
+            .values
+            .read()
+            .values()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        let (sum, count) = self
+            .http_duration
+            .values
+            .read()
+            .values()
+            .fold((0u64, 0u64), |(s, c), cell| {
+                (
+                    s + cell.sum_micros.load(Ordering::Relaxed),
+                    c + cell.count.load(Ordering::Relaxed),
+                )
+            });
+        let avg_latency_ms = if count == 0 {
+            None
+        } else {
+            Some(sum as f64 / count as f64 / 1000.0)
+        };
+        serde_json::json!({
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "requests_total": requests_total,
+            "in_flight": state.in_flight,
+            "queued": state.queued,
+            "avg_latency_ms": avg_latency_ms,
+            "nodes": state.node_gauges,
+            "voices": state.voices,
+        })
     }
 
     /// Renders every family plus the scrape-time gauges.
@@ -355,6 +442,84 @@ impl Metrics {
         self.rate_limited.render(&mut out);
         self.first_audio.render(&mut out);
         self.extractions.render(&mut out);
+        self.rtf.render(&mut out);
+        self.synthesis_duration.render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP vctts_in_flight Requests holding a gateway concurrency slot."
+        );
+        let _ = writeln!(out, "# TYPE vctts_in_flight gauge");
+        let _ = writeln!(out, "vctts_in_flight {}", state.in_flight);
+        let _ = writeln!(
+            out,
+            "# HELP vctts_queue_depth Requests waiting for a gateway concurrency slot."
+        );
+        let _ = writeln!(out, "# TYPE vctts_queue_depth gauge");
+        let _ = writeln!(out, "vctts_queue_depth {}", state.queued);
+        let gauge = |out: &mut String, name: &str, help: &str, rows: Vec<(String, String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for (node, engine, v) in rows {
+                let _ = writeln!(
+                    out,
+                    "{name}{{node=\"{}\",engine=\"{}\"}} {v}",
+                    escape(&node),
+                    escape(&engine)
+                );
+            }
+        };
+        let rows = |f: &dyn Fn(&NodeGauges) -> Option<f64>| -> Vec<(String, String, f64)> {
+            state
+                .node_gauges
+                .iter()
+                .filter_map(|g| f(g).map(|v| (g.node.clone(), g.engine.clone(), v)))
+                .collect()
+        };
+        gauge(
+            &mut out,
+            "vctts_node_cpu_percent",
+            "CPU use reported by each node.",
+            rows(&|g| Some(g.cpu_percent as f64)),
+        );
+        gauge(
+            &mut out,
+            "vctts_node_memory_bytes",
+            "Resident memory reported by each node.",
+            rows(&|g| Some(g.memory_bytes as f64)),
+        );
+        gauge(
+            &mut out,
+            "vctts_node_gpu_percent",
+            "GPU use reported by each node that has one.",
+            rows(&|g| g.gpu_percent.map(f64::from)),
+        );
+        gauge(
+            &mut out,
+            "vctts_node_gpu_memory_bytes",
+            "GPU memory in use on each node that has a GPU.",
+            rows(&|g| g.gpu_memory_bytes.map(|b| b as f64)),
+        );
+        gauge(
+            &mut out,
+            "vctts_node_queue",
+            "Requests waiting on each node.",
+            rows(&|g| Some(g.queue as f64)),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vctts_node_breaker_state Circuit breaker of each node: 1 for its current state."
+        );
+        let _ = writeln!(out, "# TYPE vctts_node_breaker_state gauge");
+        for g in &state.node_gauges {
+            for st in ["closed", "half_open", "open"] {
+                let v = u8::from(g.breaker == st);
+                let _ = writeln!(
+                    out,
+                    "vctts_node_breaker_state{{node=\"{}\",state=\"{st}\"}} {v}",
+                    escape(&g.node)
+                );
+            }
+        }
         let _ = writeln!(out, "# HELP vctts_nodes Registered nodes by engine and state.");
         let _ = writeln!(out, "# TYPE vctts_nodes gauge");
         for ((engine, st), n) in &state.nodes {
@@ -382,6 +547,68 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_gauges_rtf_and_summary() {
+        let m = Metrics::new();
+        m.rtf.observe_value(&["openvoice"], 0.04);
+        m.synthesis_duration
+            .observe(&["openvoice"], Duration::from_millis(120));
+        m.http_requests.inc(&["/api/v3/synthesize", "POST", "200"]);
+        m.http_duration
+            .observe(&["/api/v3/synthesize"], Duration::from_millis(100));
+        let state = ScrapeState {
+            node_gauges: vec![NodeGauges {
+                node: "n1".into(),
+                engine: "openvoice".into(),
+                cpu_percent: 12.5,
+                memory_bytes: 1000,
+                gpu_percent: None,
+                gpu_memory_bytes: None,
+                queue: 3,
+                breaker: "open".into(),
+            }],
+            in_flight: 2,
+            queued: 1,
+            ..Default::default()
+        };
+        let text = m.render(&state);
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition");
+        let value = |name: &str, label: Option<(&str, &str)>| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+                    _ => f64::NAN,
+                })
+        };
+        assert_eq!(value("vctts_node_queue", Some(("node", "n1"))), Some(3.0));
+        assert_eq!(value("vctts_node_cpu_percent", Some(("node", "n1"))), Some(12.5));
+        assert_eq!(
+            value("vctts_node_breaker_state", Some(("state", "open"))),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("vctts_node_breaker_state", Some(("state", "closed"))),
+            Some(0.0)
+        );
+        assert_eq!(value("vctts_in_flight", None), Some(2.0));
+        assert_eq!(value("vctts_queue_depth", None), Some(1.0));
+        assert!(value("vctts_node_gpu_percent", Some(("node", "n1"))).is_none());
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == "vctts_real_time_factor_count")
+        );
+        let j = m.summary(&state);
+        assert_eq!(j["requests_total"], 1);
+        assert_eq!(j["in_flight"], 2);
+        assert!((j["avg_latency_ms"].as_f64().unwrap() - 100.0).abs() < 0.5);
+    }
 
     #[test]
     fn renders_counters_histograms_and_gauges() {

@@ -207,6 +207,7 @@ impl Gateway {
 
     /// Runs a whole synthesis on a routed node.
     pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<Synthesized> {
+        let started = std::time::Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
         let routed = self
@@ -226,6 +227,16 @@ impl Gateway {
         self.metrics
             .audio_seconds
             .add(&[p.engine.as_str()], audio.duration.as_secs_f64());
+        let took = started.elapsed();
+        self.metrics
+            .synthesis_duration
+            .observe(&[p.engine.as_str()], took);
+        if audio.duration > std::time::Duration::ZERO {
+            self.metrics.rtf.observe_value(
+                &[p.engine.as_str()],
+                took.as_secs_f64() / audio.duration.as_secs_f64(),
+            );
+        }
         Ok(Synthesized {
             audio,
             node_id,

@@ -153,15 +153,22 @@ pub async fn live(State(gw): State<Arc<Gateway>>) -> Json<HealthResponse> {
     Json(health_body(&gw))
 }
 
-/// Prometheus metrics (text exposition format 0.0.4).
+/// Prometheus metrics (text exposition format 0.0.4); `?format=json` gives
+/// the summary the status page reads.
 #[utoipa::path(get, path = "/api/v3/metrics", tag = "service",
     responses(
         (status = 200, description = "Metrics", content_type = "text/plain"),
         (status = 500, description = "Internal error", body = ErrorBody),
     ))]
-pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+pub async fn metrics(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
     let mut state = gw.scrape_state();
     state.voices = gw.store().run(|s| s.count()).await.ok();
+    if q.get("format").map(String::as_str) == Some("json") {
+        return Json(gw.metrics().summary(&state)).into_response();
+    }
     let text = gw.metrics().render(&state);
     let mut res = text.into_response();
     res.headers_mut().insert(
