@@ -26,5 +26,5 @@ tests/offline_bundle.sh
 step "README first command: speak a sentence with the default voice"
 out=target/readme-hello.wav
 rm -f "$out"
-cargo run -q --bin vctts -- synth --text "Hello from vctts. This is the default voice." -o "$out"
+cargo run -q -p vctts-cli -- synth --text "Hello from vctts. This is the default voice." -o "$out"
 python3 scripts/check_wav.py "$out" --min-seconds 1.0
