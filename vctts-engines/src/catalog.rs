@@ -55,6 +55,8 @@ pub fn installed(kind: EngineKind, models_root: &Path) -> std::result::Result<()
         EngineKind::OpenVoice => crate::openvoice::Installation::scan(&model_dir(kind, models_root))
             .map(|_| ())
             .map_err(|e| e.to_string()),
+        #[cfg(feature = "xtts")]
+        EngineKind::Xtts => crate::xtts::scan(&model_dir(kind, models_root)).map_err(|e| e.to_string()),
         other => Err(format!(
             "the {other} engine is not available in this build of vctts yet; \
              its models would go in {}",
@@ -81,6 +83,16 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
                 ..crate::openvoice::OpenVoiceConfig::new(model_dir(kind, models_root))
             };
             Ok(Arc::new(crate::openvoice::OpenVoiceEngine::new(config)?))
+        }
+        #[cfg(feature = "xtts")]
+        EngineKind::Xtts => {
+            let config = crate::xtts::XttsConfig {
+                session,
+                max_concurrency: options.max_concurrency.max(1),
+                queue_size: options.queue_size,
+                ..crate::xtts::XttsConfig::new(model_dir(kind, models_root))
+            };
+            Ok(Arc::new(crate::xtts::XttsEngine::new(config)?))
         }
         other => Err(Error::ModelNotInstalled(
             installed(other, models_root).unwrap_err(),

@@ -1,0 +1,358 @@
+//! XTTS-v2 text front end: the 17 languages, their sentence limits, Coqui's
+//! cleaning (`multilingual_cleaners`), Chinese pinyin, the `[lang]` prefix,
+//! `[SPACE]`, and the BPE of `vocab.json` (HF `tokenizers`).
+//!
+//! Cleaning per sentence, in Coqui's order: strip and lowercase, drop `"`,
+//! the Turkish `İ Ö Ü` fixes, numbers ([`super::numbers`]), abbreviations
+//! (the per-language `xx.` table, matched at a word start), symbols (`& @ %
+//! # $ £ °` spoken per language), collapse whitespace. Chinese then becomes
+//! pinyin with tone digits (TONE3, neutral tone 5).
+//!
+//! Invariants: [`clean`] and [`XttsTokenizer::encode`] are total for the
+//! supported languages (no panic on any input); an unsupported language is
+//! [`Error::UnsupportedLanguage`]. Japanese and Korean are refused when the
+//! text needs the romanisation Coqui does with cutlet/MeCab or
+//! hangul-romanize (not implemented here); Latin-script text in them passes.
+
+use std::path::Path;
+use tokenizers::Tokenizer;
+use vctts_core::{Error, Result};
+
+/// The XTTS-v2 languages (Coqui's codes; `zh-cn` is also accepted as `zh`).
+pub const LANGUAGES: [&str; 17] = [
+    "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi",
+];
+
+/// Coqui's per-language character limits (`char_limits`): longer sentences
+/// risk truncated audio, so the engine splits text to fit them.
+pub fn char_limit(lang: &str) -> usize {
+    match base_language(lang) {
+        "en" => 250,
+        "de" => 253,
+        "fr" => 273,
+        "es" => 239,
+        "it" => 213,
+        "pt" => 203,
+        "pl" => 224,
+        "zh" => 82,
+        "ar" => 166,
+        "cs" => 186,
+        "ru" => 182,
+        "nl" => 251,
+        "tr" => 226,
+        "ja" => 71,
+        "hu" => 224,
+        "ko" => 95,
+        "hi" => 150,
+        _ => 250,
+    }
+}
+
+/// `zh-CN` → `zh`, `EN` → `en`: the part before `-`/`_`, lowercased.
+pub fn base_language(lang: &str) -> &'static str {
+    let primary = lang.trim().split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    LANGUAGES
+        .iter()
+        .map(|l| l.split('-').next().unwrap_or(l))
+        .find(|l| *l == primary)
+        .unwrap_or("")
+}
+
+/// Checks a language code; returns its base form (`zh` for `zh-cn`).
+pub fn check_language(lang: &str) -> Result<&'static str> {
+    match base_language(lang) {
+        "" => Err(Error::UnsupportedLanguage {
+            language: lang.to_string(),
+            engine: "xtts".into(),
+            supported: LANGUAGES.join(", "),
+        }),
+        l => Ok(l),
+    }
+}
+
+fn symbols(lang: &str) -> [&'static str; 7] {
+    // & @ % # $ £ °
+    match lang {
+        "en" => ["and", "at", "percent", "hash", "dollar", "pound", "degree"],
+        "es" => ["y", "arroba", "por ciento", "numeral", "dolar", "libra", "grados"],
+        "fr" => ["et", "arobase", "pour cent", "dièse", "dollar", "livre", "degrés"],
+        "de" => ["und", "at", "prozent", "raute", "dollar", "pfund", "grad"],
+        "pt" => ["e", "arroba", "por cento", "cardinal", "dólar", "libra", "graus"],
+        "it" => ["e", "chiocciola", "per cento", "cancelletto", "dollaro", "sterlina", "gradi"],
+        "pl" => ["i", "małpa", "procent", "krzyżyk", "dolar", "funt", "stopnie"],
+        "ar" => ["و", "على", "في المئة", "رقم", "دولار", "جنيه", "درجة"],
+        "zh" => ["和", "在", "百分之", "号", "美元", "英镑", "度"],
+        "cs" => ["a", "na", "procento", "křížek", "dolar", "libra", "stupně"],
+        "ru" => ["и", "собака", "процентов", "номер", "доллар", "фунт", "градус"],
+        "nl" => ["en", "bij", "procent", "hekje", "dollar", "pond", "graden"],
+        "tr" => ["ve", "at", "yüzde", "diyez", "dolar", "sterlin", "derece"],
+        "hu" => ["és", "kukac", "százalék", "kettőskereszt", "dollár", "font", "fok"],
+        "ko" => ["그리고", "에", "퍼센트", "번호", "달러", "파운드", "도"],
+        "hi" => ["और", "ऐट दी रेट", "प्रतिशत", "हैश", "डॉलर", "पाउंड", "डिग्री"],
+        _ => ["", "", "", "", "", "", ""],
+    }
+}
+
+fn abbreviations(lang: &str) -> &'static [(&'static str, &'static str)] {
+    match lang {
+        "en" => &[
+            ("mrs.", "misess"),
+            ("mr.", "mister"),
+            ("dr.", "doctor"),
+            ("st.", "saint"),
+            ("co.", "company"),
+            ("jr.", "junior"),
+            ("maj.", "major"),
+            ("gen.", "general"),
+            ("drs.", "doctors"),
+            ("rev.", "reverend"),
+            ("lt.", "lieutenant"),
+            ("hon.", "honorable"),
+            ("sgt.", "sergeant"),
+            ("capt.", "captain"),
+            ("esq.", "esquire"),
+            ("ltd.", "limited"),
+            ("col.", "colonel"),
+            ("ft.", "fort"),
+        ],
+        "es" => &[
+            ("sra.", "señora"),
+            ("sr.", "señor"),
+            ("dr.", "doctor"),
+            ("dra.", "doctora"),
+            ("st.", "santo"),
+            ("co.", "compañía"),
+            ("jr.", "junior"),
+            ("ltd.", "limitada"),
+        ],
+        "fr" => &[
+            ("mme.", "madame"),
+            ("mr.", "monsieur"),
+            ("dr.", "docteur"),
+            ("st.", "saint"),
+            ("co.", "compagnie"),
+            ("jr.", "junior"),
+            ("ltd.", "limitée"),
+        ],
+        "de" => &[("fr.", "frau"), ("dr.", "doktor"), ("st.", "sankt"), ("co.", "firma"), ("jr.", "junior")],
+        "pt" => &[
+            ("sra.", "senhora"),
+            ("sr.", "senhor"),
+            ("dr.", "doutor"),
+            ("dra.", "doutora"),
+            ("st.", "santo"),
+            ("co.", "companhia"),
+            ("jr.", "júnior"),
+            ("ltd.", "limitada"),
+        ],
+        "it" => &[
+            ("sig.", "signore"),
+            ("dr.", "dottore"),
+            ("st.", "santo"),
+            ("co.", "compagnia"),
+            ("jr.", "junior"),
+            ("ltd.", "limitata"),
+        ],
+        "pl" => &[("p.", "pani"), ("m.", "pan"), ("dr.", "doktor"), ("sw.", "święty"), ("jr.", "junior")],
+        "cs" => &[("dr.", "doktor"), ("ing.", "inženýr"), ("p.", "pan")],
+        "nl" => &[("dhr.", "de heer"), ("mevr.", "mevrouw"), ("dr.", "dokter"), ("jhr.", "jonkheer")],
+        "tr" => &[("b.", "bay"), ("byk.", "büyük"), ("dr.", "doktor")],
+        "hu" => &[("dr.", "doktor"), ("b.", "bácsi"), ("nőv.", "nővér")],
+        _ => &[],
+    }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Replaces `pat` where it starts a word (`\bpat`), like Coqui's abbreviation regexes.
+fn replace_at_word_start(text: &str, pat: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(pos) = rest.find(pat) {
+        let before = rest[..pos].chars().next_back().or(prev);
+        if before.is_some_and(is_word) {
+            let step = pos + pat.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..step]);
+            prev = rest[..step].chars().next_back();
+            rest = &rest[step..];
+            continue;
+        }
+        out.push_str(&rest[..pos]);
+        out.push_str(with);
+        prev = with.chars().next_back().or(before);
+        rest = &rest[pos + pat.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = true;
+        } else {
+            if space {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        }
+    }
+    if space {
+        out.push(' ');
+    }
+    out
+}
+
+/// Coqui's cleaning of one sentence for `lang` (a base code from
+/// [`check_language`]); Chinese comes back as pinyin.
+pub fn clean(sentence: &str, lang: &str) -> Result<String> {
+    let mut t = sentence.trim().to_lowercase().replace('"', "");
+    if lang == "tr" {
+        // Coqui fixes these before lowercasing; lowercasing İ first gives
+        // "i̇", so map the lowercased forms too.
+        t = t.replace("i\u{307}", "i");
+    }
+    if lang == "ja" || lang == "ko" {
+        if let Some(c) = t.chars().find(|c| !c.is_ascii()) {
+            return Err(Error::invalid(
+                "text",
+                format!(
+                    "{lang} text with {c:?} needs romanisation ({}), which this build of vctts does not have; \
+                     give the text in Latin script",
+                    if lang == "ja" { "cutlet/MeCab" } else { "hangul-romanize" }
+                ),
+            ));
+        }
+    }
+    t = super::numbers::expand(&t, lang);
+    for (pat, with) in abbreviations(lang) {
+        t = replace_at_word_start(&t, pat, with);
+    }
+    for (sym, word) in ['&', '@', '%', '#', '$', '£', '°'].iter().zip(symbols(lang)) {
+        if !word.is_empty() && t.contains(*sym) {
+            t = t.replace(*sym, &format!(" {word} ")).replace("  ", " ");
+        }
+    }
+    let t = collapse_whitespace(t.trim());
+    Ok(if lang == "zh" { to_pinyin(&t) } else { t })
+}
+
+/// Han characters → pinyin with the tone digit at the end (TONE3) and 5 for
+/// the neutral tone; everything else is kept. Differences from pypinyin,
+/// which Coqui uses: the `pinyin` crate reads every character alone with its
+/// most common reading (pypinyin picks polyphone readings from a phrase
+/// dictionary, e.g. 银行 → yin2hang2, here yin2xing2), and ü is written `v`
+/// as pypinyin's TONE3 does.
+pub fn to_pinyin(text: &str) -> String {
+    use pinyin::ToPinyin;
+    let mut out = String::with_capacity(text.len() * 3);
+    for c in text.chars() {
+        match c.to_pinyin() {
+            Some(p) => {
+                let s = p.with_tone_num_end().replace('ü', "v");
+                let toned = s.ends_with(|c: char| c.is_ascii_digit());
+                out.push_str(&s);
+                if !toned {
+                    out.push('5');
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// The BPE tokenizer of `vocab.json`.
+pub struct XttsTokenizer {
+    inner: Tokenizer,
+    max_id: u32,
+}
+
+impl std::fmt::Debug for XttsTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XttsTokenizer").field("max_id", &self.max_id).finish()
+    }
+}
+
+impl XttsTokenizer {
+    /// Loads `vocab.json` (an HF tokenizers file).
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::ModelNotInstalled(format!("{} is missing", path.display())));
+        }
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| Error::ModelLoad(format!("vocab.json: not a tokenizers file: {e}")))?;
+        let max_id = inner.get_vocab(true).values().copied().max().unwrap_or(0);
+        Ok(Self { inner, max_id })
+    }
+
+    /// The id of a token, if the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The largest id.
+    pub fn max_id(&self) -> u32 {
+        self.max_id
+    }
+
+    /// Coqui's `VoiceBpeTokenizer.encode`: clean, prefix `[lang]` (`[zh-cn]`
+    /// for Chinese), spaces → `[SPACE]`, BPE. `lang` is a base code.
+    pub fn encode(&self, sentence: &str, lang: &str) -> Result<Vec<u32>> {
+        let cleaned = clean(sentence, lang)?;
+        let tag = if lang == "zh" { "zh-cn" } else { lang };
+        let text = format!("[{tag}]{cleaned}").replace(' ', "[SPACE]");
+        let enc = self
+            .inner
+            .encode(text.as_str(), true)
+            .map_err(|e| Error::Inference(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_and_limits() {
+        assert_eq!(check_language("zh-CN").unwrap(), "zh");
+        assert_eq!(check_language("EN").unwrap(), "en");
+        assert_eq!(check_language("pt_BR").unwrap(), "pt");
+        assert_eq!(check_language("xx").unwrap_err().code(), "unsupported_language");
+        assert_eq!(char_limit("zh-cn"), 82);
+        assert_eq!(char_limit("ja"), 71);
+        assert_eq!(LANGUAGES.len(), 17);
+    }
+
+    #[test]
+    fn cleaning_follows_coqui() {
+        assert_eq!(clean(" He said \"Hi\" & left ", "en").unwrap(), "he said hi and left");
+        assert_eq!(clean("Dr. Who, Mrs. Smith", "en").unwrap(), "doctor who, misess smith");
+        // Only at a word start.
+        assert_eq!(clean("adr. x", "en").unwrap(), "adr. x");
+        assert_eq!(clean("14% voll", "de").unwrap(), "vierzehn prozent voll");
+        assert_eq!(clean("Te veo @ la fiesta", "es").unwrap(), "te veo arroba la fiesta");
+    }
+
+    #[test]
+    fn chinese_becomes_pinyin_with_tone_digits() {
+        assert_eq!(to_pinyin("你好"), "ni3hao3");
+        assert_eq!(to_pinyin("绿a"), "lv4a");
+        assert!(to_pinyin("的").ends_with('5') || to_pinyin("的").ends_with(char::is_numeric));
+    }
+
+    #[test]
+    fn japanese_and_korean_scripts_are_refused_clearly() {
+        let e = clean("こんにちは", "ja").unwrap_err();
+        assert!(e.to_string().contains("romanisation"), "{e}");
+        assert!(clean("안녕", "ko").is_err());
+        assert_eq!(clean("konnichiwa", "ja").unwrap(), "konnichiwa");
+    }
+}
