@@ -7,7 +7,8 @@
 //! - [`spectral`]: STFT and mel features matching the upstream conventions;
 //! - [`text`]: sentence splitting, normalisation, espeak-ng phonemes;
 //! - [`sampling`]: seeded token sampling for the autoregressive engines;
-//! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter).
+//! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter);
+//! - `g2p`: the GPT-SoVITS v2 text front end (Chinese, English, mixed; v2 symbols).
 //!
 //! Invariant: this is the only vctts crate that depends on `ort`.
 
@@ -18,5 +19,7 @@ pub mod sampling;
 pub mod spectral;
 pub mod text;
 
+#[cfg(feature = "gpt-sovits")]
+pub mod g2p;
 #[cfg(feature = "openvoice")]
 pub mod openvoice;
