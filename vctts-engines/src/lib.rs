@@ -9,6 +9,7 @@
 //! - [`sampling`]: seeded token sampling for the autoregressive engines;
 //! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter);
 //! - [`xtts`]: the XTTS-v2 engine (Coqui's model exported to ONNX).
+//! - `g2p`: the GPT-SoVITS v2 text front end (Chinese, English, mixed; v2 symbols).
 //!
 //! Invariant: this is the only vctts crate that depends on `ort`.
 
@@ -19,6 +20,8 @@ pub mod sampling;
 pub mod spectral;
 pub mod text;
 
+#[cfg(feature = "gpt-sovits")]
+pub mod g2p;
 #[cfg(feature = "openvoice")]
 pub mod openvoice;
 
