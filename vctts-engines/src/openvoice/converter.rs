@@ -6,10 +6,19 @@
 //!   `src_tone` f32 [1,256,1], `dest_tone` f32 [1,256,1], `tau` f32 [1] →
 //!   waveform f32 [1,1,N] at 22.05 kHz.
 //!
+//! Noise: upstream's posterior encoder adds `randn · tau · exp(logs)`. The
+//! public export draws that noise inside the graph (`RandomNormalLike`), so
+//! its output at `tau > 0` changes from run to run and no seed reaches it.
+//! Graphs written by `scripts/export/openvoice_export.py` take it as one more
+//! input, `noise` f32 [1,C,T] (standard normal, C = the converter's
+//! `inter_channels`); the input is detected by name at load, and then the
+//! caller's random generator fills it, so a seed fixes the output exactly.
+//!
 //! Spectrograms use the OpenVoice preset (1024/256/1024, periodic Hann,
 //! reflect pad 384, eps 1e-6) from [`crate::spectral::presets`].
 
 use ndarray::Array2;
+use rand::RngCore;
 use std::path::{Path, PathBuf};
 use vctts_core::{Error, Result};
 
@@ -43,10 +52,15 @@ impl ConverterFiles {
     }
 }
 
+/// Name of the optional noise input of the clone graph.
+pub const NOISE_INPUT: &str = "noise";
+
 /// Loaded converter sessions (owned by one inference thread).
 pub struct Converter {
     extract: ort::session::Session,
     clone: ort::session::Session,
+    /// Channels of the `noise` input, when the clone graph takes one.
+    noise_channels: Option<usize>,
 }
 
 fn ort_err(what: &'static str) -> impl Fn(ort::Error) -> Error {
@@ -56,10 +70,19 @@ fn ort_err(what: &'static str) -> impl Fn(ort::Error) -> Error {
 impl Converter {
     /// Loads both sessions.
     pub fn load(files: &ConverterFiles, config: &crate::runtime::SessionConfig) -> Result<Self> {
+        let clone = crate::runtime::load_session(&files.clone, config)?;
+        let noise_channels = noise_channels(&clone)
+            .map_err(|e| Error::ModelLoad(format!("{}: {e}", files.clone.display())))?;
         Ok(Self {
             extract: crate::runtime::load_session(&files.extract, config)?,
-            clone: crate::runtime::load_session(&files.clone, config)?,
+            clone,
+            noise_channels,
         })
+    }
+
+    /// Whether the clone graph takes its noise as an input (and so follows a seed).
+    pub fn takes_noise(&self) -> bool {
+        self.noise_channels.is_some()
     }
 
     /// Tone color of one spectrogram `[513, T]`.
@@ -90,8 +113,57 @@ impl Converter {
         Ok(tone.to_vec())
     }
 
-    /// Converts speech with spectrogram `spec` [513,T] from `src` to `dest` tone color.
-    pub fn convert(&mut self, spec: &Array2<f32>, src: &[f32], dest: &[f32], tau: f32) -> Result<Vec<f32>> {
+    /// Converts speech with spectrogram `spec` [513,T] from `src` to `dest`
+    /// tone color. When the graph takes its noise as an input, the noise is
+    /// drawn from `rng` (standard normal, [`standard_normal`]); otherwise
+    /// `rng` is not used and the graph draws its own.
+    pub fn convert(
+        &mut self,
+        spec: &Array2<f32>,
+        src: &[f32],
+        dest: &[f32],
+        tau: f32,
+        rng: &mut dyn RngCore,
+    ) -> Result<Vec<f32>> {
+        let noise = self
+            .noise_channels
+            .map(|c| standard_normal(rng, c * spec.dim().1));
+        self.run_clone(spec, src, dest, tau, noise)
+    }
+
+    /// [`Converter::convert`] with the noise given: `noise` holds C × T
+    /// standard normal values, channel-major. Only for graphs that take noise.
+    pub fn convert_with_noise(
+        &mut self,
+        spec: &Array2<f32>,
+        src: &[f32],
+        dest: &[f32],
+        tau: f32,
+        noise: &[f32],
+    ) -> Result<Vec<f32>> {
+        let Some(c) = self.noise_channels else {
+            return Err(Error::Internal(
+                "this tone clone graph draws its own noise; it has no noise input".into(),
+            ));
+        };
+        if noise.len() != c * spec.dim().1 {
+            return Err(Error::Internal(format!(
+                "noise has {} values, the graph wants {c} × {}",
+                noise.len(),
+                spec.dim().1
+            )));
+        }
+        self.run_clone(spec, src, dest, tau, Some(noise.to_vec()))
+    }
+
+    fn run_clone(
+        &mut self,
+        spec: &Array2<f32>,
+        src: &[f32],
+        dest: &[f32],
+        tau: f32,
+        noise: Option<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
         use ort::value::Tensor;
         let (bins, frames) = spec.dim();
         if bins != BINS || frames == 0 || src.len() != TONE_DIM || dest.len() != TONE_DIM {
@@ -104,19 +176,70 @@ impl Converter {
         let src = Tensor::from_array(([1usize, TONE_DIM, 1], src.to_vec())).map_err(&e)?;
         let dest = Tensor::from_array(([1usize, TONE_DIM, 1], dest.to_vec())).map_err(&e)?;
         let tau = Tensor::from_array(([1usize], vec![tau])).map_err(&e)?;
-        let out = self
-            .clone
-            .run(ort::inputs![
-                "audio" => audio,
-                "audio_length" => length,
-                "src_tone" => src,
-                "dest_tone" => dest,
-                "tau" => tau
-            ])
-            .map_err(&e)?;
+        let out = match (self.noise_channels, noise) {
+            (Some(c), Some(noise)) => {
+                let noise = Tensor::from_array(([1usize, c, frames], noise)).map_err(&e)?;
+                self.clone
+                    .run(ort::inputs![
+                        "audio" => audio,
+                        "audio_length" => length,
+                        "src_tone" => src,
+                        "dest_tone" => dest,
+                        "tau" => tau,
+                        NOISE_INPUT => noise
+                    ])
+                    .map_err(&e)?
+            }
+            (None, None) => self
+                .clone
+                .run(ort::inputs![
+                    "audio" => audio,
+                    "audio_length" => length,
+                    "src_tone" => src,
+                    "dest_tone" => dest,
+                    "tau" => tau
+                ])
+                .map_err(&e)?,
+            _ => return Err(Error::Internal("converter noise does not match its graph".into())),
+        };
         let (_, wav) = out[0].try_extract_tensor::<f32>().map_err(&e)?;
         Ok(wav.to_vec())
     }
+}
+
+/// The channel count of the clone graph's `noise` input [1,C,T], if it has one.
+fn noise_channels(session: &ort::session::Session) -> std::result::Result<Option<usize>, String> {
+    let Some(input) = session.inputs().iter().find(|i| i.name() == NOISE_INPUT) else {
+        return Ok(None);
+    };
+    let shape = input
+        .dtype()
+        .tensor_shape()
+        .ok_or_else(|| format!("input {NOISE_INPUT:?} is not a tensor"))?;
+    match shape.iter().copied().collect::<Vec<i64>>().as_slice() {
+        [_, c, _] if *c > 0 => Ok(Some(*c as usize)),
+        other => Err(format!(
+            "input {NOISE_INPUT:?} has shape {other:?}; expected [1, channels, frames] with fixed channels"
+        )),
+    }
+}
+
+/// `n` standard normal values from `rng` (Box–Muller in f64, so the values
+/// depend only on the generator's output, never on the platform's libm
+/// rounding of `f32`).
+pub fn standard_normal(rng: &mut dyn RngCore, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        // 53 random bits in (0, 1]: never 0, so ln is finite.
+        let u1 = ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let r = (-2.0 * u1.ln()).sqrt();
+        let t = std::f64::consts::TAU * u2;
+        out.push((r * t.cos()) as f32);
+        out.push((r * t.sin()) as f32);
+    }
+    out.truncate(n);
+    out
 }
 
 /// Averages tone colors.
@@ -177,5 +300,22 @@ mod tests {
         let mut nan = encode_tone(&a);
         nan[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
         assert!(decode_tone(&nan).is_err());
+    }
+
+    #[test]
+    fn standard_normal_is_seeded_and_normal() {
+        use rand::SeedableRng;
+        let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut b = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let x = standard_normal(&mut a, 20_001);
+        assert_eq!(x, standard_normal(&mut b, 20_001));
+        assert_eq!(x.len(), 20_001);
+        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64;
+        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / x.len() as f64;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert!((var - 1.0).abs() < 0.05, "{var}");
+        assert!(x.iter().all(|v| v.is_finite()));
+        let mut c = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        assert_ne!(x[..8], standard_normal(&mut c, 8)[..]);
     }
 }

@@ -17,13 +17,30 @@
 //! `max_concurrency` bounds the work and `queue_size` the waiting; every job
 //! owns its buffers; a stream stops between sentences once its reader is gone.
 //!
-//! Determinism: with `noise_scale` and `noise_w` at 0 the base voice is
-//! byte-identical across runs. The converter's noise comes from `tau`; graphs
-//! that draw it inside (`RandomNormalLike`) cannot take the request's seed, so
-//! only graphs without in-graph randomness (like the fixtures) are
-//! reproducible at `tau > 0`.
+//! Sampling parameters, honoured or refused (never silently ignored):
+//! - `noise_scale`, `noise_scale_w` drive the base voice, `tau` the converter;
+//! - `temperature`, `top_k`, `top_p`, `repetition_penalty` do not exist in a
+//!   VITS voice: a request that sets one gets [`Error::InvalidInput`] naming it;
+//! - `seed` fixes every random draw, so the same seed gives byte-identical
+//!   audio; without one each request draws a random seed. Piper voices draw
+//!   their noise inside the graph (`RandomNormalLike`); at load the graph is
+//!   rewritten in memory so those nodes follow a seed input ([`noise`]; the
+//!   file is untouched), and each utterance gets a seed from the request's
+//!   generator. The converter's noise follows the seed when its graph takes
+//!   `noise` as an input (graphs from `scripts/export/openvoice_export.py`);
+//!   the public export draws it inside and then needs `tau` 0 with a seed. A
+//!   seed that cannot hold (also a voice whose graph could not be rewritten,
+//!   unless its noise scales are 0) is [`Error::InvalidInput`] saying which
+//!   setting to change.
+//!
+//! espeak-ng data: Piper voices were trained with espeak-ng 1.52's readings
+//! (the data piper-tts bundles). `<models_dir>/espeak-ng-data/`, when present
+//! (scripts/setup.sh installs it), is used instead of the system's data, which
+//! may be older and read some words differently.
 
 pub mod converter;
+pub mod import;
+pub mod noise;
 pub mod piper;
 
 use crate::runtime::{InferencePool, SessionConfig};
@@ -81,6 +98,10 @@ pub struct OpenVoiceConfig {
     pub max_sentence_chars: usize,
     /// The espeak-ng binary; `None` = look it up (`VCTTS_ESPEAK`, `PATH`).
     pub espeak: Option<PathBuf>,
+    /// The folder holding the `espeak-ng-data` to use; `None` =
+    /// `VCTTS_ESPEAK_DATA`, else `models_dir` if it has `espeak-ng-data/`, else
+    /// the system's.
+    pub espeak_data: Option<PathBuf>,
 }
 
 impl Default for OpenVoiceConfig {
@@ -96,6 +117,7 @@ impl Default for OpenVoiceConfig {
             max_text_chars: 100_000,
             max_sentence_chars: 400,
             espeak: None,
+            espeak_data: None,
         }
     }
 }
@@ -146,6 +168,10 @@ struct Shared {
     espeak: Espeak,
     /// Tone color of each base voice, measured once.
     source_tones: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+    /// Whether the loaded converter takes its noise as an input (known once loaded).
+    converter_noise_input: std::sync::OnceLock<bool>,
+    /// Per base voice: whether its noise follows [`noise::SEED_INPUT`] (known once loaded).
+    base_seedable: Vec<std::sync::OnceLock<bool>>,
 }
 
 /// What one inference thread owns.
@@ -180,6 +206,8 @@ struct Plan {
     tau: f32,
     /// Silence after each piece of `sentences`, seconds (the last is unused).
     pauses: Vec<f32>,
+    /// Seeds the converter's noise (the request's seed, else a random one).
+    seed: u64,
 }
 
 /// A streamed first sentence longer than this is cut at its first clause,
@@ -214,10 +242,7 @@ impl OpenVoiceEngine {
     /// Reads the model folder and finds espeak-ng; loads nothing yet.
     pub fn new(config: OpenVoiceConfig) -> Result<Self> {
         let install = Installation::scan(&config.models_dir)?;
-        let espeak = match &config.espeak {
-            Some(p) => Espeak::with_binary(p.clone()),
-            None => Espeak::locate()?,
-        };
+        let espeak = espeak_for(&config)?;
         let wanted = config
             .default_voice
             .clone()
@@ -238,6 +263,7 @@ impl OpenVoiceEngine {
             }
             None => 0,
         };
+        let voice_count = install.voices.len();
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
@@ -246,6 +272,8 @@ impl OpenVoiceEngine {
                 converter: install.converter,
                 espeak,
                 source_tones: Mutex::new(HashMap::new()),
+                converter_noise_input: std::sync::OnceLock::new(),
+                base_seedable: (0..voice_count).map(|_| std::sync::OnceLock::new()).collect(),
             }),
             state: Mutex::new(ModelState::Unloaded),
             pool: Mutex::new(None),
@@ -279,6 +307,7 @@ impl OpenVoiceEngine {
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>, stream: bool) -> Result<Plan> {
         let shared = &self.shared;
         request.validate()?;
+        refuse_unsupported(request)?;
         let len = request.text.chars().count();
         if len > shared.config.max_text_chars {
             return Err(Error::TextTooLong {
@@ -287,10 +316,7 @@ impl OpenVoiceEngine {
             });
         }
         let voice = self.pick_voice(request, profile.is_some())?;
-        let lang = shared.voices[voice].language.clone();
-        let normalized = crate::text::normalize::normalize(&request.text, &lang);
-        let mut sentences =
-            crate::text::split::split_sentences(&normalized, shared.config.max_sentence_chars);
+        let mut sentences = piper::sentences(&request.text, shared.config.max_sentence_chars);
         if sentences.is_empty() {
             return Err(Error::EmptyText);
         }
@@ -322,13 +348,42 @@ impl OpenVoiceEngine {
             v.length_scale / request.speed,
             s.noise_scale_w.unwrap_or(v.noise_w),
         ];
+        let tau = s.tau.unwrap_or(shared.config.tau);
+        if request.seed.is_some() {
+            let base_seedable = shared
+                .base_seedable
+                .get(voice)
+                .and_then(|f| f.get().copied())
+                .unwrap_or(true);
+            if !base_seedable && (scales[0] != 0.0 || scales[2] != 0.0) {
+                return Err(Error::invalid(
+                    "seed",
+                    format!(
+                        "the base voice {} draws its noise inside its graph, where a seed cannot reach it; \
+                         for reproducible audio set noise_scale and noise_scale_w to 0 (or leave seed unset)",
+                        v.name
+                    ),
+                ));
+            }
+            // Unknown until loaded; a request then fails on "not loaded" anyway.
+            let converter_seedable = shared.converter_noise_input.get().copied().unwrap_or(true);
+            if target.is_some() && tau != 0.0 && !converter_seedable {
+                return Err(Error::invalid(
+                    "seed",
+                    "this tone color converter draws its noise inside its graph, where a seed cannot reach \
+                     it; set tau to 0, or re-export the converter with `vctts models import openvoice` \
+                     (its graph takes the noise as an input and follows the seed)",
+                ));
+            }
+        }
         Ok(Plan {
             voice,
             sentences,
             scales,
             target,
-            tau: s.tau.unwrap_or(shared.config.tau),
+            tau,
             pauses,
+            seed: request.seed.unwrap_or_else(rand::random),
         })
     }
 
@@ -389,6 +444,48 @@ impl OpenVoiceEngine {
     }
 }
 
+/// The espeak-ng the engine uses: the configured or located binary, with the
+/// configured data folder, else `VCTTS_ESPEAK_DATA`, else `models_dir` when it
+/// holds `espeak-ng-data/` (the data Piper voices were trained with).
+pub fn espeak_for(config: &OpenVoiceConfig) -> Result<Espeak> {
+    let espeak = match &config.espeak {
+        Some(p) => Espeak::with_binary(p.clone()),
+        None => Espeak::locate()?,
+    };
+    Ok(match &config.espeak_data {
+        Some(d) => espeak.with_data(d.clone()),
+        None if espeak.data().is_none() && config.models_dir.join("espeak-ng-data").is_dir() => {
+            espeak.with_data(config.models_dir.clone())
+        }
+        None => espeak,
+    })
+}
+
+/// Sampling parameters of autoregressive engines: OpenVoice has no token
+/// sampling, so a request that sets one gets [`Error::InvalidInput`] naming
+/// it rather than having it silently ignored.
+pub const UNSUPPORTED_SAMPLING: [&str; 4] = ["temperature", "top_k", "top_p", "repetition_penalty"];
+
+fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
+    let s = &request.sampling;
+    let set = [
+        s.temperature.is_some(),
+        s.top_k.is_some(),
+        s.top_p.is_some(),
+        s.repetition_penalty.is_some(),
+    ];
+    match UNSUPPORTED_SAMPLING.iter().zip(set).find(|(_, set)| *set) {
+        Some((name, _)) => Err(Error::invalid(
+            *name,
+            format!(
+                "openvoice does not support {name}: it is a VITS voice plus a converter, with no token \
+                 sampling (its parameters are noise_scale, noise_scale_w, tau and seed)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `en-US`, `en_us`, `EN` → `en`.
 fn language_family(code: &str) -> String {
     code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
@@ -397,16 +494,20 @@ fn language_family(code: &str) -> String {
 impl ThreadState {
     fn load(shared: Arc<Shared>) -> Result<Self> {
         let mut base = Vec::with_capacity(shared.voices.len());
-        for v in &shared.voices {
-            base.push(crate::runtime::load_session(
-                &v.model_path,
-                &shared.config.session,
-            )?);
+        for (i, v) in shared.voices.iter().enumerate() {
+            let (session, seedable) = piper::load_vits(v, &shared.config.session)?;
+            if let Some(flag) = shared.base_seedable.get(i) {
+                let _ = flag.set(seedable);
+            }
+            base.push(session);
         }
         let converter = match &shared.converter {
             Some(files) => Some(Converter::load(files, &shared.config.session)?),
             None => None,
         };
+        if let Some(c) = &converter {
+            let _ = shared.converter_noise_input.set(c.takes_noise());
+        }
         Ok(Self {
             shared,
             base,
@@ -415,7 +516,13 @@ impl ThreadState {
     }
 
     /// Speaks one sentence with the base voice.
-    fn base_sentence(&mut self, voice: usize, phonemes: &str, scales: [f32; 3]) -> Result<Vec<f32>> {
+    fn base_sentence(
+        &mut self,
+        voice: usize,
+        phonemes: &str,
+        scales: [f32; 3],
+        noise_seed: i64,
+    ) -> Result<Vec<f32>> {
         let v = &self.shared.voices[voice];
         let ids = v.phoneme_ids(phonemes);
         if ids.dropped > 0 {
@@ -426,7 +533,7 @@ impl ThreadState {
             return Ok(Vec::new());
         }
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
-        piper::run_vits(&mut self.base[voice], v, &ids.ids, scales, speaker)
+        piper::run_vits(&mut self.base[voice], v, &ids.ids, scales, speaker, noise_seed)
     }
 
     /// The base voice's own tone color, measured once and cached.
@@ -438,12 +545,18 @@ impl ThreadState {
         let v = &self.shared.voices[voice];
         let sentences =
             crate::text::split::split_sentences(CALIBRATION_TEXT, self.shared.config.max_sentence_chars);
-        let phonemes = self.shared.espeak.phonemize(&v.espeak_voice, &sentences)?;
+        let phonemes = self
+            .shared
+            .espeak
+            .phonemize_utterances(&v.espeak_voice, &sentences)?;
         let scales = [v.noise_scale, v.length_scale, v.noise_w];
         let rate = v.sample_rate;
         let mut samples = Vec::new();
-        for p in &phonemes {
-            samples.extend(self.base_sentence(voice, p, scales)?);
+        // A fixed seed: the base voice's tone color is the same in every process.
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x0be5_ca1e);
+        for p in phonemes.iter().flatten() {
+            let seed = noise::seed_value(rand::RngCore::next_u64(&mut rng));
+            samples.extend(self.base_sentence(voice, p, scales, seed)?);
         }
         let audio = to_converter_rate(Audio::new(samples, rate))?;
         let tone = Arc::new(self.extract_tone(&audio.samples)?);
@@ -490,23 +603,29 @@ impl ThreadState {
             Some(_) => Some(self.source_tone(plan.voice)?),
             None => None,
         };
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(plan.seed);
         let n = plan.sentences.len();
         // The first sentence alone, so the first chunk does not wait for the rest.
         let mut phonemes = shared
             .espeak
-            .phonemize(&voice.espeak_voice, &plan.sentences[..1])?;
+            .phonemize_utterances(&voice.espeak_voice, &plan.sentences[..1])?;
         for i in 0..n {
             if i == 1 {
                 phonemes.extend(
                     shared
                         .espeak
-                        .phonemize(&voice.espeak_voice, &plan.sentences[1..])?,
+                        .phonemize_utterances(&voice.espeak_voice, &plan.sentences[1..])?,
                 );
             }
-            let p = phonemes
+            let utterances = phonemes
                 .get(i)
                 .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
-            let samples = self.base_sentence(plan.voice, p, plan.scales)?;
+            // Piper speaks each espeak-ng utterance as one model input.
+            let mut samples = Vec::new();
+            for p in utterances {
+                let seed = noise::seed_value(rand::RngCore::next_u64(&mut rng));
+                samples.extend(self.base_sentence(plan.voice, p, plan.scales, seed)?);
+            }
             let mut audio = Audio::new(samples, voice.sample_rate);
             if let (Some(target), Some(source)) = (&plan.target, &source) {
                 if !audio.is_empty() {
@@ -516,7 +635,10 @@ impl ThreadState {
                         .converter
                         .as_mut()
                         .ok_or_else(OpenVoiceEngine::no_converter)?;
-                    audio = Audio::new(conv.convert(&spec, source, target, plan.tau)?, CONVERTER_RATE);
+                    audio = Audio::new(
+                        conv.convert(&spec, source, target, plan.tau, &mut rng)?,
+                        CONVERTER_RATE,
+                    );
                 }
             }
             let last = i + 1 == n;
@@ -777,6 +899,66 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn token_sampling_parameters_are_refused_by_name() {
+        let e = engine();
+        for (name, set) in [
+            (
+                "temperature",
+                (|r: &mut SynthesisRequest| r.sampling.temperature = Some(0.7)) as fn(&mut _),
+            ),
+            ("top_k", |r| r.sampling.top_k = Some(5)),
+            ("top_p", |r| r.sampling.top_p = Some(0.9)),
+            ("repetition_penalty", |r| {
+                r.sampling.repetition_penalty = Some(1.1)
+            }),
+        ] {
+            let mut r = SynthesisRequest::new("Hi.");
+            set(&mut r);
+            match e.plan(&r, None, false) {
+                Err(Error::InvalidInput { field, message }) => {
+                    assert_eq!(field, name);
+                    assert!(message.contains(name), "{message}");
+                }
+                other => panic!("{name}: {:?}", other.map(|p| p.seed)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_seed_is_accepted_only_where_it_fixes_the_audio() {
+        let e = engine();
+        let mut r = SynthesisRequest::new("Hi.");
+        r.seed = Some(3);
+        // The voice's random nodes take the seed once loaded (noise::seed_random_nodes).
+        assert_eq!(e.plan(&r, None, false).unwrap().seed, 3);
+        // A voice whose graph could not be rewritten: the seed needs zero noise.
+        let _ = e.shared.base_seedable[0].set(false);
+        let v = e.shared.default_voice;
+        if v == 0 {
+            match e.plan(&r, None, false) {
+                Err(Error::InvalidInput { field, message }) => {
+                    assert_eq!(field, "seed");
+                    assert!(message.contains("noise_scale"), "{message}");
+                }
+                other => panic!("{:?}", other.map(|p| p.seed)),
+            }
+        }
+        r.sampling.noise_scale = Some(0.0);
+        r.sampling.noise_scale_w = Some(0.0);
+        assert_eq!(e.plan(&r, None, false).unwrap().seed, 3);
+        // Without a seed, every plan gets its own.
+        let a = e.plan(&SynthesisRequest::new("Hi."), None, false).unwrap().seed;
+        let b = e.plan(&SynthesisRequest::new("Hi."), None, false).unwrap().seed;
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn piper_text_keeps_numbers_for_espeak() {
+        // espeak-ng reads numbers itself, as the voice was trained.
+        assert_eq!(piper::sentences("It costs  $4.99.", 400), ["It costs $4.99."]);
     }
 
     #[test]

@@ -7,6 +7,15 @@
 //! The graph takes `input` i64 [1,N], `input_lengths` i64 [1], `scales` f32 [3]
 //! (noise, length, noise_w) and `sid` i64 [1] for multi-speaker voices, and
 //! returns `output` f32 [1,1,1,T] (or [1,1,T]).
+//!
+//! Text front end (the same as piper-tts, the reference implementation of
+//! the format; `tests/piper_ids.rs` holds it to piper-tts's ids): the text
+//! goes to espeak-ng as written, apart from whitespace cleanup, because
+//! espeak-ng reads numbers, abbreviations and symbols itself and the voices
+//! were trained on exactly that reading ([`sentences`]); espeak-ng's clauses
+//! keep their punctuation (`, ; : . ! ?` reach the model, so it pauses at
+//! commas and raises questions), and every clause espeak-ng ends as a
+//! sentence starts a new model input ([`utterance_ids`]).
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -192,6 +201,30 @@ impl PiperVoice {
     }
 }
 
+/// The text of a request cut into sentences of at most `max_chars`
+/// characters, for a Piper voice: only whitespace is normalised (runs become
+/// one space, the ends are trimmed; full-width digits fold to ASCII), since
+/// espeak-ng reads numbers and symbols the way the voice was trained.
+pub fn sentences(text: &str, max_chars: usize) -> Vec<String> {
+    // A language tag with no number rules: whitespace cleanup only.
+    let cleaned = crate::text::normalize::normalize(text, "und");
+    crate::text::split::split_sentences(&cleaned, max_chars)
+}
+
+/// Phoneme ids of each sentence (from [`sentences`]), one entry per Piper
+/// utterance: what piper-tts would feed the model for the same text.
+pub fn utterance_ids(
+    espeak: &crate::text::phonemize::Espeak,
+    voice: &PiperVoice,
+    sentences: &[String],
+) -> Result<Vec<Vec<PhonemeIds>>> {
+    Ok(espeak
+        .phonemize_utterances(&voice.espeak_voice, sentences)?
+        .iter()
+        .map(|u| u.iter().map(|p| voice.phoneme_ids(p)).collect())
+        .collect())
+}
+
 /// Lists the base voices in `dir` (`*.onnx` with a matching `.onnx.json`),
 /// sorted by name.
 pub fn discover(dir: &Path) -> Result<Vec<PiperVoice>> {
@@ -211,13 +244,46 @@ pub fn discover(dir: &Path) -> Result<Vec<PiperVoice>> {
     Ok(out)
 }
 
-/// Runs the VITS graph of a base voice.
+/// Loads a voice's graph with its random nodes made seedable
+/// ([`super::noise`]); returns the session and whether it takes the seed. A
+/// graph that cannot be rewritten (or that ONNX Runtime refuses once
+/// rewritten) is loaded as it is, unseedable.
+pub fn load_vits(
+    voice: &PiperVoice,
+    config: &crate::runtime::SessionConfig,
+) -> Result<(ort::session::Session, bool)> {
+    let bytes = std::fs::read(&voice.model_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::ModelNotInstalled(format!("{} is missing", voice.model_path.display()))
+        } else {
+            Error::io(format!("reading {}", voice.model_path.display()), e)
+        }
+    })?;
+    if let Some((seeded, nodes)) = super::noise::seed_random_nodes(&bytes) {
+        drop(bytes);
+        let name = voice.model_path.display().to_string();
+        match crate::runtime::load_session_from_memory(&seeded, &name, config) {
+            Ok(session) => {
+                tracing::debug!(voice = %voice.name, nodes, "random nodes follow the request seed");
+                return Ok((session, true));
+            }
+            Err(e) => {
+                tracing::warn!(voice = %voice.name, error = %e, "seeded graph refused; loading it unchanged")
+            }
+        }
+    }
+    Ok((crate::runtime::load_session(&voice.model_path, config)?, false))
+}
+
+/// Runs the VITS graph of a base voice; `noise_seed` ([`super::noise::seed_value`])
+/// feeds the seed input when the graph has one.
 pub fn run_vits(
     session: &mut ort::session::Session,
     voice: &PiperVoice,
     ids: &[i64],
     scales: [f32; 3],
     speaker: i64,
+    noise_seed: i64,
 ) -> Result<Vec<f32>> {
     use ort::value::Tensor;
     let err = |e: ort::Error| Error::Inference(format!("base voice {}: {e}", voice.name));
@@ -225,6 +291,21 @@ pub fn run_vits(
     let input = Tensor::from_array(([1usize, n], ids.to_vec())).map_err(err)?;
     let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
     let scales = Tensor::from_array(([3usize], scales.to_vec())).map_err(err)?;
+    let seeded = session
+        .inputs()
+        .iter()
+        .any(|i| i.name() == super::noise::SEED_INPUT);
+    if seeded {
+        let seed = Tensor::from_array(([1usize], vec![noise_seed])).map_err(err)?;
+        let mut inputs = ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, super::noise::SEED_INPUT => seed];
+        if voice.num_speakers > 1 {
+            let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
+            inputs.push(("sid".into(), sid.into()));
+        }
+        let outputs = session.run(inputs).map_err(err)?;
+        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        return Ok(data.to_vec());
+    }
     let outputs = if voice.num_speakers > 1 {
         let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
         session

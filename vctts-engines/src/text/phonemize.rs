@@ -37,6 +37,8 @@ use super::split::is_closer;
 
 /// Environment variable naming the espeak-ng binary to use.
 pub const ESPEAK_ENV: &str = "VCTTS_ESPEAK";
+/// Environment variable naming the folder that holds the `espeak-ng-data` to use.
+pub const ESPEAK_DATA_ENV: &str = "VCTTS_ESPEAK_DATA";
 
 /// Hint appended to "not found" errors.
 const INSTALL_HINT: &str = "run scripts/setup.sh or apt-get install espeak-ng";
@@ -45,6 +47,8 @@ const INSTALL_HINT: &str = "run scripts/setup.sh or apt-get install espeak-ng";
 #[derive(Debug, Clone)]
 pub struct Espeak {
     binary: PathBuf,
+    /// The folder holding `espeak-ng-data` (`--path`); `None` = the binary's own.
+    data: Option<PathBuf>,
     /// `espeak-ng --voices`, read once on first use.
     voices: OnceLock<Vec<VoiceEntry>>,
 }
@@ -79,7 +83,16 @@ impl Espeak {
     /// [`Espeak::locate`] with the environment read through `env`. When
     /// `VCTTS_ESPEAK` is set it must name an executable file: a wrong explicit
     /// setting is an error, not a reason to pick some other binary from `PATH`.
+    /// `VCTTS_ESPEAK_DATA`, when set, is passed as `--path` ([`Espeak::with_data`]).
     pub fn locate_with(env: impl Fn(&str) -> Option<OsString>) -> Result<Self> {
+        let found = Self::locate_binary(&env)?;
+        Ok(match env(ESPEAK_DATA_ENV).filter(|v| !v.is_empty()) {
+            Some(data) => found.with_data(PathBuf::from(data)),
+            None => found,
+        })
+    }
+
+    fn locate_binary(env: &impl Fn(&str) -> Option<OsString>) -> Result<Self> {
         if let Some(value) = env(ESPEAK_ENV).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(value);
             if is_executable(&path) {
@@ -110,8 +123,23 @@ impl Espeak {
     pub fn with_binary(path: PathBuf) -> Self {
         Espeak {
             binary: path,
+            data: None,
             voices: OnceLock::new(),
         }
+    }
+
+    /// Uses the `espeak-ng-data` folder inside `parent` (espeak-ng's `--path`)
+    /// instead of the one the binary was built with, e.g. the data Piper
+    /// voices were trained with (see `models/openvoice/README.md`).
+    pub fn with_data(mut self, parent: PathBuf) -> Self {
+        self.data = Some(parent);
+        self.voices = OnceLock::new();
+        self
+    }
+
+    /// The `--path` given to espeak-ng, if any.
+    pub fn data(&self) -> Option<&Path> {
+        self.data.as_deref()
     }
 
     /// The espeak-ng binary this uses.
@@ -130,6 +158,21 @@ impl Espeak {
     /// [`Error::UnsupportedLanguage`], a failing process is [`Error::Inference`]
     /// with its stderr.
     pub fn phonemize(&self, voice: &str, sentences: &[String]) -> Result<Vec<String>> {
+        Ok(self
+            .phonemize_utterances(voice, sentences)?
+            .into_iter()
+            .map(|u| u.join(" "))
+            .collect())
+    }
+
+    /// Like [`Espeak::phonemize`], but each sentence's phonemes are further
+    /// cut into utterances the way Piper cuts them: after every clause that
+    /// espeak-ng ends as a sentence (a clause ending in `.`, `!` or `?`).
+    /// Piper speaks each utterance as one model input (BOS … EOS), so a text
+    /// such as `Mr. Smith left.` is two utterances, `mˈɪstɚ.` and
+    /// `smˈɪθ lˈɛft.`, as espeak-ng reads it. A sentence with nothing to say
+    /// gives an empty list.
+    pub fn phonemize_utterances(&self, voice: &str, sentences: &[String]) -> Result<Vec<Vec<String>>> {
         validate_voice(voice)?;
         let clauses: Vec<Vec<Clause>> = sentences.iter().map(|s| split_clauses(s)).collect();
         let spoken: Vec<&str> = clauses
@@ -152,17 +195,16 @@ impl Espeak {
             );
             phonemes = spoken
                 .iter()
-                .map(|clause| {
-                    self.run(voice, &format!("{clause}\n"))
-                        .map(|out| join_lines(&out))
-                })
+                .map(|clause| self.phonemize_one(voice, clause))
                 .collect::<Result<_>>()?;
         }
         let mut phonemes = phonemes.into_iter();
         Ok(clauses
             .iter()
             .map(|sentence| {
+                let mut utterances = Vec::new();
                 let mut out = String::new();
+                let mut glued = false;
                 for clause in sentence {
                     let ipa = if clause.text.is_empty() {
                         String::new()
@@ -174,15 +216,22 @@ impl Espeak {
                         if !out.is_empty() {
                             out.push_str(&clause.punct);
                         }
-                        continue;
+                    } else {
+                        if !out.is_empty() && !glued {
+                            out.push(' ');
+                        }
+                        out.push_str(&ipa);
+                        out.push_str(&clause.punct);
                     }
-                    if !out.is_empty() {
-                        out.push(' ');
+                    glued = clause.glue;
+                    if !out.is_empty() && clause.punct.contains(['.', '!', '?']) {
+                        utterances.push(std::mem::take(&mut out));
                     }
-                    out.push_str(&ipa);
-                    out.push_str(&clause.punct);
                 }
-                out
+                if !out.is_empty() {
+                    utterances.push(out);
+                }
+                utterances
             })
             .collect())
     }
@@ -227,20 +276,54 @@ impl Espeak {
         }
         input.push('\n');
         let out = self.run(voice, &input)?;
-        Ok(group_lines(&out))
+        let groups = group_lines(&out);
+        if !links_voice(voice) {
+            return Ok(groups);
+        }
+        let mnemonics = group_lines(&self.run_mode(voice, &input, "-x")?);
+        if mnemonics.len() != groups.len() {
+            return Ok(groups);
+        }
+        Ok(groups
+            .iter()
+            .zip(&mnemonics)
+            .map(|(ipa, x)| add_links(ipa, x))
+            .collect())
+    }
+
+    /// One clause alone (the fallback path), with the same link marks as a batch.
+    fn phonemize_one(&self, voice: &str, clause: &str) -> Result<String> {
+        let input = format!("{clause}\n");
+        let ipa = join_lines(&self.run(voice, &input)?);
+        if !links_voice(voice) {
+            return Ok(ipa);
+        }
+        let x = join_lines(&self.run_mode(voice, &input, "-x")?);
+        Ok(add_links(&ipa, &x))
     }
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
+        if let Some(data) = &self.data {
+            let mut arg = OsString::from("--path=");
+            arg.push(data);
+            cmd.arg(arg);
+        }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     }
 
     /// Runs `espeak-ng -q -b 1 --ipa -v <voice>` on `input`, returning stdout.
     fn run(&self, voice: &str, input: &str) -> Result<String> {
+        self.run_mode(voice, input, "--ipa")
+    }
+
+    /// Runs `espeak-ng -q -b 1 <mode> -v <voice>` (`--ipa`, or `-x` for
+    /// espeak-ng's own phoneme mnemonics) on `input`, returning stdout.
+    fn run_mode(&self, voice: &str, input: &str, mode: &str) -> Result<String> {
         let mut child = self
             .command()
-            .args(["-q", "-b", "1", "--ipa", "-v", voice])
+            .args(["-q", "-b", "1", mode, "-v", voice])
             .stdin(Stdio::piped())
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
@@ -374,6 +457,9 @@ fn parse_voices(listing: &str) -> Vec<VoiceEntry> {
 pub(crate) struct Clause {
     pub(crate) text: String,
     pub(crate) punct: String,
+    /// An ellipsis ended the clause: espeak-ng gives it no terminator and
+    /// Piper writes the next clause's phonemes straight after, with no space.
+    pub(crate) glue: bool,
 }
 
 /// Punctuation that can end a clause.
@@ -425,12 +511,33 @@ pub(crate) fn split_clauses(sentence: &str) -> Vec<Clause> {
         let spaced = at_end || chars[j].is_whitespace();
         let cjk = run.iter().any(|&p| is_cjk_punct(p));
         let dotted_abbreviation = !at_end && run == ['.'] && current_word(&text).contains('.');
-        if (cjk || spaced) && !dotted_abbreviation {
+        // espeak-ng reads a full stop followed by a lower-case word as an
+        // abbreviation (`Baker St. near`), not as the end of a clause.
+        let before_lowercase = run == ['.'] && next_word_is_lowercase(&chars[j..]);
+        let marks: Vec<char> = run.iter().copied().filter(|&c| !is_closer(c)).collect();
+        let ellipsis = is_ellipsis(&marks);
+        // An abbreviation's full stop followed by more punctuation (`p.m.,`,
+        // `U.S.;`, `D.C.?`): espeak-ng keeps the stop with the word; a
+        // following `, ; :` then ends nothing, and `. ? !` end the sentence
+        // as a plain full stop.
+        let after_stop = !ellipsis && marks.len() >= 2 && marks[0] == '.';
+        let continues = after_stop && marks[1..].iter().all(|&c| matches!(c, ',' | ';' | ':'));
+        if (cjk || spaced) && !dotted_abbreviation && !before_lowercase && !continues {
             clauses.push(Clause {
                 text: sanitize(&text),
-                punct: normalize_punct(run),
+                punct: if ellipsis {
+                    String::new()
+                } else if after_stop {
+                    ".".into()
+                } else {
+                    normalize_punct(run)
+                },
+                glue: ellipsis && !at_end,
             });
             text.clear();
+        } else if continues {
+            // The stop stays with the word; the rest is not read.
+            text.extend(run.iter().filter(|&&c| c == '.' || is_closer(c)));
         } else {
             text.extend(run);
         }
@@ -440,9 +547,86 @@ pub(crate) fn split_clauses(sentence: &str) -> Vec<Clause> {
         clauses.push(Clause {
             text: sanitize(&text),
             punct: String::new(),
+            glue: false,
         });
     }
     clauses
+}
+
+/// `...` / `…` (closers already removed): an ellipsis. Two dots are an
+/// abbreviation's stop and a full stop (`p.m..`).
+fn is_ellipsis(marks: &[char]) -> bool {
+    marks == ['…'] || (marks.len() >= 3 && marks.iter().all(|&c| c == '.'))
+}
+
+/// Whether the next word (after whitespace) starts with a lower-case letter.
+fn next_word_is_lowercase(rest: &[char]) -> bool {
+    let mut it = rest.iter().skip_while(|c| c.is_whitespace());
+    matches!(it.next(), Some(c) if c.is_lowercase()) && rest.first().is_some_and(|c| c.is_whitespace())
+}
+
+/// Voices whose link phoneme `;` is written `ʲ` (English): espeak-ng 1.52,
+/// which Piper's voices were trained with, writes it in IPA; 1.51 drops it.
+fn links_voice(voice: &str) -> bool {
+    let v = voice.to_ascii_lowercase();
+    v == "en" || v.starts_with("en-") || v.starts_with("en+") || v.starts_with("gmw/en")
+}
+
+/// Adds espeak-ng's link phoneme (`;` in its mnemonics, after an
+/// i-vowel before a following vowel: "the answer" → `ðɪʲ ˈænsɚɹ`) to IPA that
+/// lacks it. `mnemonics` is the same clause in `-x` form; words pair up by
+/// position, and within a word the n-th i-vowel of one is the n-th of the
+/// other (`i`, `I` there; `i`, `ɪ`, `ᵻ` here). Anything that does not pair up
+/// is left as it is.
+fn add_links(ipa: &str, mnemonics: &str) -> String {
+    if !mnemonics.contains(';') || ipa.contains('ʲ') {
+        return ipa.to_string();
+    }
+    let words: Vec<&str> = ipa.split(' ').collect();
+    let marks: Vec<&str> = mnemonics.split(' ').collect();
+    if words.len() != marks.len() {
+        return ipa.to_string();
+    }
+    words
+        .iter()
+        .zip(&marks)
+        .map(|(w, m)| link_word(w, m))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn link_word(ipa: &str, mnemonic: &str) -> String {
+    let mut targets = Vec::new();
+    let mut vowels = 0;
+    let mut prev = ' ';
+    for c in mnemonic.chars() {
+        match c {
+            'i' | 'I' => vowels += 1,
+            // Only a link right after an i-vowel (`i;`, `i:;`, `I2;`, `I#;`).
+            ';' if vowels > 0 && matches!(prev, 'i' | 'I' | ':' | '2' | '#') => targets.push(vowels),
+            _ => {}
+        }
+        prev = c;
+    }
+    if targets.is_empty() {
+        return ipa.to_string();
+    }
+    let chars: Vec<char> = ipa.chars().collect();
+    let mut out = String::with_capacity(ipa.len() + 2 * targets.len());
+    let mut seen = 0;
+    let mut pending = false;
+    for (k, &c) in chars.iter().enumerate() {
+        out.push(c);
+        if matches!(c, 'i' | 'ɪ' | 'ᵻ') {
+            seen += 1;
+            pending = targets.contains(&seen);
+        }
+        if pending && chars.get(k + 1) != Some(&'ː') {
+            out.push('ʲ');
+            pending = false;
+        }
+    }
+    out
 }
 
 fn current_word(text: &str) -> &str {
@@ -549,6 +733,7 @@ mod tests {
         Clause {
             text: text.into(),
             punct: punct.into(),
+            glue: false,
         }
     }
 
@@ -560,7 +745,14 @@ mod tests {
         );
         assert_eq!(
             split_clauses("Wait... what?!"),
-            [clause("Wait", "."), clause("what", "?!")]
+            [
+                Clause {
+                    text: "Wait".into(),
+                    punct: String::new(),
+                    glue: true
+                },
+                clause("what", "?!")
+            ]
         );
         assert_eq!(split_clauses("no end"), [clause("no end", "")]);
         assert_eq!(
@@ -590,7 +782,37 @@ mod tests {
     fn clause_text_is_sanitised() {
         assert_eq!(split_clauses("a\nb\r\nc"), [clause("a b c", "")]);
         assert_eq!(split_clauses("x [[h@l'oU]] y"), [clause("x h@l'oU y", "")]);
-        assert_eq!(split_clauses("\"...\" ok"), [clause("", "."), clause("ok", "")]);
+        assert_eq!(
+            split_clauses("\"...\" ok"),
+            [
+                Clause {
+                    text: String::new(),
+                    punct: String::new(),
+                    glue: true
+                },
+                clause("ok", "")
+            ]
+        );
+        // A full stop before a lower-case word is an abbreviation to espeak-ng.
+        assert_eq!(
+            split_clauses("Baker St. near the park. Mr. Smith"),
+            [
+                clause("Baker St. near the park", "."),
+                clause("Mr", "."),
+                clause("Smith", "")
+            ]
+        );
+        assert_eq!(
+            split_clauses("Stop... now."),
+            [
+                Clause {
+                    text: "Stop".into(),
+                    punct: String::new(),
+                    glue: true
+                },
+                clause("now", ".")
+            ]
+        );
         assert_eq!(split_clauses("   "), Vec::<Clause>::new());
     }
 
