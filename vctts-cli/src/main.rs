@@ -5,6 +5,7 @@
 
 mod local;
 mod models;
+mod models_fetch;
 
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
@@ -42,7 +43,7 @@ enum Command {
     Engines,
     /// List the voices in the local voice folder.
     Voices,
-    /// Pack, verify, restore and list model packages.
+    /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
     Models(models::ModelsCommand),
 }
@@ -142,7 +143,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     if let Command::Models(cmd) = cli.command {
-        return models::run(cmd);
+        return models::run(cmd, &cli.models);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
