@@ -287,7 +287,7 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let repo_path = key
             .splitn(5, '/')
             .nth(4)
-            .map(|rest| rest.splitn(2, '/').nth(1).unwrap_or("").to_string());
+            .map(|rest| rest.split_once('/').map(|x| x.1).unwrap_or("").to_string());
         let cut = if method == "GET" && (path.starts_with("/cdn/") || file.as_ref().is_some_and(|f| !f.lfs)) {
             repo_path.and_then(|p| s.cut_after.remove(&p))
         } else {
