@@ -73,13 +73,14 @@ fn fixture_catalog(dir: &Path) -> PathBuf {
 /// A few seconds of speech, spoken by the real base voice.
 fn reference_clip(dir: &Path, hub: &LocalHub) -> PathBuf {
     let path = dir.join("ref.wav");
-    let o = run(vctts(dir, hub).args([
-        "synth",
-        "--text",
-        "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet forest.",
-        "-o",
-    ])
-    .arg(&path));
+    let o = run(vctts(dir, hub)
+        .args([
+            "synth",
+            "--text",
+            "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet forest.",
+            "-o",
+        ])
+        .arg(&path));
     assert!(o.status.success(), "{}", text(&o.stderr));
     path
 }
