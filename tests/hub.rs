@@ -193,6 +193,21 @@ async fn fetches_verifies_and_installs_a_model() {
     assert!(against[2].contains("git blob"), "{against:?}");
     assert_eq!(record.files[1].sha256, sha256(&f.small));
     assert!(!root.path().join(STAGING).exists(), "staging is cleaned up");
+    // After the first answer names the commit, every request names it.
+    let seen = f.hub.seen();
+    let first = seen
+        .iter()
+        .position(|s| s.path.contains("/resolve/main/"))
+        .unwrap();
+    assert!(
+        seen[first + 1..]
+            .iter()
+            .filter(|s| s.path.contains("/resolve/"))
+            .all(|s| s
+                .path
+                .contains("/resolve/0123456789abcdef0123456789abcdef01234567/")),
+        "{seen:?}"
+    );
 
     // A second fetch finds it installed and downloads nothing.
     let gets = f.hub.seen().iter().filter(|s| s.method == "GET").count();

@@ -83,24 +83,9 @@ pub struct LocalDisk;
 impl Storage for LocalDisk {
     fn append(&self, path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
         let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Box::new(SyncOnFlush(std::io::BufWriter::with_capacity(
-            1 << 18,
-            f,
-        ))))
-    }
-}
-
-/// Flushing also asks the OS to put the bytes on disk, so a finished part is
-/// durable before it is renamed.
-struct SyncOnFlush(std::io::BufWriter<std::fs::File>);
-
-impl Write for SyncOnFlush {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()?;
-        self.0.get_ref().sync_data()
+        // Parts are synced to disk before they are verified and renamed
+        // (`fetch`), off the async runtime.
+        Ok(Box::new(std::io::BufWriter::with_capacity(1 << 18, f)))
     }
 }
 
@@ -274,11 +259,7 @@ impl Hub {
             }
             return Ok(out);
         }
-        Err(FetchError::Http {
-            file: path.to_string(),
-            url,
-            status: 310,
-        })
+        Err(self.network(path, format!("too many redirects from {url}"), 1, 0))
     }
 
     /// Downloads a small file into memory (an index such as `voices.json`),

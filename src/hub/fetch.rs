@@ -220,13 +220,21 @@ pub async fn fetch_plan(
     let staging = root.join(STAGING).join(&plan.name);
     let files_dir = staging.join("files");
     mkdirs(&files_dir)?;
-    let mut commit = None;
+    let mut commit: Option<String> = None;
     let mut fetched = Vec::new();
     for f in &plan.files {
-        let remote = hub.head(&plan.repo, &plan.revision, &f.path).await?;
+        // Once the hub has said which commit the revision is, every request
+        // names that commit, so a branch that moves mid-fetch cannot mix
+        // files of two commits.
+        let revision = commit.clone().unwrap_or_else(|| plan.revision.clone());
+        let remote = hub.head(&plan.repo, &revision, &f.path).await?;
         if commit.is_none() {
-            commit = remote.commit.clone();
+            commit = remote
+                .commit
+                .clone()
+                .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()));
         }
+        let revision = commit.clone().unwrap_or(revision);
         let (expected, against) = expectation(f, &remote)?;
         let done = files_dir.join(&f.dest);
         let part = part_path(&done);
@@ -236,7 +244,7 @@ pub async fn fetch_plan(
         if !done.is_file() {
             hub.download(
                 &plan.repo,
-                &plan.revision,
+                &revision,
                 &f.path,
                 &part,
                 expected.size,
@@ -352,7 +360,12 @@ fn expectation(f: &PlannedFile, remote: &RemoteFile) -> Result<(Expected, String
 
 async fn file_digests(file: &str, path: &Path) -> Result<super::download::Digests, FetchError> {
     let p = path.to_path_buf();
-    let r = tokio::task::spawn_blocking(move || digests(&p)).await;
+    // On disk before it is checked (and later renamed), off the async runtime.
+    let r = tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&p)?.sync_all()?;
+        digests(&p)
+    })
+    .await;
     match r {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => Err(FetchError::io(

@@ -283,7 +283,14 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             auth: auth.clone(),
         });
         let key = path.strip_prefix("/cdn").unwrap_or(&path).to_string();
-        let file = s.files.get(&key).cloned();
+        // The commit the hub reports serves the same files as the branch.
+        let file = s.files.get(&key).cloned().or_else(|| {
+            let (repo, rest) = key.split_once(&format!("/resolve/{COMMIT}/"))?;
+            s.files
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{repo}/resolve/")) && k.ends_with(&format!("/{rest}")))
+                .map(|(_, f)| f.clone())
+        });
         let repo_path = key
             .splitn(5, '/')
             .nth(4)

@@ -180,9 +180,12 @@ fn hint(e: &Error) -> Option<&'static str> {
         Error::ModelNotInstalled(m) if m.contains("espeak") => {
             Some("install espeak-ng (scripts/setup.sh does)")
         }
-        Error::ModelNotInstalled(_) => {
-            Some("see `vctts engines` and the README of the engine's model folder")
+        Error::ModelNotInstalled(m) if m.contains("converter") => {
+            Some("fetch it with `vctts models fetch openvoice-converter`")
         }
+        Error::ModelNotInstalled(_) => Some(
+            "see `vctts engines`, `vctts models list` (what `vctts models fetch` can download) and the README of the engine's model folder",
+        ),
         Error::VoiceNotFound(_) => Some("list voices with `vctts voices`; make one with `vctts extract`"),
         Error::AudioRejected(_) => Some("give 3–60 s of clear speech from one speaker"),
         _ => None,

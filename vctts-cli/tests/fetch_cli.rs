@@ -110,7 +110,11 @@ fn fetch_the_converter_then_extract_a_voice() {
     // Before: no converter, so no cloning.
     let o = run(vctts(dir.path(), &hub).args(["extract", reference.to_str().unwrap(), "--name", "me"]));
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("converter"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("vctts models fetch openvoice-converter"),
+        "the error says the one command that fixes it: {}",
+        text(&o.stderr)
+    );
 
     let o = run(vctts(dir.path(), &hub)
         .args(["models", "fetch", "openvoice-converter", "--catalog"])
