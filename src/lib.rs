@@ -8,3 +8,4 @@
 pub use vctts_core as core;
 pub use vctts_core::*;
 pub use vctts_engines as engines;
+pub mod hub;

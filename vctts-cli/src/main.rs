@@ -5,6 +5,7 @@
 
 mod local;
 mod models;
+mod models_fetch;
 
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
@@ -42,7 +43,7 @@ enum Command {
     Engines,
     /// List the voices in the local voice folder.
     Voices,
-    /// Pack, verify, restore and list model packages.
+    /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
     Models(models::ModelsCommand),
 }
@@ -142,7 +143,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     if let Command::Models(cmd) = cli.command {
-        return models::run(cmd);
+        return models::run(cmd, &cli.models);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -179,9 +180,12 @@ fn hint(e: &Error) -> Option<&'static str> {
         Error::ModelNotInstalled(m) if m.contains("espeak") => {
             Some("install espeak-ng (scripts/setup.sh does)")
         }
-        Error::ModelNotInstalled(_) => {
-            Some("see `vctts engines` and the README of the engine's model folder")
+        Error::ModelNotInstalled(m) if m.contains("converter") => {
+            Some("fetch it with `vctts models fetch openvoice-converter`")
         }
+        Error::ModelNotInstalled(_) => Some(
+            "see `vctts engines`, `vctts models list` (what `vctts models fetch` can download) and the README of the engine's model folder",
+        ),
         Error::VoiceNotFound(_) => Some("list voices with `vctts voices`; make one with `vctts extract`"),
         Error::AudioRejected(_) => Some("give 3–60 s of clear speech from one speaker"),
         _ => None,

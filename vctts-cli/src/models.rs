@@ -1,5 +1,5 @@
 //! `vctts models …`: pack, verify, restore and list split-volume model
-//! packages (SPEC §6). A thin layer over `vctts_core::package`: parse the
+//! packages (SPEC §6); `fetch` (in `models_fetch.rs`) downloads from a hub. A thin layer over `vctts_core::package`: parse the
 //! arguments, call the library, print the result. Progress goes to stderr:
 //! bars with bytes and ETA when stderr is a terminal, a plain line every 10 %
 //! otherwise (logs, CI). Results go to stdout.
@@ -85,6 +85,31 @@ pub enum ModelsCommand {
         /// openvoice/, gpt_sovits/.
         #[arg(long, env = "VCTTS_MODELS", default_value = "./models")]
         models: PathBuf,
+        /// A model catalog to list instead of the built-in one.
+        #[arg(long, env = "VCTTS_CATALOG")]
+        catalog: Option<PathBuf>,
+    },
+    /// Download models from a Hugging Face compatible hub (HF_ENDPOINT,
+    /// default https://huggingface.co; HF_TOKEN for gated repositories),
+    /// verify every file's checksum and install them atomically. An
+    /// interrupted fetch resumes where it stopped.
+    Fetch {
+        /// Catalog names (see `vctts models list`: openvoice-converter,
+        /// xtts-v2, …) or Piper voices as lang_REGION-name-quality
+        /// (e.g. de_DE-thorsten-medium).
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// The models folder to install into. Default: --models
+        /// (VCTTS_MODELS, ./models).
+        #[arg(long = "to", value_name = "ROOT")]
+        to: Option<PathBuf>,
+        /// Download again even if the model is installed.
+        #[arg(long)]
+        force: bool,
+        /// A model catalog to use instead of the built-in one (e.g. an
+        /// organisation's mirror with its own revisions).
+        #[arg(long, env = "VCTTS_CATALOG")]
+        catalog: Option<PathBuf>,
     },
 }
 
@@ -151,8 +176,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// Runs one `vctts models` command and prints its result.
-pub fn run(cmd: ModelsCommand) -> ExitCode {
+/// Runs one `vctts models` command and prints its result; `models` is the
+/// global models folder (`--models`).
+pub fn run(cmd: ModelsCommand, models: &Path) -> ExitCode {
     let result = match cmd {
         ModelsCommand::Pack {
             dir,
@@ -190,9 +216,23 @@ pub fn run(cmd: ModelsCommand) -> ExitCode {
             };
             restore(&pkgdir, &to, &opts)
         }
-        ModelsCommand::List { models } => {
+        ModelsCommand::List { models, catalog } => {
             list(&models);
+            crate::models_fetch::list(&models, catalog.as_deref());
             Ok(())
+        }
+        ModelsCommand::Fetch {
+            names,
+            to,
+            force,
+            catalog,
+        } => {
+            let root = crate::models_fetch::root_or(to, models);
+            return if crate::models_fetch::fetch(&names, &root, force, catalog.as_deref()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match result {

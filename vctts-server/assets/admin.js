@@ -4,7 +4,8 @@
 // GET /admin/api/me, POST /admin/api/logout, GET /admin/api/nodes,
 // POST /admin/api/nodes/{id}/{start|stop|restart|activate|standby},
 // GET|PUT /admin/api/config, GET /admin/api/logs + SSE /admin/api/logs/stream,
-// GET|POST|DELETE /admin/api/announcements[/{id}].
+// GET|POST|DELETE /admin/api/announcements[/{id}], GET /admin/api/models,
+// POST /admin/api/models/fetch {name}, GET /admin/api/models/fetch/{id}.
 //
 // Invariants: nothing but the login form is shown until the server confirms
 // a session; any 401 from any call ends the session view and returns to the
@@ -129,6 +130,7 @@ async function logout() {
 }
 
 function stopLive() {
+  clearTimeout(fetchTimer);
   clearTimeout(nodeTimer);
   clearTimeout(logTimer);
   if (logSource) logSource.close();
@@ -571,6 +573,85 @@ async function deleteAnnouncement(id) {
   loadAnnouncements();
 }
 
+// ---- models -----------------------------------------------------------------------
+// Loaded when the section is opened; fetch jobs are polled while any runs.
+
+const FETCH_POLL_MS = 1000;
+let fetchTimer = 0;
+
+function fmtBytes(n) {
+  if (typeof n !== 'number') return DASH;
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function jobLine(j) {
+  const total = j.bytes_total;
+  const pct = typeof total === 'number' && total > 0 ? ` ${Math.floor((100 * j.bytes_done) / total)}%` : '';
+  let text;
+  if (j.state === 'running') text = `${j.name}: fetching${pct} (${fmtBytes(j.bytes_done)} of ${fmtBytes(total)})`;
+  else if (j.state === 'done') text = j.already_installed ? `${j.name}: already installed` : `${j.name}: installed in ${show(j.target)}`;
+  else text = `${j.name}: failed — ${show(pick(j, 'error.message'))}`;
+  const kind = j.state === 'failed' ? 'error' : (j.state === 'done' ? 'info' : 'warning');
+  const li = el('li', { class: `notice ${kind}`, dataset: { jobId: show(j.id) } }, el('span', { class: 'grow', text }));
+  if (j.state === 'running' && typeof total === 'number' && total > 0) {
+    li.append(el('progress', { max: String(total), value: String(j.bytes_done), 'aria-label': `${j.name} progress` }));
+  }
+  return li;
+}
+
+function renderModels(body) {
+  $('models-where').textContent = `Models folder: ${show(body.models_root)} · catalog: ${show(body.catalog)}`;
+  const rows = (body.models || []).map((m) => el('tr', {},
+    el('td', { text: m.name, title: show(m.description) }),
+    el('td', { text: show(m.engine) }),
+    el('td', { text: m.size != null ? fmtBytes(m.size) : DASH }),
+    el('td', { class: 'small', text: show(m.licence) }),
+    el('td', { text: m.installed ? 'installed' : 'not installed' }),
+    el('td', {}, m.fetchable
+      ? el('button', { type: 'button', class: 'small', text: m.installed ? 'Fetch again' : 'Fetch', on: { click: () => startFetch(m.name, m.installed) } })
+      : el('span', { class: 'muted small', text: show(m.import) }))));
+  replace($('model-rows'), rows.length ? rows : el('tr', {}, el('td', { colspan: '6', class: 'muted', text: 'The catalog is empty.' })));
+  renderJobs(body.jobs || []);
+}
+
+function renderJobs(jobs) {
+  replace($('fetch-jobs'), jobs.length ? jobs.slice().reverse().map(jobLine) : el('li', { class: 'muted small', text: 'No fetches yet.' }));
+  clearTimeout(fetchTimer);
+  if (signedIn && jobs.some((j) => j.state === 'running')) fetchTimer = setTimeout(loadModels, FETCH_POLL_MS);
+}
+
+async function loadModels() {
+  if (!$('models-details').open) return;
+  try {
+    const res = await call('GET', '/admin/api/models');
+    if (!signedIn) return;
+    if (res.ok) renderModels(res.body);
+    else if (res.status !== 401) say($('models-result'), `Could not read the models: ${errorText(res)}`, 'err');
+  } catch (e) {
+    say($('models-result'), `The gateway does not answer: ${e.message}`, 'err');
+  }
+}
+
+async function startFetch(name, force = false) {
+  const res = await call('POST', '/admin/api/models/fetch', { json: { name, force } }).catch((e) => ({ ok: false, status: 0, body: e.message }));
+  if (res.ok) say($('models-result'), `Fetching ${name}…`, 'ok');
+  else if (res.status !== 401) say($('models-result'), `Not started: ${errorText(res)}`, 'err');
+  loadModels();
+}
+
+function fetchPiper(ev) {
+  ev.preventDefault();
+  const form = $('piper-form');
+  clearFieldErrors(form);
+  const name = $('piper-name').value.trim();
+  if (!$('piper-name').checkValidity() || !name) { fieldError(form, 'name', 'Write a voice name such as de_DE-thorsten-medium.'); return; }
+  startFetch(name);
+}
+
 // ---- wiring ---------------------------------------------------------------------
 
 function init() {
@@ -587,6 +668,8 @@ function init() {
   $('log-q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(startLogs, 400); });
   $('log-clear').addEventListener('click', () => $('log-list').replaceChildren());
   $('ann-form').addEventListener('submit', createAnnouncement);
+  $('models-details').addEventListener('toggle', loadModels);
+  $('piper-form').addEventListener('submit', fetchPiper);
   checkSession();
 }
 

@@ -52,6 +52,7 @@ pub fn routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/admin/api/login", post(login))
         .route("/api/v3/announcements", get(public_announcements))
         .merge(guarded)
+        .merge(super::models::routes(gw))
 }
 
 fn error_body(

@@ -8,6 +8,7 @@
 //!   and API-key authentication of the public API with scopes;
 //! - [`handlers`]: the admin endpoints and the public
 //!   `GET /api/v3/announcements`;
+//! - [`models`]: fetching models from the hub and following the progress;
 //! - [`start`]: the background work (applying saved settings, announcing
 //!   node trouble, supervising local workers, the default-password warning).
 //!
@@ -23,6 +24,7 @@
 
 pub mod guard;
 pub mod handlers;
+pub mod models;
 
 use crate::announcements::{Announcements, Kind};
 use crate::auth::Auth;
