@@ -1,5 +1,9 @@
-//! Encoders for what the API returns: RIFF WAV (16-bit PCM or 32-bit
-//! float), a streaming WAV header, and raw signed 16-bit little-endian PCM.
+//! Building blocks for the uncompressed formats: RIFF WAV (16-bit PCM or
+//! 32-bit float), streaming WAV headers, and raw signed 16-bit little-endian
+//! PCM. Every format, compressed ones included, whole or streamed, is
+//! written by [`super::encoders`] ([`super::StreamEncoder`],
+//! [`super::encode_all`]); [`encode`] here is the older entry point for the
+//! three formats of [`OutputFormat`].
 //!
 //! Invariants: output is always mono at the clip's rate; float samples are
 //! clamped to `[-1, 1]` and rounded (`x * 32767`, NaN as 0) for 16-bit
@@ -78,30 +82,48 @@ pub fn wav_i16(audio: &Audio) -> Vec<u8> {
     out
 }
 
-/// A complete 32-bit float mono WAV file (`WAVE_FORMAT_IEEE_FLOAT` with the
-/// `fact` chunk non-PCM formats require).
-pub fn wav_f32(audio: &Audio) -> Vec<u8> {
-    let n = audio.samples.len();
-    let data_len = n * 4;
+/// The 58-byte header of a 32-bit float mono WAV (`WAVE_FORMAT_IEEE_FLOAT`
+/// with the `fact` chunk non-PCM formats require) holding `n` samples
+/// (`None`: unknown length, the RIFF, `fact` and data sizes `0xFFFFFFFF`).
+fn f32_header(sample_rate: u32, n: Option<usize>) -> Vec<u8> {
     // RIFF payload: "WAVE" + fmt (8 + 18) + fact (8 + 4) + data (8 + n).
-    let riff = sat_u32(data_len.saturating_add(4 + 26 + 12 + 8));
-    let mut out = Vec::with_capacity(58 + data_len);
+    let (riff, frames, data) = match n {
+        Some(n) => (
+            sat_u32((n * 4).saturating_add(4 + 26 + 12 + 8)),
+            sat_u32(n),
+            sat_u32(n * 4),
+        ),
+        None => (u32::MAX, u32::MAX, u32::MAX),
+    };
+    let mut out = Vec::with_capacity(WAV_F32_HEADER_LEN);
     out.extend_from_slice(b"RIFF");
     push_u32(&mut out, riff);
     out.extend_from_slice(b"WAVEfmt ");
     push_u32(&mut out, 18);
     push_u16(&mut out, FORMAT_IEEE_FLOAT);
     push_u16(&mut out, 1);
-    push_u32(&mut out, audio.sample_rate);
-    push_u32(&mut out, audio.sample_rate.saturating_mul(4));
+    push_u32(&mut out, sample_rate);
+    push_u32(&mut out, sample_rate.saturating_mul(4));
     push_u16(&mut out, 4);
     push_u16(&mut out, 32);
     push_u16(&mut out, 0);
     out.extend_from_slice(b"fact");
     push_u32(&mut out, 4);
-    push_u32(&mut out, sat_u32(n));
+    push_u32(&mut out, frames);
     out.extend_from_slice(b"data");
-    push_u32(&mut out, sat_u32(data_len));
+    push_u32(&mut out, data);
+    out
+}
+
+/// Size of the 32-bit float header ([`wav_f32`], [`wav_f32_stream_header`]).
+pub const WAV_F32_HEADER_LEN: usize = 58;
+
+/// A complete 32-bit float mono WAV file (`WAVE_FORMAT_IEEE_FLOAT` with the
+/// `fact` chunk non-PCM formats require).
+pub fn wav_f32(audio: &Audio) -> Vec<u8> {
+    let n = audio.samples.len();
+    let mut out = f32_header(audio.sample_rate, Some(n));
+    out.reserve(n * 4);
     for &s in &audio.samples {
         let v = if s.is_finite() { s } else { 0.0 };
         out.extend_from_slice(&v.to_le_bytes());
@@ -109,10 +131,18 @@ pub fn wav_f32(audio: &Audio) -> Vec<u8> {
     out
 }
 
+/// The header of a 32-bit float mono WAV stream of unknown length
+/// ([`WAV_F32_HEADER_LEN`] bytes, sizes `0xFFFFFFFF`), to be followed by
+/// little-endian `f32` samples.
+pub fn wav_f32_stream_header(sample_rate: u32) -> Vec<u8> {
+    f32_header(sample_rate, None)
+}
+
 /// The header of a 16-bit mono WAV stream of unknown length: 44 bytes with
-/// the RIFF and data sizes set to `0xFFFFFFFF`, to be followed by
-/// [`pcm_s16le`] chunks. Decoders of vctts (and most players) read such a
-/// stream to its end.
+/// the RIFF and data sizes set to `0xFFFFFFFF` (the convention of common
+/// streaming servers, as the real sizes are unknown when the header is
+/// sent), to be followed by [`pcm_s16le`] chunks. Decoders of vctts (and
+/// most players) read such a stream to its end.
 pub fn wav_stream_header(sample_rate: u32) -> Vec<u8> {
     pcm16_header(sample_rate, None)
 }

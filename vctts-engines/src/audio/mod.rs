@@ -7,7 +7,12 @@
 //! - [`preprocess`]: DC removal, silence trimming, loudness and peak
 //!   control, duration limits;
 //! - [`quality`]: a report on a reference clip, with human warnings;
-//! - [`encode`]: WAV (16-bit, float), stream headers and raw PCM.
+//! - [`format`]: [`AudioFormat`], the output formats with their names,
+//!   extensions and MIME types;
+//! - [`encoders`]: [`StreamEncoder`] and [`encode_all`], every format
+//!   (wav, pcm, mp3, opus, aac, flac) whole or streamed;
+//! - [`encode`]: WAV (16-bit, float), stream headers and raw PCM building
+//!   blocks.
 //!
 //! Invariant: every clip is a [`vctts_core::Audio`] (mono `f32` at a rate);
 //! user input never panics, it returns [`vctts_core::Error::AudioDecode`] or
@@ -15,6 +20,8 @@
 
 pub mod decode;
 pub mod encode;
+pub mod encoders;
+pub mod format;
 pub mod preprocess;
 pub mod quality;
 pub mod resample;
@@ -22,9 +29,11 @@ pub mod vad;
 
 pub use decode::{DecodeLimits, decode, decode_file};
 pub use encode::{content_type, encode, pcm_s16le, wav_f32, wav_i16, wav_stream_header};
+pub use encoders::{EncodeOptions, StreamEncoder, encode_all, encode_all_with};
+pub use format::AudioFormat;
 pub use preprocess::{
     PreprocessOptions, limit_peak, normalize_loudness, preprocess, remove_dc, trim_silence,
 };
 pub use quality::{QualityReport, analyze};
-pub use resample::resample;
+pub use resample::{StreamResampler, resample};
 pub use vad::{VadConfig, speech_segments};

@@ -15,7 +15,10 @@
 //! - resamplers are expensive to build (the sinc table), so idle ones are
 //!   kept in a process-wide pool keyed by `(from, to)` and reset before
 //!   reuse; concurrent calls for the same pair each take their own, and the
-//!   pool is bounded ([`MAX_IDLE_PER_PAIR`] per pair, [`MAX_PAIRS`] pairs).
+//!   pool is bounded ([`MAX_IDLE_PER_PAIR`] per pair, [`MAX_PAIRS`] pairs);
+//! - [`StreamResampler`] converts a clip that arrives in pieces and returns,
+//!   over its `push` calls and `finish`, exactly the samples [`resample`]
+//!   returns for the whole clip (it feeds rubato the same blocks).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -203,6 +206,170 @@ fn run(r: &mut SincFixedIn<f32>, input: &[f32], from: u32, to: u32, want: usize)
     Ok(out)
 }
 
+/// Resamples a clip that arrives in pieces (a synthesis stream), handing
+/// out each converted sample as soon as the filter has seen enough input.
+///
+/// Invariant: the concatenation of everything [`StreamResampler::push`] and
+/// [`StreamResampler::finish`] return equals [`resample`] of the
+/// concatenated input, sample for sample, whatever the piece sizes.
+/// Equal rates pass samples through unchanged.
+pub struct StreamResampler {
+    from: u32,
+    to: u32,
+    /// `None` when the rates are equal.
+    inner: Option<StreamState>,
+}
+
+struct StreamState {
+    r: SincFixedIn<f32>,
+    /// Virtual input not yet fed to rubato (starts with the alignment zeros).
+    pending: Vec<f32>,
+    /// Leading outputs still to drop (the filter delay).
+    drop: usize,
+    /// Input samples received.
+    n_in: usize,
+    /// Output samples handed out.
+    n_out: usize,
+    /// Output samples computed but not handed out yet.
+    held: Vec<f32>,
+    out_buf: Vec<Vec<f32>>,
+}
+
+impl StreamResampler {
+    /// A resampler from `from` Hz to `to` Hz.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a zero rate or a ratio over [`MAX_RATIO`].
+    pub fn new(from: u32, to: u32) -> Result<Self> {
+        validate(from, to)?;
+        if from == to {
+            return Ok(Self {
+                from,
+                to,
+                inner: None,
+            });
+        }
+        let r = take(from, to)?;
+        let (lead, drop) = alignment(from, to);
+        let out_buf = vec![vec![0.0f32; r.output_frames_max()]];
+        Ok(Self {
+            from,
+            to,
+            inner: Some(StreamState {
+                r,
+                pending: vec![0.0; lead],
+                drop,
+                n_in: 0,
+                n_out: 0,
+                held: Vec::new(),
+                out_buf,
+            }),
+        })
+    }
+
+    /// The input rate.
+    pub fn from_rate(&self) -> u32 {
+        self.from
+    }
+
+    /// The output rate.
+    pub fn to_rate(&self) -> u32 {
+        self.to
+    }
+
+    /// Feeds `samples`; returns the output samples now known (never more
+    /// than `round(n * to / from)` for the `n` samples fed so far).
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if rubato fails (it does not for valid rates).
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<f32>> {
+        let Some(st) = self.inner.as_mut() else {
+            return Ok(samples.to_vec());
+        };
+        st.n_in += samples.len();
+        st.pending.extend_from_slice(samples);
+        st.feed_full_blocks()?;
+        Ok(st.emit(output_len(st.n_in, self.from, self.to)))
+    }
+
+    /// Flushes the filter: returns the remaining output samples, so that the
+    /// total is `round(n * to / from)` for `n` input samples.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if rubato stops producing output.
+    pub fn finish(mut self) -> Result<Vec<f32>> {
+        let Some(st) = self.inner.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let want = output_len(st.n_in, self.from, self.to);
+        let mut idle_rounds = 0;
+        while st.n_out + st.held.len() < want {
+            let missing = (CHUNK - st.pending.len() % CHUNK) % CHUNK;
+            let pad = if missing == 0 { CHUNK } else { missing };
+            st.pending.resize(st.pending.len() + pad, 0.0);
+            let before = st.held.len();
+            st.feed_full_blocks()?;
+            idle_rounds = if st.held.len() == before {
+                idle_rounds + 1
+            } else {
+                0
+            };
+            if idle_rounds > 4 {
+                return Err(Error::Internal("the resampler stopped producing output".into()));
+            }
+        }
+        Ok(st.emit(want))
+    }
+}
+
+impl StreamState {
+    /// Runs every whole block of `pending` through rubato and keeps the
+    /// outputs past the dropped delay in `held`.
+    fn feed_full_blocks(&mut self) -> Result<()> {
+        let fail = |e: rubato::ResampleError| Error::Internal(format!("resampling failed: {e}"));
+        let mut off = 0;
+        while self.pending.len() - off >= CHUNK {
+            let block = &self.pending[off..off + CHUNK];
+            let written = self
+                .r
+                .process_into_buffer(&[block], &mut self.out_buf, None)
+                .map_err(fail)?
+                .1;
+            off += CHUNK;
+            let produced = &self.out_buf[0][..written];
+            let skip = self.drop.min(produced.len());
+            self.drop -= skip;
+            self.held.extend_from_slice(&produced[skip..]);
+        }
+        self.pending.drain(..off);
+        Ok(())
+    }
+
+    /// Hands out held samples up to `limit` outputs in total.
+    fn emit(&mut self, limit: usize) -> Vec<f32> {
+        let n = limit.saturating_sub(self.n_out).min(self.held.len());
+        self.n_out += n;
+        self.held.drain(..n).collect()
+    }
+}
+
+impl Drop for StreamResampler {
+    fn drop(&mut self) {
+        if let Some(st) = self.inner.take() {
+            give_back(self.from, self.to, st.r);
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamResampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamResampler")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +481,49 @@ mod tests {
         let first = resample(&a, 16000).unwrap();
         let second = resample(&a, 16000).unwrap();
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn streamed_equals_whole() {
+        let x: Vec<f32> = (0..20_011).map(|i| (i as f32 * 0.013).sin() * 0.7).collect();
+        for (from, to) in [
+            (22050u32, 48000u32),
+            (24000, 22050),
+            (16000, 16000),
+            (44100, 24000),
+        ] {
+            let whole = resample(&Audio::new(x.clone(), from), to).unwrap().samples;
+            for sizes in [
+                &[1usize, 7, 1023, 1024, 1025, 4000][..],
+                &[20_011][..],
+                &[333][..],
+            ] {
+                let mut s = StreamResampler::new(from, to).unwrap();
+                let mut got = Vec::new();
+                let mut pos = 0;
+                let mut k = 0;
+                while pos < x.len() {
+                    let n = sizes[k % sizes.len()].min(x.len() - pos);
+                    got.extend(s.push(&x[pos..pos + n]).unwrap());
+                    pos += n;
+                    k += 1;
+                }
+                got.extend(s.finish().unwrap());
+                assert_eq!(got.len(), whole.len(), "{from}->{to} {sizes:?}");
+                assert!(got == whole, "{from}->{to} {sizes:?}: samples differ");
+            }
+        }
+        // Output starts before the end of the input.
+        let mut s = StreamResampler::new(22050, 48000).unwrap();
+        assert!(!s.push(&x[..8000]).unwrap().is_empty());
+        // An empty stream gives an empty output.
+        assert!(
+            StreamResampler::new(22050, 48000)
+                .unwrap()
+                .finish()
+                .unwrap()
+                .is_empty()
+        );
+        assert!(StreamResampler::new(0, 48000).is_err());
     }
 }
