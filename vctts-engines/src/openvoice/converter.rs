@@ -13,6 +13,10 @@
 //! input, `noise` f32 [1,C,T] (standard normal, C = the converter's
 //! `inter_channels`); the input is detected by name at load, and then the
 //! caller's random generator fills it, so a seed fixes the output exactly.
+//! A graph without that input but with `RandomNormalLike` nodes (the public
+//! export) is rewritten in memory at load so the nodes follow a seed input
+//! ([`super::noise`], the file is untouched); a graph with neither is
+//! deterministic. [`Converter::follows_seed`] says whether one of these holds.
 //!
 //! Spectrograms use the OpenVoice preset (1024/256/1024, periodic Hann,
 //! reflect pad 384, eps 1e-6) from [`crate::spectral::presets`].
@@ -61,6 +65,10 @@ pub struct Converter {
     clone: ort::session::Session,
     /// Channels of the `noise` input, when the clone graph takes one.
     noise_channels: Option<usize>,
+    /// Whether the clone graph's random nodes were rewritten to take [`super::noise::SEED_INPUT`].
+    seed_input: bool,
+    /// Whether the same generator state always gives the same output.
+    follows_seed: bool,
 }
 
 fn ort_err(what: &'static str) -> impl Fn(ort::Error) -> Error {
@@ -70,14 +78,45 @@ fn ort_err(what: &'static str) -> impl Fn(ort::Error) -> Error {
 impl Converter {
     /// Loads both sessions.
     pub fn load(files: &ConverterFiles, config: &crate::runtime::SessionConfig) -> Result<Self> {
-        let clone = crate::runtime::load_session(&files.clone, config)?;
+        let mut clone = crate::runtime::load_session(&files.clone, config)?;
         let noise_channels = noise_channels(&clone)
             .map_err(|e| Error::ModelLoad(format!("{}: {e}", files.clone.display())))?;
+        let mut seed_input = false;
+        let mut follows_seed = true;
+        if noise_channels.is_none() {
+            let bytes = std::fs::read(&files.clone)
+                .map_err(|e| Error::io(format!("reading {}", files.clone.display()), e))?;
+            let random = super::noise::has_random_nodes(&bytes);
+            if random != Some(false) {
+                let name = files.clone.display().to_string();
+                match super::noise::seed_random_nodes(&bytes)
+                    .map(|(seeded, _)| crate::runtime::load_session_from_memory(&seeded, &name, config))
+                {
+                    Some(Ok(session)) => {
+                        clone = session;
+                        seed_input = true;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "seeded converter graph refused; its noise ignores seeds");
+                        follows_seed = false;
+                    }
+                    None => follows_seed = false,
+                }
+            }
+        }
         Ok(Self {
             extract: crate::runtime::load_session(&files.extract, config)?,
             clone,
             noise_channels,
+            seed_input,
+            follows_seed,
         })
+    }
+
+    /// Whether a seeded generator fixes the conversion's output (a `noise`
+    /// input, random nodes rewritten to a seed input, or no randomness).
+    pub fn follows_seed(&self) -> bool {
+        self.follows_seed
     }
 
     /// Whether the clone graph takes its noise as an input (and so follows a seed).
@@ -115,8 +154,8 @@ impl Converter {
 
     /// Converts speech with spectrogram `spec` [513,T] from `src` to `dest`
     /// tone color. When the graph takes its noise as an input, the noise is
-    /// drawn from `rng` (standard normal, [`standard_normal`]); otherwise
-    /// `rng` is not used and the graph draws its own.
+    /// drawn from `rng` (standard normal, [`standard_normal`]); when its random
+    /// nodes take a seed input, the seed is drawn from `rng`.
     pub fn convert(
         &mut self,
         spec: &Array2<f32>,
@@ -128,7 +167,8 @@ impl Converter {
         let noise = self
             .noise_channels
             .map(|c| standard_normal(rng, c * spec.dim().1));
-        self.run_clone(spec, src, dest, tau, noise)
+        let seed = super::noise::seed_value(rng.next_u64());
+        self.run_clone(spec, src, dest, tau, noise, seed)
     }
 
     /// [`Converter::convert`] with the noise given: `noise` holds C × T
@@ -153,7 +193,7 @@ impl Converter {
                 spec.dim().1
             )));
         }
-        self.run_clone(spec, src, dest, tau, Some(noise.to_vec()))
+        self.run_clone(spec, src, dest, tau, Some(noise.to_vec()), 1)
     }
 
     fn run_clone(
@@ -163,6 +203,7 @@ impl Converter {
         dest: &[f32],
         tau: f32,
         noise: Option<Vec<f32>>,
+        seed: i64,
     ) -> Result<Vec<f32>> {
         use ort::value::Tensor;
         let (bins, frames) = spec.dim();
@@ -187,6 +228,19 @@ impl Converter {
                         "dest_tone" => dest,
                         "tau" => tau,
                         NOISE_INPUT => noise
+                    ])
+                    .map_err(&e)?
+            }
+            (None, None) if self.seed_input => {
+                let seed = Tensor::from_array(([1usize], vec![seed])).map_err(&e)?;
+                self.clone
+                    .run(ort::inputs![
+                        "audio" => audio,
+                        "audio_length" => length,
+                        "src_tone" => src,
+                        "dest_tone" => dest,
+                        "tau" => tau,
+                        super::noise::SEED_INPUT => seed
                     ])
                     .map_err(&e)?
             }

@@ -26,12 +26,12 @@
 //!   their noise inside the graph (`RandomNormalLike`); at load the graph is
 //!   rewritten in memory so those nodes follow a seed input ([`noise`]; the
 //!   file is untouched), and each utterance gets a seed from the request's
-//!   generator. The converter's noise follows the seed when its graph takes
-//!   `noise` as an input (graphs from `scripts/export/openvoice_export.py`);
-//!   the public export draws it inside and then needs `tau` 0 with a seed. A
-//!   seed that cannot hold (also a voice whose graph could not be rewritten,
-//!   unless its noise scales are 0) is [`Error::InvalidInput`] saying which
-//!   setting to change.
+//!   generator. The converter's noise follows the seed too: through its
+//!   `noise` input (graphs from `scripts/export/openvoice_export.py`), or,
+//!   for the public export that draws it inside, through the same in-memory
+//!   rewrite. A seed that cannot hold (a graph that could not be rewritten,
+//!   unless its noise is off: noise scales or `tau` at 0) is
+//!   [`Error::InvalidInput`] saying which setting to change.
 //!
 //! espeak-ng data: Piper voices were trained with espeak-ng 1.52's readings
 //! (the data piper-tts bundles). `<models_dir>/espeak-ng-data/`, when present
@@ -168,7 +168,7 @@ struct Shared {
     espeak: Espeak,
     /// Tone color of each base voice, measured once.
     source_tones: Mutex<HashMap<String, Arc<Vec<f32>>>>,
-    /// Whether the loaded converter takes its noise as an input (known once loaded).
+    /// Whether the loaded converter's output follows the seed (known once loaded).
     converter_noise_input: std::sync::OnceLock<bool>,
     /// Per base voice: whether its noise follows [`noise::SEED_INPUT`] (known once loaded).
     base_seedable: Vec<std::sync::OnceLock<bool>>,
@@ -370,9 +370,9 @@ impl OpenVoiceEngine {
             if target.is_some() && tau != 0.0 && !converter_seedable {
                 return Err(Error::invalid(
                     "seed",
-                    "this tone color converter draws its noise inside its graph, where a seed cannot reach \
-                     it; set tau to 0, or re-export the converter with `vctts models import openvoice` \
-                     (its graph takes the noise as an input and follows the seed)",
+                    "this tone color converter draws its noise in a way a seed cannot reach; set tau to 0, \
+                     or re-export the converter with `vctts models import openvoice` (its graph takes the \
+                     noise as an input and follows the seed)",
                 ));
             }
         }
@@ -506,7 +506,7 @@ impl ThreadState {
             None => None,
         };
         if let Some(c) = &converter {
-            let _ = shared.converter_noise_input.set(c.takes_noise());
+            let _ = shared.converter_noise_input.set(c.follows_seed());
         }
         Ok(Self {
             shared,

@@ -29,6 +29,31 @@ pub fn seed_value(seed: u64) -> i64 {
     (seed % (M as u64 - 1)) as i64 + 1
 }
 
+/// Whether the model's graph has a random node (`RandomNormal`,
+/// `RandomNormalLike`, `RandomUniform`, `RandomUniformLike`, `Multinomial`,
+/// `Bernoulli`) at its top level; `None` if the bytes cannot be read.
+pub fn has_random_nodes(model: &[u8]) -> Option<bool> {
+    let fields = parse(model)?;
+    let graph = parse(fields.iter().find(|f| f.number == 7 && f.wire == 2)?.payload)?;
+    for f in graph.iter().filter(|f| f.number == 1 && f.wire == 2) {
+        let node = parse(f.payload)?;
+        if matches!(
+            string_field(&node, 4),
+            Some(
+                "RandomNormal"
+                    | "RandomNormalLike"
+                    | "RandomUniform"
+                    | "RandomUniformLike"
+                    | "Multinomial"
+                    | "Bernoulli"
+            )
+        ) {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
 /// The model with every `RandomNormalLike` node replaced by the seeded
 /// generator and the [`SEED_INPUT`] input added, and how many nodes were
 /// replaced; `None` if the model has none or cannot be rewritten.
@@ -458,6 +483,9 @@ mod tests {
         assert_eq!(inputs, ["x", SEED_INPUT]);
         // Nothing to replace: no rewrite.
         assert!(seed_random_nodes(&rewritten).is_none());
+        assert_eq!(has_random_nodes(&tiny_model(5, None)), Some(true));
+        assert_eq!(has_random_nodes(&rewritten), Some(false));
+        assert_eq!(has_random_nodes(b"\xff\xff"), None);
         assert!(seed_random_nodes(b"\xff\xff").is_none());
     }
 
