@@ -493,6 +493,11 @@ fn aac_whole_and_streamed() {
             "aac {rate}: lag {lag} corr {corr} snr {snr}"
         );
 
+        // vctts's own upload decoder reads ADTS too.
+        let back = decode(&whole, Some("aac"), &DecodeLimits::default()).unwrap();
+        assert_eq!(back.sample_rate, rate);
+        assert!(best_match(&back.samples, &want, AAC_SLACK).1 > 0.98);
+
         let pieces = stream_pieces(AudioFormat::Aac, &a.samples, IN_RATE, Some(rate));
         assert_eq!(early_bytes(&pieces), 0, "aac is written at finish");
         assert_eq!(concat(&pieces), whole, "and is the same file");
