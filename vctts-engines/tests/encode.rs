@@ -493,6 +493,11 @@ fn aac_whole_and_streamed() {
             "aac {rate}: lag {lag} corr {corr} snr {snr}"
         );
 
+        // vctts's own upload decoder reads ADTS too.
+        let back = decode(&whole, Some("aac"), &DecodeLimits::default()).unwrap();
+        assert_eq!(back.sample_rate, rate);
+        assert!(best_match(&back.samples, &want, AAC_SLACK).1 > 0.98);
+
         let pieces = stream_pieces(AudioFormat::Aac, &a.samples, IN_RATE, Some(rate));
         assert_eq!(early_bytes(&pieces), 0, "aac is written at finish");
         assert_eq!(concat(&pieces), whole, "and is the same file");
@@ -581,4 +586,59 @@ fn rates_a_codec_cannot_carry_are_refused() {
         assert!(e.to_string().contains(&rate.to_string()), "{e}");
     }
     assert!(StreamEncoder::new(AudioFormat::Wav, 0, None).is_err());
+}
+
+#[test]
+fn streamable_formats_send_bytes_before_finish() {
+    let x = sweep(IN_RATE as usize / 2, IN_RATE);
+    for f in AudioFormat::ALL {
+        let mut enc = StreamEncoder::new(f, IN_RATE, None).unwrap();
+        let early = enc.push(&x).unwrap();
+        let rest = enc.finish().unwrap();
+        if f.streams_incrementally() {
+            assert!(!early.is_empty(), "{f}: nothing before finish");
+        } else {
+            assert!(early.is_empty() && !rest.is_empty(), "{f}");
+        }
+    }
+}
+
+/// Streams `x` in random pieces (sizes 0..=max) with a seeded generator.
+fn stream_random(format: AudioFormat, x: &[f32], out_rate: Option<u32>, seed: u64, max: usize) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut enc = StreamEncoder::new(format, IN_RATE, out_rate).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < x.len() {
+        let n = rng.random_range(0..=max).min(x.len() - pos);
+        out.extend(enc.push(&x[pos..pos + n]).unwrap());
+        pos += n;
+    }
+    out.extend(enc.finish().unwrap());
+    out
+}
+
+#[test]
+fn piece_sizes_do_not_change_the_audio() {
+    let x = sweep(9_001, IN_RATE);
+    // Byte-identical whatever the pieces (mp3 at an MPEG-2 rate is CBR).
+    for (f, rate) in [
+        (AudioFormat::Wav, Some(24_000)),
+        (AudioFormat::Pcm, Some(24_000)),
+        (AudioFormat::Flac, None),
+        (AudioFormat::Mp3, Some(24_000)),
+        (AudioFormat::Aac, None),
+    ] {
+        let first = stream_random(f, &x, rate, 1, 5000);
+        for (seed, max) in [(2u64, 3usize), (3, 700), (4, 20_000)] {
+            assert!(stream_random(f, &x, rate, seed, max) == first, "{f}: seed {seed}");
+        }
+    }
+    // Opus pages follow the pieces, the packets do not.
+    let first = opus_decode(&stream_random(AudioFormat::Opus, &x, None, 1, 5000)).0;
+    for (seed, max) in [(2u64, 3usize), (3, 700), (4, 20_000)] {
+        let got = opus_decode(&stream_random(AudioFormat::Opus, &x, None, seed, max)).0;
+        assert!(got == first, "opus: seed {seed}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Decoding uploaded or stored audio into mono `f32`.
 //!
 //! WAV (8/16/24/32-bit integer PCM and 32-bit float) goes through `hound`;
-//! everything else (FLAC, MP3, OGG Vorbis, and the WAV codecs or headers hound lacks
+//! everything else (FLAC, MP3, OGG Vorbis, AAC in ADTS, and the WAV codecs or headers hound lacks
 //! such as ADPCM or A-law) through `symphonia`. The format is found from the
 //! content: the caller's hint (an extension or MIME type) only breaks ties
 //! and names the expectation in error messages.

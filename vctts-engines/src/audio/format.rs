@@ -188,6 +188,26 @@ impl std::str::FromStr for AudioFormat {
     }
 }
 
+impl serde::Serialize for AudioFormat {
+    /// The canonical name.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AudioFormat {
+    /// Any name [`AudioFormat::parse`] accepts.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&s),
+                &"one of wav, wav_f32, pcm, mp3, opus, aac, flac",
+            )
+        })
+    }
+}
+
 impl From<OutputFormat> for AudioFormat {
     fn from(f: OutputFormat) -> Self {
         match f {
@@ -238,6 +258,15 @@ mod tests {
         );
         assert_eq!(AudioFormat::from_path(Path::new("speech")), None);
         assert_eq!(AudioFormat::from_path(Path::new("a.m4a")), None);
+    }
+
+    #[test]
+    fn serde_uses_the_names() {
+        let v = serde_json::to_value(AudioFormat::WavF32).unwrap();
+        assert_eq!(v, serde_json::json!("wav_f32"));
+        let f: AudioFormat = serde_json::from_str("\"OGG\"").unwrap();
+        assert_eq!(f, AudioFormat::Opus);
+        assert!(serde_json::from_str::<AudioFormat>("\"m4a\"").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Audio front end shared by the engines: decode uploads, convert rates,
 //! clean up references, measure their quality, encode results.
 //!
-//! - [`decode`]: WAV/FLAC/MP3/OGG bytes to mono `f32`, with limits;
+//! - [`decode`]: WAV/FLAC/MP3/OGG/AAC bytes to mono `f32`, with limits;
 //! - [`resample`]: rubato sinc resampling with pooled resamplers;
 //! - [`vad`]: energy-based speech segments;
 //! - [`preprocess`]: DC removal, silence trimming, loudness and peak

@@ -58,11 +58,20 @@ impl Mp3Codec {
         while let Ok(packet) = self.enc.next_packet() {
             if self.mode == Mode::Stream && !self.tag_dropped {
                 self.tag_dropped = true;
-                continue;
+                if is_tag_frame(&packet) {
+                    continue;
+                }
             }
             out.extend_from_slice(&packet);
         }
     }
+}
+
+/// Whether an MP3 frame is a Xing/Info tag: the tag's magic sits right
+/// after the (empty) side information, at most 4 + 32 bytes in.
+fn is_tag_frame(frame: &[u8]) -> bool {
+    let head = &frame[..frame.len().min(48)];
+    head.windows(4).any(|w| w == b"Info" || w == b"Xing")
 }
 
 impl Codec for Mp3Codec {
@@ -87,5 +96,28 @@ impl Codec for Mp3Codec {
         self.enc.finish();
         self.drain(out);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_files_lead_with_the_tag_and_streams_do_not() {
+        let x: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+        for rate in [24_000, 44_100] {
+            let mut whole = Vec::new();
+            let mut c = Mp3Codec::new(rate, 64, Mode::Whole);
+            c.push(&x, &mut whole).unwrap();
+            c.finish(&mut whole).unwrap();
+            assert!(is_tag_frame(&whole), "{rate}: whole file starts with its tag");
+            let mut stream = Vec::new();
+            let mut c = Mp3Codec::new(rate, 64, Mode::Stream);
+            c.push(&x, &mut stream).unwrap();
+            c.finish(&mut stream).unwrap();
+            assert!(!is_tag_frame(&stream), "{rate}: stream has no tag");
+            assert_eq!(stream[0], 0xFF, "{rate}: stream starts on a frame sync");
+        }
     }
 }
