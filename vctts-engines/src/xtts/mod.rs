@@ -286,7 +286,7 @@ impl Engine for XttsEngine {
         }
         *self.state.lock() = ModelState::Loading;
         let dir = self.config.models_dir.clone();
-        let session = self.config.session.clone();
+        let session = self.config.session;
         let threads = self.config.max_concurrency.max(1);
         let queue = self.config.queue_size;
         let started =

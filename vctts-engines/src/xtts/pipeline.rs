@@ -589,9 +589,9 @@ impl Streamer {
             // (computed without right context) fades into these.
             let fade = self.tail.len().min(start);
             let mut fresh = wav[start - fade..].to_vec();
-            for i in 0..fade {
+            for (i, (f, t)) in fresh.iter_mut().zip(&self.tail).take(fade).enumerate() {
                 let w = (i as f32 + 0.5) / fade as f32;
-                fresh[i] = self.tail[i] * (1.0 - w) + fresh[i] * w;
+                *f = t * (1.0 - w) + *f * w;
             }
             if last {
                 out = fresh;
