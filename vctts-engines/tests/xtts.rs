@@ -40,9 +40,9 @@ fn session_config() -> SessionConfig {
 
 fn load_assets(dir: &Path) -> vctts_core::Result<Arc<Assets>> {
     let cfg = session_config();
-    let mut assets = Assets::load(dir)?;
-    let mut probe = Sessions::load(&assets, &cfg)?;
-    assets.speaker_dim = probe.probe_speaker_dim(&assets)?;
+    let assets = Assets::load_probed(dir, &cfg)?;
+    // Every thread's sessions are checked against the assets.
+    Sessions::load(&assets, &cfg)?;
     Ok(Arc::new(assets))
 }
 
@@ -228,6 +228,23 @@ fn streamed_chunks_join_to_the_whole_output() {
         whole.len()
     );
     let snr = snr_db(&whole[..n], &joined[..n]);
+    // A reader that goes away after the first chunk stops the loop.
+    let mut got = 0;
+    let open = x
+        .stream_sentence(
+            &v,
+            "Hello world, this is a test.",
+            "en",
+            &opts,
+            20,
+            &mut |_, _| {
+                got += 1;
+                false
+            },
+        )
+        .unwrap();
+    assert!(!open);
+    assert_eq!(got, 1);
     eprintln!(
         "streamed vs whole: SNR {snr:.1} dB over {n} samples, {} chunks",
         chunks.len()

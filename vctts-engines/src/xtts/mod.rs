@@ -291,10 +291,7 @@ impl Engine for XttsEngine {
         let queue = self.config.queue_size;
         let started =
             tokio::task::spawn_blocking(move || -> Result<(Arc<model::Assets>, InferencePool<Xtts>)> {
-                let mut assets = model::Assets::load(&dir)?;
-                let mut probe = model::Sessions::load(&assets, &session)?;
-                assets.speaker_dim = probe.probe_speaker_dim(&assets)?;
-                drop(probe);
+                let assets = model::Assets::load_probed(&dir, &session)?;
                 let assets = Arc::new(assets);
                 let shared = assets.clone();
                 let pool = InferencePool::start("xtts", threads, queue, move |_| {

@@ -282,6 +282,30 @@ impl Assets {
         })
     }
 
+    /// [`Assets::load`], then the speaker embedding size measured by running
+    /// the speaker encoder once on a short constant mel (the graphs declare
+    /// it in different ways); [`Sessions::load`] then checks the vocoder
+    /// takes that size.
+    pub fn load_probed(dir: &Path, config: &SessionConfig) -> Result<Self> {
+        let mut assets = Self::load(dir)?;
+        let file = assets.meta.files.speaker_encoder.clone();
+        let mut speaker = crate::runtime::load_session(&assets.graph_path(&file), config)?;
+        expect_io(
+            &file,
+            speaker.inputs(),
+            "mel_spec",
+            &[None, Some(SPEAKER_MELS), None],
+            "power mel input",
+        )?;
+        let mel = Array2::from_elem((SPEAKER_MELS, 64), 1e-3f32);
+        let e = run_speaker(&mut speaker, &mel)?;
+        if e.is_empty() {
+            return Err(shape_err(&file, "(output)", "is empty"));
+        }
+        assets.speaker_dim = e.len();
+        Ok(assets)
+    }
+
     /// Path of a graph named in `files`.
     pub fn graph_path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
@@ -389,10 +413,23 @@ fn tensor(shape: &[usize], data: Vec<f32>, what: &'static str) -> Result<DynValu
         .map_err(|e| Error::Internal(format!("{what}: {e}")))
 }
 
+fn run_speaker(session: &mut Session, mel: &Array2<f32>) -> Result<Vec<f32>> {
+    let (c, t) = mel.dim();
+    let data: Vec<f32> = mel.iter().copied().collect();
+    let input = tensor(&[1, c, t], data, "speaker input")?;
+    let out = session
+        .run(vec![("mel_spec".to_string(), input)])
+        .map_err(run_err("speaker encoder"))?;
+    let (_, v) = out[0]
+        .try_extract_tensor::<f32>()
+        .map_err(run_err("speaker encoder"))?;
+    Ok(v.to_vec())
+}
+
 impl Sessions {
-    /// Loads the graphs and checks their inputs and outputs against `assets`.
-    /// Fills in `assets.speaker_dim` on the first load (call with `&mut` once
-    /// through [`Sessions::probe`]).
+    /// Loads the graphs and checks their inputs and outputs against `assets`
+    /// (the speaker embedding size too when `assets` came from
+    /// [`Assets::load_probed`]).
     pub fn load(assets: &Assets, config: &SessionConfig) -> Result<Self> {
         let m = &assets.meta;
         let f = &m.files;
@@ -515,24 +552,6 @@ impl Sessions {
         })
     }
 
-    /// Finds the speaker embedding size by running the speaker encoder once
-    /// on a short silent-but-not-zero input, and checks the vocoder takes it.
-    pub fn probe_speaker_dim(&mut self, assets: &Assets) -> Result<usize> {
-        let frames = 64;
-        let e = self.speaker_embedding(&Array2::from_elem((SPEAKER_MELS, frames), 1e-3))?;
-        let n = e.len();
-        if let Some(shape) = declared(self.vocoder.inputs(), "speaker_embedding") {
-            if shape.get(1).is_some_and(|&s| s >= 0 && s as usize != n) {
-                return Err(shape_err(
-                    &assets.meta.files.hifigan_vocoder,
-                    "speaker_embedding",
-                    format!("has shape {shape:?} but the speaker encoder gives {n} values"),
-                ));
-            }
-        }
-        Ok(n)
-    }
-
     /// Conditioning latents `[L * D]` of one normalised log-mel `[80, T]`.
     pub fn conditioning(&mut self, mel: &Array2<f32>) -> Result<Vec<f32>> {
         let (c, t) = mel.dim();
@@ -550,17 +569,7 @@ impl Sessions {
 
     /// Speaker embedding of one power mel `[64, T]`.
     pub fn speaker_embedding(&mut self, mel: &Array2<f32>) -> Result<Vec<f32>> {
-        let (c, t) = mel.dim();
-        let data: Vec<f32> = mel.iter().copied().collect();
-        let input = tensor(&[1, c, t], data, "speaker input")?;
-        let out = self
-            .speaker
-            .run(vec![("mel_spec".to_string(), input)])
-            .map_err(run_err("speaker encoder"))?;
-        let (_, v) = out[0]
-            .try_extract_tensor::<f32>()
-            .map_err(run_err("speaker encoder"))?;
-        Ok(v.to_vec())
+        run_speaker(&mut self.speaker, mel)
     }
 
     /// An empty cache for `assets`' GPT.
