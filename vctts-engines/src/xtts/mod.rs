@@ -124,7 +124,10 @@ pub fn decode_profile(bytes: &[u8]) -> Result<VoiceLatents> {
     }
     let u = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
     let (rows, dim, spk) = (u(4), u(8), u(12));
-    let n = rows.checked_mul(dim).and_then(|c| c.checked_add(spk)).ok_or_else(|| bad("sizes overflow"))?;
+    let n = rows
+        .checked_mul(dim)
+        .and_then(|c| c.checked_add(spk))
+        .ok_or_else(|| bad("sizes overflow"))?;
     if bytes.len() != 16 + 4 * n || rows == 0 || dim == 0 || spk == 0 {
         return Err(bad("length does not match its sizes"));
     }
@@ -162,7 +165,9 @@ pub struct XttsEngine {
 
 impl std::fmt::Debug for XttsEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XttsEngine").field("state", &*self.state.lock()).finish()
+        f.debug_struct("XttsEngine")
+            .field("state", &*self.state.lock())
+            .finish()
     }
 }
 
@@ -205,7 +210,8 @@ impl XttsEngine {
             ));
         };
         let voice = decode_profile(profile.expect(EngineKind::Xtts, PROFILE_VERSION)?)?;
-        let sentences = crate::text::split::split_sentences(request.text.trim(), tokenizer::char_limit(&lang));
+        let sentences =
+            crate::text::split::split_sentences(request.text.trim(), tokenizer::char_limit(&lang));
         if sentences.is_empty() {
             return Err(Error::EmptyText);
         }
@@ -280,22 +286,22 @@ impl Engine for XttsEngine {
         }
         *self.state.lock() = ModelState::Loading;
         let dir = self.config.models_dir.clone();
-        let session = self.config.session.clone();
+        let session = self.config.session;
         let threads = self.config.max_concurrency.max(1);
         let queue = self.config.queue_size;
-        let started = tokio::task::spawn_blocking(move || -> Result<(Arc<model::Assets>, InferencePool<Xtts>)> {
-            let mut assets = model::Assets::load(&dir)?;
-            let mut probe = model::Sessions::load(&assets, &session)?;
-            assets.speaker_dim = probe.probe_speaker_dim(&assets)?;
-            drop(probe);
-            let assets = Arc::new(assets);
-            let shared = assets.clone();
-            let pool = InferencePool::start("xtts", threads, queue, move |_| Xtts::new(shared.clone(), &session))?;
-            Ok((assets, pool))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
-        .and_then(|r| r);
+        let started =
+            tokio::task::spawn_blocking(move || -> Result<(Arc<model::Assets>, InferencePool<Xtts>)> {
+                let assets = model::Assets::load_probed(&dir, &session)?;
+                let assets = Arc::new(assets);
+                let shared = assets.clone();
+                let pool = InferencePool::start("xtts", threads, queue, move |_| {
+                    Xtts::new(shared.clone(), &session)
+                })?;
+                Ok((assets, pool))
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
+            .and_then(|r| r);
         match started {
             Ok((assets, pool)) => {
                 *self.assets.lock() = Some(assets);
@@ -325,7 +331,10 @@ impl Engine for XttsEngine {
         let plan = self.plan(request, profile)?;
         let pool = self.pool()?;
         pool.run(move |x: &mut Xtts| {
-            let voice = plan.voice.as_ref().ok_or_else(|| Error::Internal("plan without voice".into()))?;
+            let voice = plan
+                .voice
+                .as_ref()
+                .ok_or_else(|| Error::Internal("plan without voice".into()))?;
             x.synthesize(voice, &plan.sentences, &plan.lang, &plan.opts)
         })
         .await
@@ -355,26 +364,19 @@ fn stream_plan(x: &mut Xtts, plan: &Plan, chunk: usize, tx: &AudioStreamSender) 
     };
     let rate = x.sample_rate();
     let mut index = 0;
-    // One chunk is held back so the last one can be marked `is_last`.
-    let mut held: Option<Vec<f32>> = None;
-    for s in &plan.sentences {
+    let n = plan.sentences.len();
+    for (i, s) in plan.sentences.iter().enumerate() {
         if tx.is_closed() {
             return;
         }
-        let result = x.stream_sentence(voice, s, &plan.lang, &plan.opts, chunk, &mut |audio| {
-            let prev = held.replace(audio);
-            match prev {
-                Some(p) => {
-                    let ok = tx.blocking_send(Ok(AudioChunk {
-                        index,
-                        audio: Audio::new(p, rate),
-                        is_last: false,
-                    }));
-                    index += 1;
-                    ok
-                }
-                None => !tx.is_closed(),
-            }
+        let result = x.stream_sentence(voice, s, &plan.lang, &plan.opts, chunk, &mut |audio, end| {
+            let ok = tx.blocking_send(Ok(AudioChunk {
+                index,
+                audio: Audio::new(audio, rate),
+                is_last: end && i + 1 == n,
+            }));
+            index += 1;
+            ok
         });
         match result {
             Ok(true) => {}
@@ -385,12 +387,6 @@ fn stream_plan(x: &mut Xtts, plan: &Plan, chunk: usize, tx: &AudioStreamSender) 
             }
         }
     }
-    let last = held.unwrap_or_default();
-    let _ = tx.blocking_send(Ok(AudioChunk {
-        index,
-        audio: Audio::new(last, rate),
-        is_last: true,
-    }));
 }
 
 #[cfg(test)]

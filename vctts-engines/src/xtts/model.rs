@@ -164,16 +164,20 @@ impl Assets {
                 dir.display()
             )));
         }
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(meta_path.display().to_string(), e))?;
-        let meta: Metadata = serde_json::from_str(&text)
-            .map_err(|e| Error::ModelLoad(format!("metadata.json: {e}")))?;
+        let text =
+            std::fs::read_to_string(&meta_path).map_err(|e| Error::io(meta_path.display().to_string(), e))?;
+        let meta: Metadata =
+            serde_json::from_str(&text).map_err(|e| Error::ModelLoad(format!("metadata.json: {e}")))?;
         if meta.n_layer == 0 || meta.num_heads == 0 || meta.num_heads * meta.head_dim != meta.embed_dim {
             return Err(Error::ModelLoad(format!(
                 "metadata.json: n_layer {}, num_heads {} x head_dim {} must be positive and equal embed_dim {}",
                 meta.n_layer, meta.num_heads, meta.head_dim, meta.embed_dim
             )));
         }
-        for (name, tok) in [("start_audio_token", meta.start_audio_token), ("stop_audio_token", meta.stop_audio_token)] {
+        for (name, tok) in [
+            ("start_audio_token", meta.start_audio_token),
+            ("stop_audio_token", meta.stop_audio_token),
+        ] {
             if tok as usize >= meta.num_audio_tokens {
                 return Err(Error::ModelLoad(format!(
                     "metadata.json: {name} {tok} is outside num_audio_tokens {}",
@@ -187,13 +191,21 @@ impl Assets {
         let text_pos_embedding = load_table(dir, "embeddings/text_pos_embedding.npy")?;
         check_table("embeddings/text_pos_embedding.npy", &text_pos_embedding, None, d)?;
         let mel_embedding = load_table(dir, "embeddings/mel_embedding.npy")?;
-        check_table("embeddings/mel_embedding.npy", &mel_embedding, Some(meta.num_audio_tokens), d)?;
+        check_table(
+            "embeddings/mel_embedding.npy",
+            &mel_embedding,
+            Some(meta.num_audio_tokens),
+            d,
+        )?;
         let mel_pos_embedding = load_table(dir, "embeddings/mel_pos_embedding.npy")?;
         check_table("embeddings/mel_pos_embedding.npy", &mel_pos_embedding, None, d)?;
 
         let stats_path = dir.join("mel_stats.npy");
         if !stats_path.is_file() {
-            return Err(Error::ModelNotInstalled(format!("{} is missing", stats_path.display())));
+            return Err(Error::ModelNotInstalled(format!(
+                "{} is missing",
+                stats_path.display()
+            )));
         }
         let stats: Array1<f32> = ndarray_npy::read_npy(&stats_path)
             .map_err(|e| Error::ModelLoad(format!("mel_stats.npy: not a 1-D float32 array: {e}")))?;
@@ -201,7 +213,10 @@ impl Assets {
             return Err(shape_err(
                 "mel_stats.npy",
                 "mel_stats",
-                format!("must be {MEL_CHANNELS} finite non-zero values, has {}", stats.len()),
+                format!(
+                    "must be {MEL_CHANNELS} finite non-zero values, has {}",
+                    stats.len()
+                ),
             ));
         }
 
@@ -209,17 +224,26 @@ impl Assets {
         let start_text_token = tokenizer
             .token_id("[START]")
             .or(meta.start_text_token)
-            .ok_or_else(|| Error::ModelLoad("vocab.json has no [START] token and metadata.json no start_text_token".into()))?;
+            .ok_or_else(|| {
+                Error::ModelLoad(
+                    "vocab.json has no [START] token and metadata.json no start_text_token".into(),
+                )
+            })?;
         let stop_text_token = tokenizer
             .token_id("[STOP]")
             .or(meta.stop_text_token)
-            .ok_or_else(|| Error::ModelLoad("vocab.json has no [STOP] token and metadata.json no stop_text_token".into()))?;
+            .ok_or_else(|| {
+                Error::ModelLoad("vocab.json has no [STOP] token and metadata.json no stop_text_token".into())
+            })?;
         let vocab = text_embedding.nrows();
         if tokenizer.max_id() as usize >= vocab {
             return Err(shape_err(
                 "embeddings/text_embedding.npy",
                 "text_embedding",
-                format!("has {vocab} rows but vocab.json has ids up to {}", tokenizer.max_id()),
+                format!(
+                    "has {vocab} rows but vocab.json has ids up to {}",
+                    tokenizer.max_id()
+                ),
             ));
         }
         // Coqui: the text position table has max_text_tokens + 2 rows
@@ -258,6 +282,30 @@ impl Assets {
         })
     }
 
+    /// [`Assets::load`], then the speaker embedding size measured by running
+    /// the speaker encoder once on a short constant mel (the graphs declare
+    /// it in different ways); [`Sessions::load`] then checks the vocoder
+    /// takes that size.
+    pub fn load_probed(dir: &Path, config: &SessionConfig) -> Result<Self> {
+        let mut assets = Self::load(dir)?;
+        let file = assets.meta.files.speaker_encoder.clone();
+        let mut speaker = crate::runtime::load_session(&assets.graph_path(&file), config)?;
+        expect_io(
+            &file,
+            speaker.inputs(),
+            "mel_spec",
+            &[None, Some(SPEAKER_MELS), None],
+            "power mel input",
+        )?;
+        let mel = Array2::from_elem((SPEAKER_MELS, 64), 1e-3f32);
+        let e = run_speaker(&mut speaker, &mel)?;
+        if e.is_empty() {
+            return Err(shape_err(&file, "(output)", "is empty"));
+        }
+        assets.speaker_dim = e.len();
+        Ok(assets)
+    }
+
     /// Path of a graph named in `files`.
     pub fn graph_path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
@@ -274,10 +322,20 @@ fn declared(outlets: &[ort::value::Outlet], name: &str) -> Option<Vec<i64>> {
 
 /// Checks that `name` exists with `want.len()` dimensions and that every
 /// static dimension equals the wanted one (`None` = any).
-fn expect_io(file: &str, outlets: &[ort::value::Outlet], name: &str, want: &[Option<usize>], what: &str) -> Result<()> {
+fn expect_io(
+    file: &str,
+    outlets: &[ort::value::Outlet],
+    name: &str,
+    want: &[Option<usize>],
+    what: &str,
+) -> Result<()> {
     let Some(shape) = declared(outlets, name) else {
         let have: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
-        return Err(shape_err(file, name, format!("is missing ({what}; the graph has {})", have.join(", "))));
+        return Err(shape_err(
+            file,
+            name,
+            format!("is missing ({what}; the graph has {})", have.join(", ")),
+        ));
     };
     let bad = shape.len() != want.len()
         || shape
@@ -313,7 +371,9 @@ pub struct Sessions {
 
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions").field("layers", &self.past_names.len()).finish()
+        f.debug_struct("Sessions")
+            .field("layers", &self.past_names.len())
+            .finish()
     }
 }
 
@@ -353,17 +413,40 @@ fn tensor(shape: &[usize], data: Vec<f32>, what: &'static str) -> Result<DynValu
         .map_err(|e| Error::Internal(format!("{what}: {e}")))
 }
 
+fn run_speaker(session: &mut Session, mel: &Array2<f32>) -> Result<Vec<f32>> {
+    let (c, t) = mel.dim();
+    let data: Vec<f32> = mel.iter().copied().collect();
+    let input = tensor(&[1, c, t], data, "speaker input")?;
+    let out = session
+        .run(vec![("mel_spec".to_string(), input)])
+        .map_err(run_err("speaker encoder"))?;
+    let (_, v) = out[0]
+        .try_extract_tensor::<f32>()
+        .map_err(run_err("speaker encoder"))?;
+    Ok(v.to_vec())
+}
+
 impl Sessions {
-    /// Loads the graphs and checks their inputs and outputs against `assets`.
-    /// Fills in `assets.speaker_dim` on the first load (call with `&mut` once
-    /// through [`Sessions::probe`]).
+    /// Loads the graphs and checks their inputs and outputs against `assets`
+    /// (the speaker embedding size too when `assets` came from
+    /// [`Assets::load_probed`]).
     pub fn load(assets: &Assets, config: &SessionConfig) -> Result<Self> {
         let m = &assets.meta;
         let f = &m.files;
         let load = |file: &str| crate::runtime::load_session(&assets.graph_path(file), config);
         let cond = load(&f.conditioning_encoder)?;
-        expect_io(&f.conditioning_encoder, cond.inputs(), "mel_spectrogram", &[None, Some(MEL_CHANNELS), None], "log-mel input")?;
-        let out = cond.outputs().first().map(|o| o.name().to_string()).unwrap_or_default();
+        expect_io(
+            &f.conditioning_encoder,
+            cond.inputs(),
+            "mel_spectrogram",
+            &[None, Some(MEL_CHANNELS), None],
+            "log-mel input",
+        )?;
+        let out = cond
+            .outputs()
+            .first()
+            .map(|o| o.name().to_string())
+            .unwrap_or_default();
         expect_io(
             &f.conditioning_encoder,
             cond.outputs(),
@@ -372,23 +455,65 @@ impl Sessions {
             "conditioning latents",
         )?;
         let speaker = load(&f.speaker_encoder)?;
-        expect_io(&f.speaker_encoder, speaker.inputs(), "mel_spec", &[None, Some(SPEAKER_MELS), None], "power mel input")?;
+        expect_io(
+            &f.speaker_encoder,
+            speaker.inputs(),
+            "mel_spec",
+            &[None, Some(SPEAKER_MELS), None],
+            "power mel input",
+        )?;
         let gpt = load(&f.gpt_model)?;
         let (h, dh, d) = (Some(m.num_heads), Some(m.head_dim), Some(m.embed_dim));
-        expect_io(&f.gpt_model, gpt.inputs(), "inputs_embeds", &[None, None, d], "embeddings")?;
-        expect_io(&f.gpt_model, gpt.inputs(), "attention_mask", &[None, None], "mask")?;
-        expect_io(&f.gpt_model, gpt.outputs(), "logits", &[None, None, Some(m.num_audio_tokens)], "audio logits")?;
-        expect_io(&f.gpt_model, gpt.outputs(), "hidden_states", &[None, None, d], "latents")?;
+        expect_io(
+            &f.gpt_model,
+            gpt.inputs(),
+            "inputs_embeds",
+            &[None, None, d],
+            "embeddings",
+        )?;
+        expect_io(
+            &f.gpt_model,
+            gpt.inputs(),
+            "attention_mask",
+            &[None, None],
+            "mask",
+        )?;
+        expect_io(
+            &f.gpt_model,
+            gpt.outputs(),
+            "logits",
+            &[None, None, Some(m.num_audio_tokens)],
+            "audio logits",
+        )?;
+        expect_io(
+            &f.gpt_model,
+            gpt.outputs(),
+            "hidden_states",
+            &[None, None, d],
+            "latents",
+        )?;
         let mut past_names = Vec::new();
         let mut present_names = Vec::new();
         for i in 0..m.n_layer {
             let (pk, pv) = (format!("past_key_{i}"), format!("past_value_{i}"));
             let (ok, ov) = (format!("present_key_{i}"), format!("present_value_{i}"));
             for n in [&pk, &pv] {
-                expect_io(&f.gpt_model, gpt.inputs(), n, &[None, h, None, dh], "KV cache input")?;
+                expect_io(
+                    &f.gpt_model,
+                    gpt.inputs(),
+                    n,
+                    &[None, h, None, dh],
+                    "KV cache input",
+                )?;
             }
             for n in [&ok, &ov] {
-                expect_io(&f.gpt_model, gpt.outputs(), n, &[None, h, None, dh], "KV cache output")?;
+                expect_io(
+                    &f.gpt_model,
+                    gpt.outputs(),
+                    n,
+                    &[None, h, None, dh],
+                    "KV cache output",
+                )?;
             }
             past_names.push((pk, pv));
             present_names.push((ok, ov));
@@ -402,9 +527,21 @@ impl Sessions {
             ));
         }
         let vocoder = load(&f.hifigan_vocoder)?;
-        expect_io(&f.hifigan_vocoder, vocoder.inputs(), "latents", &[None, None, d], "GPT latents")?;
+        expect_io(
+            &f.hifigan_vocoder,
+            vocoder.inputs(),
+            "latents",
+            &[None, None, d],
+            "GPT latents",
+        )?;
         let spk_dim = (assets.speaker_dim > 0).then_some(assets.speaker_dim);
-        expect_io(&f.hifigan_vocoder, vocoder.inputs(), "speaker_embedding", &[None, spk_dim, Some(1)], "speaker embedding")?;
+        expect_io(
+            &f.hifigan_vocoder,
+            vocoder.inputs(),
+            "speaker_embedding",
+            &[None, spk_dim, Some(1)],
+            "speaker embedding",
+        )?;
         Ok(Self {
             cond,
             speaker,
@@ -413,24 +550,6 @@ impl Sessions {
             past_names,
             present_names,
         })
-    }
-
-    /// Finds the speaker embedding size by running the speaker encoder once
-    /// on a short silent-but-not-zero input, and checks the vocoder takes it.
-    pub fn probe_speaker_dim(&mut self, assets: &Assets) -> Result<usize> {
-        let frames = 64;
-        let e = self.speaker_embedding(&Array2::from_elem((SPEAKER_MELS, frames), 1e-3))?;
-        let n = e.len();
-        if let Some(shape) = declared(self.vocoder.inputs(), "speaker_embedding") {
-            if shape.get(1).is_some_and(|&s| s >= 0 && s as usize != n) {
-                return Err(shape_err(
-                    &assets.meta.files.hifigan_vocoder,
-                    "speaker_embedding",
-                    format!("has shape {shape:?} but the speaker encoder gives {n} values"),
-                ));
-            }
-        }
-        Ok(n)
     }
 
     /// Conditioning latents `[L * D]` of one normalised log-mel `[80, T]`.
@@ -442,21 +561,15 @@ impl Sessions {
             .cond
             .run(vec![("mel_spectrogram".to_string(), input)])
             .map_err(run_err("conditioning encoder"))?;
-        let (_, v) = out[0].try_extract_tensor::<f32>().map_err(run_err("conditioning encoder"))?;
+        let (_, v) = out[0]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err("conditioning encoder"))?;
         Ok(v.to_vec())
     }
 
     /// Speaker embedding of one power mel `[64, T]`.
     pub fn speaker_embedding(&mut self, mel: &Array2<f32>) -> Result<Vec<f32>> {
-        let (c, t) = mel.dim();
-        let data: Vec<f32> = mel.iter().copied().collect();
-        let input = tensor(&[1, c, t], data, "speaker input")?;
-        let out = self
-            .speaker
-            .run(vec![("mel_spec".to_string(), input)])
-            .map_err(run_err("speaker encoder"))?;
-        let (_, v) = out[0].try_extract_tensor::<f32>().map_err(run_err("speaker encoder"))?;
-        Ok(v.to_vec())
+        run_speaker(&mut self.speaker, mel)
     }
 
     /// An empty cache for `assets`' GPT.
@@ -480,7 +593,10 @@ impl Sessions {
         let total = cache.len + s;
         let mut inputs: Vec<(String, DynValue)> = Vec::with_capacity(2 + 2 * self.past_names.len());
         inputs.push(("inputs_embeds".into(), tensor(&[1, s, d], embeds, "GPT input")?));
-        inputs.push(("attention_mask".into(), tensor(&[1, total], vec![1.0; total], "GPT mask")?));
+        inputs.push((
+            "attention_mask".into(),
+            tensor(&[1, total], vec![1.0; total], "GPT mask")?,
+        ));
         let old = std::mem::take(&mut cache.values);
         for ((k, v), (kn, vn)) in old.into_iter().zip(&self.past_names) {
             inputs.push((kn.clone(), k));
@@ -488,14 +604,21 @@ impl Sessions {
         }
         let mut out = self.gpt.run(inputs).map_err(run_err("GPT"))?;
         let logits = {
-            let (shape, l) = out["logits"].try_extract_tensor::<f32>().map_err(run_err("GPT logits"))?;
+            let (shape, l) = out["logits"]
+                .try_extract_tensor::<f32>()
+                .map_err(run_err("GPT logits"))?;
             if l.len() != s * a || shape.len() != 3 {
-                return Err(Error::Inference(format!("GPT logits have shape {:?}", &shape[..])));
+                return Err(Error::Inference(format!(
+                    "GPT logits have shape {:?}",
+                    &shape[..]
+                )));
             }
             l[(s - 1) * a..].to_vec()
         };
         let hidden = {
-            let (_, h) = out["hidden_states"].try_extract_tensor::<f32>().map_err(run_err("GPT hidden"))?;
+            let (_, h) = out["hidden_states"]
+                .try_extract_tensor::<f32>()
+                .map_err(run_err("GPT hidden"))?;
             if h.len() != s * d {
                 return Err(Error::Inference("GPT hidden_states have the wrong size".into()));
             }
@@ -503,8 +626,12 @@ impl Sessions {
         };
         let mut values = Vec::with_capacity(self.present_names.len());
         for (kn, vn) in &self.present_names {
-            let k = out.remove(kn).ok_or_else(|| Error::Inference(format!("GPT gave no {kn}")))?;
-            let v = out.remove(vn).ok_or_else(|| Error::Inference(format!("GPT gave no {vn}")))?;
+            let k = out
+                .remove(kn)
+                .ok_or_else(|| Error::Inference(format!("GPT gave no {kn}")))?;
+            let v = out
+                .remove(vn)
+                .ok_or_else(|| Error::Inference(format!("GPT gave no {vn}")))?;
             values.push((k, v));
         }
         cache.values = values;
@@ -523,7 +650,10 @@ impl Sessions {
         let spk = tensor(&[1, speaker.len(), 1], speaker.to_vec(), "vocoder speaker")?;
         let out = self
             .vocoder
-            .run(vec![("latents".to_string(), lat), ("speaker_embedding".to_string(), spk)])
+            .run(vec![
+                ("latents".to_string(), lat),
+                ("speaker_embedding".to_string(), spk),
+            ])
             .map_err(run_err("HiFi-GAN"))?;
         let (_, w) = out[0].try_extract_tensor::<f32>().map_err(run_err("HiFi-GAN"))?;
         Ok(w.to_vec())

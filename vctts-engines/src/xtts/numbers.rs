@@ -10,11 +10,39 @@
 //! Invariant: [`expand`] is total; text without ASCII digits comes back unchanged.
 
 const EN_ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const EN_TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
-const EN_SCALES: [&str; 7] = ["", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion"];
+const EN_TENS: [&str; 10] = [
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
+const EN_SCALES: [&str; 7] = [
+    "",
+    "thousand",
+    "million",
+    "billion",
+    "trillion",
+    "quadrillion",
+    "quintillion",
+];
 
 fn en_below_100(n: u64) -> String {
     if n < 20 {
@@ -85,8 +113,26 @@ pub fn en_ordinal(n: u64) -> String {
 }
 
 const DE_ONES: [&str; 20] = [
-    "null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn", "elf", "zwölf",
-    "dreizehn", "vierzehn", "fünfzehn", "sechzehn", "siebzehn", "achtzehn", "neunzehn",
+    "null",
+    "eins",
+    "zwei",
+    "drei",
+    "vier",
+    "fünf",
+    "sechs",
+    "sieben",
+    "acht",
+    "neun",
+    "zehn",
+    "elf",
+    "zwölf",
+    "dreizehn",
+    "vierzehn",
+    "fünfzehn",
+    "sechzehn",
+    "siebzehn",
+    "achtzehn",
+    "neunzehn",
 ];
 const DE_TENS: [&str; 10] = [
     "", "", "zwanzig", "dreißig", "vierzig", "fünfzig", "sechzig", "siebzig", "achtzig", "neunzig",
@@ -127,7 +173,11 @@ fn de_cardinal(n: u64) -> Option<String> {
     if t == 0 {
         return Some(de_below_1000(r, true));
     }
-    let mut out = if t == 1 { "eintausend".to_string() } else { de_below_1000(t, false) + "tausend" };
+    let mut out = if t == 1 {
+        "eintausend".to_string()
+    } else {
+        de_below_1000(t, false) + "tausend"
+    };
     if r > 0 {
         out.push_str(&de_below_1000(r, true));
     }
@@ -135,8 +185,8 @@ fn de_cardinal(n: u64) -> Option<String> {
 }
 
 const FR_ONES: [&str; 17] = [
-    "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze", "treize",
-    "quatorze", "quinze", "seize",
+    "zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
+    "treize", "quatorze", "quinze", "seize",
 ];
 
 fn fr_below_100(n: u64) -> String {
@@ -163,19 +213,24 @@ fn fr_below_100(n: u64) -> String {
     }
 }
 
-fn fr_below_1000(n: u64, plural_cents: bool) -> String {
+/// `final_` is false before "mille": then 80 and the hundreds take no plural s.
+fn fr_below_1000(n: u64, final_: bool) -> String {
     let (h, r) = (n / 100, n % 100);
     let mut out = match h {
         0 => String::new(),
         1 => "cent".to_string(),
-        h if r == 0 && plural_cents => format!("{} cents", FR_ONES[h as usize]),
+        h if r == 0 && final_ => format!("{} cents", FR_ONES[h as usize]),
         h => format!("{} cent", FR_ONES[h as usize]),
     };
     if r > 0 || h == 0 {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&fr_below_100(r));
+        if r == 80 && !final_ {
+            out.push_str("quatre-vingt");
+        } else {
+            out.push_str(&fr_below_100(r));
+        }
     }
     out
 }
@@ -188,7 +243,11 @@ fn fr_cardinal(n: u64) -> Option<String> {
     if t == 0 {
         return Some(fr_below_1000(r, true));
     }
-    let mut out = if t == 1 { "mille".to_string() } else { format!("{} mille", fr_below_1000(t, false)) };
+    let mut out = if t == 1 {
+        "mille".to_string()
+    } else {
+        format!("{} mille", fr_below_1000(t, false))
+    };
     if r > 0 {
         out.push(' ');
         out.push_str(&fr_below_1000(r, true));
@@ -197,9 +256,35 @@ fn fr_cardinal(n: u64) -> Option<String> {
 }
 
 const ES_ONES: [&str; 30] = [
-    "cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "once", "doce",
-    "trece", "catorce", "quince", "dieciséis", "diecisiete", "dieciocho", "diecinueve", "veinte", "veintiuno",
-    "veintidós", "veintitrés", "veinticuatro", "veinticinco", "veintiséis", "veintisiete", "veintiocho",
+    "cero",
+    "uno",
+    "dos",
+    "tres",
+    "cuatro",
+    "cinco",
+    "seis",
+    "siete",
+    "ocho",
+    "nueve",
+    "diez",
+    "once",
+    "doce",
+    "trece",
+    "catorce",
+    "quince",
+    "dieciséis",
+    "diecisiete",
+    "dieciocho",
+    "diecinueve",
+    "veinte",
+    "veintiuno",
+    "veintidós",
+    "veintitrés",
+    "veinticuatro",
+    "veinticinco",
+    "veintiséis",
+    "veintisiete",
+    "veintiocho",
     "veintinueve",
 ];
 
@@ -207,8 +292,18 @@ fn es_below_100(n: u64) -> String {
     if n < 30 {
         return ES_ONES[n as usize].to_string();
     }
-    let tens = ["", "", "", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta", "noventa"]
-        [(n / 10) as usize];
+    let tens = [
+        "",
+        "",
+        "",
+        "treinta",
+        "cuarenta",
+        "cincuenta",
+        "sesenta",
+        "setenta",
+        "ochenta",
+        "noventa",
+    ][(n / 10) as usize];
     match n % 10 {
         0 => tens.to_string(),
         o => format!("{tens} y {}", ES_ONES[o as usize]),
@@ -218,8 +313,16 @@ fn es_below_100(n: u64) -> String {
 fn es_below_1000(n: u64) -> String {
     let (h, r) = (n / 100, n % 100);
     let hundreds = [
-        "", "ciento", "doscientos", "trescientos", "cuatrocientos", "quinientos", "seiscientos", "setecientos",
-        "ochocientos", "novecientos",
+        "",
+        "ciento",
+        "doscientos",
+        "trescientos",
+        "cuatrocientos",
+        "quinientos",
+        "seiscientos",
+        "setecientos",
+        "ochocientos",
+        "novecientos",
     ];
     match (h, r) {
         (0, r) => es_below_100(r),
@@ -237,7 +340,11 @@ fn es_cardinal(n: u64) -> Option<String> {
     if t == 0 {
         return Some(es_below_1000(r));
     }
-    let mut out = if t == 1 { "mil".to_string() } else { format!("{} mil", es_below_1000(t)) };
+    let mut out = if t == 1 {
+        "mil".to_string()
+    } else {
+        format!("{} mil", es_below_1000(t))
+    };
     if r > 0 {
         out.push(' ');
         out.push_str(&es_below_1000(r));
@@ -245,7 +352,8 @@ fn es_cardinal(n: u64) -> Option<String> {
     Some(out)
 }
 
-fn cardinal(n: u64, lang: &str) -> Option<String> {
+/// Cardinal words for `n` in `lang` (`None` where not implemented).
+pub fn cardinal(n: u64, lang: &str) -> Option<String> {
     match lang {
         "en" => Some(en_cardinal(n)),
         "de" => de_cardinal(n),
@@ -263,7 +371,9 @@ fn remove_en_commas(chars: &[char]) -> Vec<char> {
     while i < chars.len() {
         let c = chars[i];
         if c == ',' && i > 0 && chars[i - 1].is_ascii_digit() {
-            let next3 = chars.get(i + 1..i + 4).is_some_and(|s| s.iter().all(char::is_ascii_digit));
+            let next3 = chars
+                .get(i + 1..i + 4)
+                .is_some_and(|s| s.iter().all(char::is_ascii_digit));
             let after = chars.get(i + 4).is_none_or(|c| !c.is_ascii_digit());
             if next3 && after {
                 i += 1;
@@ -282,7 +392,11 @@ pub fn expand(text: &str, lang: &str) -> String {
         return text.to_string();
     }
     let chars: Vec<char> = text.chars().collect();
-    let chars = if lang == "en" { remove_en_commas(&chars) } else { chars };
+    let chars = if lang == "en" {
+        remove_en_commas(&chars)
+    } else {
+        chars
+    };
     let mut out = String::with_capacity(text.len() * 2);
     let mut i = 0;
     while i < chars.len() {
@@ -357,7 +471,10 @@ mod tests {
         assert_eq!(en_ordinal(12), "twelfth");
         assert_eq!(expand("in 12.5 seconds", "en"), "in twelve point five seconds");
         assert_eq!(expand("this is a 1st test", "en"), "this is a first test");
-        assert_eq!(expand("that's 100,000 people", "en"), "that's one hundred thousand people");
+        assert_eq!(
+            expand("that's 100,000 people", "en"),
+            "that's one hundred thousand people"
+        );
     }
 
     #[test]

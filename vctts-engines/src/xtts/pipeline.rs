@@ -163,7 +163,10 @@ pub fn scale_latents(latents: &[f32], dim: usize, speed: f32) -> Vec<f32> {
         let i1 = if i0 + 1 < t { i0 + 1 } else { i0 };
         let l1 = src - i0 as f32;
         let l0 = 1.0 - l1;
-        let (a, b) = (&latents[i0 * dim..(i0 + 1) * dim], &latents[i1 * dim..(i1 + 1) * dim]);
+        let (a, b) = (
+            &latents[i0 * dim..(i0 + 1) * dim],
+            &latents[i1 * dim..(i1 + 1) * dim],
+        );
         out.extend(a.iter().zip(b).map(|(x, y)| l0 * x + l1 * y));
     }
     out
@@ -199,7 +202,10 @@ impl Xtts {
         let mut clips = Vec::with_capacity(refs.len());
         for (i, r) in refs.iter().enumerate() {
             if r.sample_rate == 0 {
-                return Err(Error::AudioRejected(format!("reference {} has no sample rate", i + 1)));
+                return Err(Error::AudioRejected(format!(
+                    "reference {} has no sample rate",
+                    i + 1
+                )));
             }
             let mut x = super::resample::resample(&r.samples, r.sample_rate, rate);
             for v in &mut x {
@@ -282,7 +288,10 @@ impl Xtts {
     /// Text ids of one sentence; refuses sentences at the token limit.
     pub fn tokenize(&self, sentence: &str, lang: &str) -> Result<Vec<u32>> {
         let lang = tokenizer::check_language(lang)?;
-        let ids = self.assets.tokenizer.encode(&sentence.trim().to_lowercase(), lang)?;
+        let ids = self
+            .assets
+            .tokenizer
+            .encode(&sentence.trim().to_lowercase(), lang)?;
         if ids.len() >= self.assets.max_text_tokens {
             return Err(Error::invalid(
                 "text",
@@ -298,7 +307,10 @@ impl Xtts {
 
     fn row(table: &Array2<f32>, i: usize) -> Result<ndarray::ArrayView1<'_, f32>> {
         if i >= table.nrows() {
-            return Err(Error::Inference(format!("index {i} outside a table of {} rows", table.nrows())));
+            return Err(Error::Inference(format!(
+                "index {i} outside a table of {} rows",
+                table.nrows()
+            )));
         }
         Ok(table.row(i))
     }
@@ -390,14 +402,26 @@ impl Xtts {
     }
 
     /// One sentence to audio samples, whole.
-    pub fn sentence(&mut self, voice: &VoiceLatents, sentence: &str, lang: &str, opts: &GenOptions) -> Result<Vec<f32>> {
+    pub fn sentence(
+        &mut self,
+        voice: &VoiceLatents,
+        sentence: &str,
+        lang: &str,
+        opts: &GenOptions,
+    ) -> Result<Vec<f32>> {
         let ids = self.tokenize(sentence, lang)?;
         let g = self.generate(voice, &ids, opts, &mut |_| true)?;
         self.vocode(&g.latents, &voice.speaker, opts.speed)
     }
 
     /// Sentences to one audio, sentence after sentence.
-    pub fn synthesize(&mut self, voice: &VoiceLatents, sentences: &[String], lang: &str, opts: &GenOptions) -> Result<Audio> {
+    pub fn synthesize(
+        &mut self,
+        voice: &VoiceLatents,
+        sentences: &[String],
+        lang: &str,
+        opts: &GenOptions,
+    ) -> Result<Audio> {
         let mut samples = Vec::new();
         for s in sentences {
             samples.extend(self.sentence(voice, s, lang, opts)?);
@@ -406,7 +430,8 @@ impl Xtts {
     }
 
     /// One sentence streamed: `emit` gets audio after every `chunk_tokens`
-    /// latents (and at the end); returns false from `emit` to stop.
+    /// latents, and the rest with `true` at the end; `emit` returns false to
+    /// stop. Returns whether the reader still wants more.
     pub fn stream_sentence(
         &mut self,
         voice: &VoiceLatents,
@@ -414,7 +439,7 @@ impl Xtts {
         lang: &str,
         opts: &GenOptions,
         chunk_tokens: usize,
-        emit: &mut dyn FnMut(Vec<f32>) -> bool,
+        emit: &mut dyn FnMut(Vec<f32>, bool) -> bool,
     ) -> Result<bool> {
         let ids = self.tokenize(sentence, lang)?;
         let d = self.assets.meta.embed_dim;
@@ -422,23 +447,29 @@ impl Xtts {
         let mut failure: Option<Error> = None;
         let mut open = true;
         let speaker = voice.speaker.clone();
-        self.generate_streaming(voice, &ids, opts, chunk_tokens.max(1), &mut |x: &mut Self, lat: &[f32], last: bool| {
-            if failure.is_some() || !open {
-                return false;
-            }
-            match streamer.push(x, lat, &speaker, opts.speed, last) {
-                Ok(audio) => {
-                    if !audio.is_empty() {
-                        open = emit(audio);
+        self.generate_streaming(
+            voice,
+            &ids,
+            opts,
+            chunk_tokens.max(1),
+            &mut |x: &mut Self, lat: &[f32], last: bool| {
+                if failure.is_some() || !open {
+                    return false;
+                }
+                match streamer.push(x, lat, &speaker, opts.speed, last) {
+                    Ok(audio) => {
+                        if !audio.is_empty() || last {
+                            open = emit(audio, last);
+                        }
+                        open
                     }
-                    open
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    false
-                }
-            }
-        })?;
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -505,7 +536,11 @@ impl Xtts {
         }
         latents.truncate(codes.len().max(1) * d);
         let have = latents.len() / d;
-        let rest = if sent < have { &latents[sent * d..] } else { &[][..] };
+        let rest = if sent < have {
+            &latents[sent * d..]
+        } else {
+            &[][..]
+        };
         chunk(self, rest, true);
         Ok(Generated { codes, latents })
     }
@@ -531,7 +566,14 @@ impl Streamer {
 
     /// Vocodes `new` latents after the kept context; returns the samples
     /// that are final now.
-    fn push(&mut self, x: &mut Xtts, new: &[f32], speaker: &[f32], speed: f32, last: bool) -> Result<Vec<f32>> {
+    fn push(
+        &mut self,
+        x: &mut Xtts,
+        new: &[f32],
+        speaker: &[f32],
+        speed: f32,
+        last: bool,
+    ) -> Result<Vec<f32>> {
         let d = self.dim;
         let ctx_n = self.context.len() / d;
         let new_n = new.len() / d;
@@ -547,9 +589,9 @@ impl Streamer {
             // (computed without right context) fades into these.
             let fade = self.tail.len().min(start);
             let mut fresh = wav[start - fade..].to_vec();
-            for i in 0..fade {
+            for (i, (f, t)) in fresh.iter_mut().zip(&self.tail).take(fade).enumerate() {
                 let w = (i as f32 + 0.5) / fade as f32;
-                fresh[i] = self.tail[i] * (1.0 - w) + fresh[i] * w;
+                *f = t * (1.0 - w) + *f * w;
             }
             if last {
                 out = fresh;

@@ -67,7 +67,10 @@ mod tests {
     fn lengths_and_identity() {
         let x: Vec<f32> = (0..22050).map(|i| (i as f32 * 0.01).sin()).collect();
         assert_eq!(resample(&x, 22050, 16000).len(), 16000);
-        assert_eq!(resample(&x[..1001], 22050, 16000).len(), (1001u64 * 320).div_ceil(441) as usize);
+        assert_eq!(
+            resample(&x[..1001], 22050, 16000).len(),
+            (1001u64 * 320).div_ceil(441) as usize
+        );
         assert_eq!(resample(&x, 16000, 16000), x);
         assert!(resample(&[], 48000, 22050).is_empty());
     }
@@ -75,10 +78,13 @@ mod tests {
     #[test]
     fn a_low_tone_survives() {
         let sr = 48000;
-        let x: Vec<f32> = (0..sr).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / sr as f32).sin()).collect();
+        let x: Vec<f32> = (0..sr)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / sr as f32).sin())
+            .collect();
         let y = resample(&x, sr, 22050);
-        let want: Vec<f32> =
-            (0..y.len()).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin()).collect();
+        let want: Vec<f32> = (0..y.len())
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin())
+            .collect();
         let err = y[100..y.len() - 100]
             .iter()
             .zip(&want[100..want.len() - 100])

@@ -8,11 +8,12 @@
 //! # $ £ °` spoken per language), collapse whitespace. Chinese then becomes
 //! pinyin with tone digits (TONE3, neutral tone 5).
 //!
+//! Korean is romanised with hangul-romanize's academic rule, as Coqui does.
+//!
 //! Invariants: [`clean`] and [`XttsTokenizer::encode`] are total for the
 //! supported languages (no panic on any input); an unsupported language is
-//! [`Error::UnsupportedLanguage`]. Japanese and Korean are refused when the
-//! text needs the romanisation Coqui does with cutlet/MeCab or
-//! hangul-romanize (not implemented here); Latin-script text in them passes.
+//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused (Coqui
+//! romanises it with cutlet/MeCab, which vctts does not have); romaji passes.
 
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -50,7 +51,12 @@ pub fn char_limit(lang: &str) -> usize {
 
 /// `zh-CN` → `zh`, `EN` → `en`: the part before `-`/`_`, lowercased.
 pub fn base_language(lang: &str) -> &'static str {
-    let primary = lang.trim().split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+    let primary = lang
+        .trim()
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     LANGUAGES
         .iter()
         .map(|l| l.split('-').next().unwrap_or(l))
@@ -78,7 +84,15 @@ fn symbols(lang: &str) -> [&'static str; 7] {
         "fr" => ["et", "arobase", "pour cent", "dièse", "dollar", "livre", "degrés"],
         "de" => ["und", "at", "prozent", "raute", "dollar", "pfund", "grad"],
         "pt" => ["e", "arroba", "por cento", "cardinal", "dólar", "libra", "graus"],
-        "it" => ["e", "chiocciola", "per cento", "cancelletto", "dollaro", "sterlina", "gradi"],
+        "it" => [
+            "e",
+            "chiocciola",
+            "per cento",
+            "cancelletto",
+            "dollaro",
+            "sterlina",
+            "gradi",
+        ],
         "pl" => ["i", "małpa", "procent", "krzyżyk", "dolar", "funt", "stopnie"],
         "ar" => ["و", "على", "في المئة", "رقم", "دولار", "جنيه", "درجة"],
         "zh" => ["和", "在", "百分之", "号", "美元", "英镑", "度"],
@@ -86,7 +100,15 @@ fn symbols(lang: &str) -> [&'static str; 7] {
         "ru" => ["и", "собака", "процентов", "номер", "доллар", "фунт", "градус"],
         "nl" => ["en", "bij", "procent", "hekje", "dollar", "pond", "graden"],
         "tr" => ["ve", "at", "yüzde", "diyez", "dolar", "sterlin", "derece"],
-        "hu" => ["és", "kukac", "százalék", "kettőskereszt", "dollár", "font", "fok"],
+        "hu" => [
+            "és",
+            "kukac",
+            "százalék",
+            "kettőskereszt",
+            "dollár",
+            "font",
+            "fok",
+        ],
         "ko" => ["그리고", "에", "퍼센트", "번호", "달러", "파운드", "도"],
         "hi" => ["और", "ऐट दी रेट", "प्रतिशत", "हैश", "डॉलर", "पाउंड", "डिग्री"],
         _ => ["", "", "", "", "", "", ""],
@@ -134,7 +156,13 @@ fn abbreviations(lang: &str) -> &'static [(&'static str, &'static str)] {
             ("jr.", "junior"),
             ("ltd.", "limitée"),
         ],
-        "de" => &[("fr.", "frau"), ("dr.", "doktor"), ("st.", "sankt"), ("co.", "firma"), ("jr.", "junior")],
+        "de" => &[
+            ("fr.", "frau"),
+            ("dr.", "doktor"),
+            ("st.", "sankt"),
+            ("co.", "firma"),
+            ("jr.", "junior"),
+        ],
         "pt" => &[
             ("sra.", "senhora"),
             ("sr.", "senhor"),
@@ -153,9 +181,20 @@ fn abbreviations(lang: &str) -> &'static [(&'static str, &'static str)] {
             ("jr.", "junior"),
             ("ltd.", "limitata"),
         ],
-        "pl" => &[("p.", "pani"), ("m.", "pan"), ("dr.", "doktor"), ("sw.", "święty"), ("jr.", "junior")],
+        "pl" => &[
+            ("p.", "pani"),
+            ("m.", "pan"),
+            ("dr.", "doktor"),
+            ("sw.", "święty"),
+            ("jr.", "junior"),
+        ],
         "cs" => &[("dr.", "doktor"), ("ing.", "inženýr"), ("p.", "pan")],
-        "nl" => &[("dhr.", "de heer"), ("mevr.", "mevrouw"), ("dr.", "dokter"), ("jhr.", "jonkheer")],
+        "nl" => &[
+            ("dhr.", "de heer"),
+            ("mevr.", "mevrouw"),
+            ("dr.", "dokter"),
+            ("jhr.", "jonkheer"),
+        ],
         "tr" => &[("b.", "bay"), ("byk.", "büyük"), ("dr.", "doktor")],
         "hu" => &[("dr.", "doktor"), ("b.", "bácsi"), ("nőv.", "nővér")],
         _ => &[],
@@ -212,25 +251,35 @@ fn collapse_whitespace(text: &str) -> String {
 /// Coqui's cleaning of one sentence for `lang` (a base code from
 /// [`check_language`]); Chinese comes back as pinyin.
 pub fn clean(sentence: &str, lang: &str) -> Result<String> {
-    let mut t = sentence.trim().to_lowercase().replace('"', "");
+    let mut t = sentence.trim().replace('"', "");
     if lang == "tr" {
-        // Coqui fixes these before lowercasing; lowercasing İ first gives
-        // "i̇", so map the lowercased forms too.
-        t = t.replace("i\u{307}", "i");
+        // As Coqui: before lowercasing. (Its `inference` lowercases the
+        // sentence before cleaning, so there `İ` has already become "i̇" and
+        // stays so; [`XttsTokenizer::encode`] callers do the same.)
+        t = t.replace('İ', "i").replace('Ö', "ö").replace('Ü', "ü");
     }
-    if lang == "ja" || lang == "ko" {
+    let mut t = t.to_lowercase();
+    if lang == "ja" {
         if let Some(c) = t.chars().find(|c| !c.is_ascii()) {
             return Err(Error::invalid(
                 "text",
                 format!(
-                    "{lang} text with {c:?} needs romanisation ({}), which this build of vctts does not have; \
-                     give the text in Latin script",
-                    if lang == "ja" { "cutlet/MeCab" } else { "hangul-romanize" }
+                    "ja text with {c:?} needs romanisation (Coqui uses cutlet/MeCab), which this build of vctts \
+                     does not have; give the text in romaji"
                 ),
             ));
         }
     }
-    t = super::numbers::expand(&t, lang);
+    if lang == "zh" {
+        // Coqui's zh_num2words: numbers in Chinese, then every Chinese or
+        // ASCII punctuation mark becomes ",".
+        t = crate::text::normalize::normalize(&t, "zh")
+            .chars()
+            .map(|c| if is_zh_punct(c) { ',' } else { c })
+            .collect();
+    } else {
+        t = super::numbers::expand(&t, lang);
+    }
     for (pat, with) in abbreviations(lang) {
         t = replace_at_word_start(&t, pat, with);
     }
@@ -240,7 +289,69 @@ pub fn clean(sentence: &str, lang: &str) -> Result<String> {
         }
     }
     let t = collapse_whitespace(t.trim());
-    Ok(if lang == "zh" { to_pinyin(&t) } else { t })
+    Ok(match lang {
+        "zh" => to_pinyin(&t),
+        "ko" => romanize_hangul(&t),
+        _ => t,
+    })
+}
+
+/// The punctuation Coqui's `zh_num2words` turns into `,` (its Chinese list
+/// and Python's `string.punctuation`).
+fn is_zh_punct(c: char) -> bool {
+    const CN: &str = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～｟｠｢｣､、〃《》「」『』【】〔〕〖〗〘〙〚〛〜〝〞〟〰〾〿–—‘’‛“”„‟…‧﹏·〈〉-";
+    c.is_ascii_punctuation() || CN.contains(c)
+}
+
+const KO_INITIALS: [&str; 19] = [
+    "g", "kk", "n", "d", "tt", "l", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h",
+];
+const KO_VOWELS: [&str; 21] = [
+    "a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi",
+    "yu", "eu", "ui", "i",
+];
+const KO_FINALS: [&str; 28] = [
+    "", "g", "kk", "gs", "n", "nj", "nh", "d", "l", "lg", "lm", "lb", "ls", "lt", "lp", "lh", "m", "b", "bs",
+    "s", "ss", "ng", "j", "ch", "k", "t", "p", "h",
+];
+
+/// Whether final + initial can be split into a final and an initial in
+/// more than one way (then the academic rule writes a `-` between them).
+fn ko_ambiguous(final_: usize, initial: usize) -> bool {
+    let combined = format!("{}{}", KO_FINALS[final_], KO_INITIALS[initial]);
+    let splits = (0..combined.len())
+        .filter(|&i| KO_FINALS.contains(&&combined[..i]) && KO_INITIALS.contains(&&combined[i..]))
+        .count();
+    splits > 1
+}
+
+/// hangul-romanize's `academic` rule (what Coqui uses for Korean): each
+/// syllable as initial + vowel + final in the Revised Romanization letters,
+/// with `-` before a syllable that follows another one when it starts with
+/// the silent ㅇ or when the letters at the joint are ambiguous.
+pub fn romanize_hangul(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut prev_final: Option<usize> = None;
+    for c in text.chars() {
+        let code = c as u32;
+        if !(0xAC00..=0xD7A3).contains(&code) {
+            out.push(c);
+            prev_final = None;
+            continue;
+        }
+        let idx = (code - 0xAC00) as usize;
+        let (initial, vowel, final_) = (idx / 588, (idx / 28) % 21, idx % 28);
+        if let Some(pf) = prev_final {
+            if initial == 11 || ko_ambiguous(pf, initial) {
+                out.push('-');
+            }
+        }
+        out.push_str(KO_INITIALS[initial]);
+        out.push_str(KO_VOWELS[vowel]);
+        out.push_str(KO_FINALS[final_]);
+        prev_final = Some(final_);
+    }
+    out
 }
 
 /// Han characters → pinyin with the tone digit at the end (TONE3) and 5 for
@@ -276,7 +387,9 @@ pub struct XttsTokenizer {
 
 impl std::fmt::Debug for XttsTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XttsTokenizer").field("max_id", &self.max_id).finish()
+        f.debug_struct("XttsTokenizer")
+            .field("max_id", &self.max_id)
+            .finish()
     }
 }
 
@@ -333,12 +446,21 @@ mod tests {
 
     #[test]
     fn cleaning_follows_coqui() {
-        assert_eq!(clean(" He said \"Hi\" & left ", "en").unwrap(), "he said hi and left");
-        assert_eq!(clean("Dr. Who, Mrs. Smith", "en").unwrap(), "doctor who, misess smith");
+        assert_eq!(
+            clean(" He said \"Hi\" & left ", "en").unwrap(),
+            "he said hi and left"
+        );
+        assert_eq!(
+            clean("Dr. Who, Mrs. Smith", "en").unwrap(),
+            "doctor who, misess smith"
+        );
         // Only at a word start.
         assert_eq!(clean("adr. x", "en").unwrap(), "adr. x");
         assert_eq!(clean("14% voll", "de").unwrap(), "vierzehn prozent voll");
-        assert_eq!(clean("Te veo @ la fiesta", "es").unwrap(), "te veo arroba la fiesta");
+        assert_eq!(
+            clean("Te veo @ la fiesta", "es").unwrap(),
+            "te veo arroba la fiesta"
+        );
     }
 
     #[test]
@@ -349,10 +471,16 @@ mod tests {
     }
 
     #[test]
-    fn japanese_and_korean_scripts_are_refused_clearly() {
+    fn japanese_script_is_refused_clearly_korean_is_romanised() {
         let e = clean("こんにちは", "ja").unwrap_err();
         assert!(e.to_string().contains("romanisation"), "{e}");
-        assert!(clean("안녕", "ko").is_err());
         assert_eq!(clean("konnichiwa", "ja").unwrap(), "konnichiwa");
+        // hangul-romanize academic output.
+        assert_eq!(romanize_hangul("안녕하세요 세계"), "annyeonghase-yo segye");
+    }
+
+    #[test]
+    fn chinese_punctuation_becomes_commas() {
+        assert_eq!(clean("你好，世界！", "zh").unwrap(), "ni3hao3,shi4jie4,");
     }
 }
