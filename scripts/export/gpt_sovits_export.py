@@ -580,6 +580,9 @@ def export(gpt: Path, sovits_path: Path, hubert, bert, out: Path, templates: Pat
             "t2s_step": "t2s_step.onnx",
             "vits": "vits.onnx",
         },
+        "weights": {
+            name: (out / name).stat().st_size for name in ("t2s_encoder.bin", "t2s_decoder.bin", "vits.bin")
+        },
         "source": {"gpt": gpt.name, "sovits": sovits_path.name, "templates": "genie-tts 2.0.2 Data/v2"},
     }
     (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -55,6 +55,10 @@ pub fn installed(kind: EngineKind, models_root: &Path) -> std::result::Result<()
         EngineKind::OpenVoice => crate::openvoice::Installation::scan(&model_dir(kind, models_root))
             .map(|_| ())
             .map_err(|e| e.to_string()),
+        #[cfg(feature = "gpt-sovits")]
+        EngineKind::GptSovits => crate::gpt_sovits::model::ModelFiles::scan(&model_dir(kind, models_root))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         other => Err(format!(
             "the {other} engine is not available in this build of vctts yet; \
              its models would go in {}",
@@ -81,6 +85,16 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
                 ..crate::openvoice::OpenVoiceConfig::new(model_dir(kind, models_root))
             };
             Ok(Arc::new(crate::openvoice::OpenVoiceEngine::new(config)?))
+        }
+        #[cfg(feature = "gpt-sovits")]
+        EngineKind::GptSovits => {
+            let config = crate::gpt_sovits::GptSovitsConfig {
+                session,
+                max_concurrency: options.max_concurrency.max(1),
+                queue_size: options.queue_size,
+                ..crate::gpt_sovits::GptSovitsConfig::new(model_dir(kind, models_root))
+            };
+            Ok(Arc::new(crate::gpt_sovits::GptSovitsEngine::new(config)?))
         }
         other => Err(Error::ModelNotInstalled(
             installed(other, models_root).unwrap_err(),
@@ -113,5 +127,7 @@ mod tests {
         assert!(e.contains("setup.sh"), "{e}");
         let e = installed(EngineKind::Xtts, dir.path()).unwrap_err();
         assert!(e.contains("xtts_v2"), "{e}");
+        let e = installed(EngineKind::GptSovits, dir.path()).unwrap_err();
+        assert!(e.contains("gpt_sovits") && e.contains("import gpt-sovits"), "{e}");
     }
 }

@@ -7,7 +7,8 @@
 //! - [`spectral`]: STFT and mel features matching the upstream conventions;
 //! - [`text`]: sentence splitting, normalisation, espeak-ng phonemes;
 //! - [`sampling`]: seeded token sampling for the autoregressive engines;
-//! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter).
+//! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter);
+//! - [`gpt_sovits`]: the GPT-SoVITS v2 engine (T2S + VITS on a logits split).
 //!
 //! Invariant: this is the only vctts crate that depends on `ort`.
 
@@ -20,3 +21,6 @@ pub mod text;
 
 #[cfg(feature = "openvoice")]
 pub mod openvoice;
+
+#[cfg(feature = "gpt-sovits")]
+pub mod gpt_sovits;
