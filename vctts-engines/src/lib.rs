@@ -8,6 +8,7 @@
 //! - [`text`]: sentence splitting, normalisation, espeak-ng phonemes;
 //! - [`sampling`]: seeded token sampling for the autoregressive engines;
 //! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter);
+//! - `g2p`: the GPT-SoVITS v2 text front end (Chinese, English, mixed; v2 symbols);
 //! - [`gpt_sovits`]: the GPT-SoVITS v2 engine (T2S + VITS on a logits split).
 //!
 //! Invariant: this is the only vctts crate that depends on `ort`.
@@ -19,6 +20,8 @@ pub mod sampling;
 pub mod spectral;
 pub mod text;
 
+#[cfg(feature = "gpt-sovits")]
+pub mod g2p;
 #[cfg(feature = "openvoice")]
 pub mod openvoice;
 
