@@ -196,22 +196,35 @@ fn an_incomplete_or_mis_shaped_folder_is_refused_naming_file_and_tensor() {
     copy_model(dir.path());
     let bin = dir.path().join("t2s_decoder.bin");
     let len = std::fs::metadata(&bin).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&bin).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let e = GptSovitsEngine::new(GptSovitsConfig::new(dir.path())).unwrap_err();
     assert!(e.to_string().contains("t2s_decoder.bin"), "{e}");
 
     // A graph with the wrong contract in a role: named with its tensor.
     copy_model(dir.path());
-    std::fs::copy(dir.path().join("t2s_prefill.onnx"), dir.path().join("t2s_step.onnx")).unwrap();
+    std::fs::copy(
+        dir.path().join("t2s_prefill.onnx"),
+        dir.path().join("t2s_step.onnx"),
+    )
+    .unwrap();
     let files = ModelFiles::scan(dir.path()).unwrap();
     let e = Graphs::load(&files, &session_config()).err().unwrap();
     assert_eq!(e.code(), "model_load_failed");
-    assert!(e.to_string().contains("t2s_step.onnx: input token is missing"), "{e}");
+    assert!(
+        e.to_string().contains("t2s_step.onnx: input token is missing"),
+        "{e}"
+    );
 
     // Metadata that disagrees with a graph's sizes.
     copy_model(dir.path());
     let meta_path = dir.path().join("metadata.json");
-    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
     meta["noise_channels"] = 96.into();
     std::fs::write(&meta_path, meta.to_string()).unwrap();
     let files = ModelFiles::scan(dir.path()).unwrap();
@@ -274,7 +287,10 @@ async fn catalog_builds_the_engine_and_it_speaks_from_text() {
         .await
         .unwrap();
     assert_eq!(profile.engine, EngineKind::GptSovits);
-    let audio = engine.synthesize(&request("你好。"), Some(&profile)).await.unwrap();
+    let audio = engine
+        .synthesize(&request("你好。"), Some(&profile))
+        .await
+        .unwrap();
     assert_eq!(audio.sample_rate, 32_000);
     // At least the 0.3 s fragment interval plus one token of speech.
     assert!(audio.samples.len() >= 9_600 + 1_280, "{}", audio.samples.len());
@@ -293,7 +309,11 @@ async fn same_seed_same_audio_and_profiles_round_trip() {
     assert_eq!(voice.transcript, "今天天气很不错。");
     assert_eq!(voice.ref32k.len(), 4 * 32_000);
     // 25 codes a second over the clip plus its 0.6 s of padding.
-    assert!((voice.prompt_codes.len() as i64 - 115).abs() <= 2, "{}", voice.prompt_codes.len());
+    assert!(
+        (voice.prompt_codes.len() as i64 - 115).abs() <= 2,
+        "{}",
+        voice.prompt_codes.len()
+    );
     let stored = VoiceProfile {
         data: voice.encode(),
         ..profile.clone()
@@ -334,7 +354,10 @@ async fn streamed_chunks_join_to_the_whole_output() {
     assert!(chunks >= 3, "{chunks} chunks");
     assert_eq!(joined.len(), whole.samples.len());
     let snr = snr_db(&whole.samples, &joined);
-    eprintln!("{chunks} chunks, {} samples, joined vs whole {snr:.1} dB", joined.len());
+    eprintln!(
+        "{chunks} chunks, {} samples, joined vs whole {snr:.1} dB",
+        joined.len()
+    );
     assert!(snr >= 10.0, "joined chunks vs whole: {snr:.1} dB");
 }
 
@@ -354,13 +377,19 @@ async fn bad_input_gives_clear_errors() {
     }
     let mut en = reference(4.0, Some("你好"));
     en.language = Some("en".into());
-    assert_eq!(engine.extract_voice(&en).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        engine.extract_voice(&en).await.unwrap_err().code(),
+        "invalid_input"
+    );
 
     let profile = engine
         .extract_voice(&reference(3.5, Some("你好世界")))
         .await
         .unwrap();
-    let e = engine.synthesize(&request("。。。！"), Some(&profile)).await.unwrap_err();
+    let e = engine
+        .synthesize(&request("。。。！"), Some(&profile))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "empty_text", "{e}");
     let mut ja = request("こんにちは");
     ja.language = Some("ja".into());
@@ -371,13 +400,20 @@ async fn bad_input_gives_clear_errors() {
     assert!(e.to_string().contains("reference"), "{e}");
     let mut fast = request("你好。");
     fast.speed = 2.0;
-    assert_eq!(engine.synthesize(&fast, Some(&profile)).await.unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        engine.synthesize(&fast, Some(&profile)).await.unwrap_err().code(),
+        "invalid_input"
+    );
     let broken = VoiceProfile {
         data: profile.data[..profile.data.len() / 2].to_vec(),
         ..profile.clone()
     };
     assert_eq!(
-        engine.synthesize(&request("你好。"), Some(&broken)).await.unwrap_err().code(),
+        engine
+            .synthesize(&request("你好。"), Some(&broken))
+            .await
+            .unwrap_err()
+            .code(),
         "profile_mismatch"
     );
 }

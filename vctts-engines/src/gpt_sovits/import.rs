@@ -105,7 +105,10 @@ pub fn import(req: &ImportRequest) -> Result<PathBuf> {
     if dest.join("metadata.json").exists() {
         return Err(Error::invalid(
             "to",
-            format!("{} already holds a GPT-SoVITS model; move it away first", dest.display()),
+            format!(
+                "{} already holds a GPT-SoVITS model; move it away first",
+                dest.display()
+            ),
         ));
     }
     let python = req
@@ -155,9 +158,9 @@ pub fn import(req: &ImportRequest) -> Result<PathBuf> {
     if dest.exists() {
         // An empty or partial folder without metadata: replace it.
         std::fs::remove_dir_all(&dest).map_err(|e| Error::Io {
-        context: dest.display().to_string(),
-        source: e,
-    })?;
+            context: dest.display().to_string(),
+            source: e,
+        })?;
     }
     std::fs::rename(&staging, &dest).map_err(|e| Error::Io {
         context: dest.display().to_string(),
@@ -190,6 +193,10 @@ mod tests {
     fn a_python_that_cannot_run_gives_the_setup_commands() {
         let e = check_python(Path::new("/nonexistent/python-for-vctts")).unwrap_err();
         assert_eq!(e.code(), "invalid_config");
-        assert!(e.to_string().contains("pip install torch onnx numpy transformers genie-tts==2.0.2"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("pip install torch onnx numpy transformers genie-tts==2.0.2"),
+            "{e}"
+        );
     }
 }

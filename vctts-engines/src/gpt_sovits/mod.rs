@@ -159,7 +159,9 @@ struct Plan {
 }
 
 /// Punctuation that may end a prompt text (upstream's `splits`).
-const ENDINGS: [char; 13] = ['，', '。', '？', '！', ',', '.', '?', '!', '~', ':', '：', '—', '…'];
+const ENDINGS: [char; 13] = [
+    '，', '。', '？', '！', ',', '.', '?', '!', '~', ':', '：', '—', '…',
+];
 
 /// The transcript as upstream feeds it: trimmed, with a final "。" (or "."
 /// in English) when it ends without punctuation.
@@ -167,7 +169,11 @@ pub fn prompt_text(transcript: &str, lang: crate::g2p::Lang) -> String {
     let t = transcript.trim();
     let mut out = t.to_string();
     if !t.ends_with(ENDINGS) {
-        out.push(if matches!(lang, crate::g2p::Lang::En) { '.' } else { '。' });
+        out.push(if matches!(lang, crate::g2p::Lang::En) {
+            '.'
+        } else {
+            '。'
+        });
     }
     out
 }
@@ -289,7 +295,9 @@ impl ThreadState {
             )));
         }
         if a16.samples.iter().any(|v| !v.is_finite()) {
-            return Err(Error::AudioRejected("the reference has NaN or infinite samples".into()));
+            return Err(Error::AudioRejected(
+                "the reference has NaN or infinite samples".into(),
+            ));
         }
         let prompt_codes = prompt_codes(&mut self.graphs, &a16.samples)?;
         let mut ref32k = crate::audio::resample::resample(&audio, SAMPLE_RATE)?.samples;
@@ -356,17 +364,25 @@ impl ThreadState {
             let seed = plan.seed.wrapping_add(index as u64);
             let mut rest: Vec<f32> = Vec::new();
             let mut stop = false;
-            self.speak_piece(plan, voice, &ph, &spec, spec_frames, seed, &mut |samples, piece_done| {
-                if piece_done {
-                    rest = samples;
-                    true
-                } else {
-                    // A chunk inside the piece: it leaves now.
-                    let ok = emit(Audio::new(samples, SAMPLE_RATE), false);
-                    stop |= !ok;
-                    ok
-                }
-            })?;
+            self.speak_piece(
+                plan,
+                voice,
+                &ph,
+                &spec,
+                spec_frames,
+                seed,
+                &mut |samples, piece_done| {
+                    if piece_done {
+                        rest = samples;
+                        true
+                    } else {
+                        // A chunk inside the piece: it leaves now.
+                        let ok = emit(Audio::new(samples, SAMPLE_RATE), false);
+                        stop |= !ok;
+                        ok
+                    }
+                },
+            )?;
             if stop {
                 return Ok(());
             }
@@ -587,7 +603,9 @@ impl Engine for GptSovitsEngine {
         let threads = shared.config.max_concurrency.max(1);
         let queue = shared.config.queue_size;
         let started = tokio::task::spawn_blocking(move || {
-            InferencePool::start("gpt-sovits", threads, queue, move |_| ThreadState::load(shared.clone()))
+            InferencePool::start("gpt-sovits", threads, queue, move |_| {
+                ThreadState::load(shared.clone())
+            })
         })
         .await
         .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
@@ -710,7 +728,9 @@ mod tests {
         assert!(check_reference_text(&reference(Some("你好"), Some("en"))).is_err());
         assert!(check_reference_text(&reference(Some("hello there"), Some("zh"))).is_err());
         assert!(matches!(
-            check_reference_text(&reference(Some("你好 world"), None)).unwrap().1,
+            check_reference_text(&reference(Some("你好 world"), None))
+                .unwrap()
+                .1,
             Lang::Zh
         ));
         assert!(matches!(
@@ -724,7 +744,10 @@ mod tests {
         let whole = prior_noise(9, 3, 0, 4000);
         let part = prior_noise(9, 3, 1000, 50);
         for c in 0..3 {
-            assert_eq!(&whole[c * 4000 + 1000..c * 4000 + 1050], &part[c * 50..c * 50 + 50]);
+            assert_eq!(
+                &whole[c * 4000 + 1000..c * 4000 + 1050],
+                &part[c * 50..c * 50 + 50]
+            );
         }
         let n = whole.len() as f64;
         let mean = whole.iter().map(|&v| v as f64).sum::<f64>() / n;

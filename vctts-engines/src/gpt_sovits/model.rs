@@ -158,10 +158,9 @@ impl ModelFiles {
         }
         let mut graphs = HashMap::new();
         for role in ROLES {
-            let name = meta
-                .files
-                .get(role)
-                .ok_or_else(|| Error::ModelLoad(format!("{}: files.{role} is missing", meta_path.display())))?;
+            let name = meta.files.get(role).ok_or_else(|| {
+                Error::ModelLoad(format!("{}: files.{role} is missing", meta_path.display()))
+            })?;
             let p = dir.join(name);
             if !p.is_file() {
                 return Err(not_installed(dir, format!("{name} is missing")));
@@ -219,7 +218,10 @@ const F32: TensorElementType = TensorElementType::Float32;
 const I64: TensorElementType = TensorElementType::Int64;
 
 fn check_ports(path: &Path, kind: &str, have: &[ort::value::Outlet], want: &[Port]) -> Result<()> {
-    let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let file = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     for w in want {
         let Some(h) = have.iter().find(|h| h.name() == w.name) else {
             return Err(Error::ModelLoad(format!(
@@ -342,7 +344,10 @@ impl Graphs {
             files.graph("bert"),
             "input",
             bert.inputs(),
-            &bert_extra.iter().map(|n| port(n.as_str(), I64, &[Some(1), None])).collect::<Vec<_>>(),
+            &bert_extra
+                .iter()
+                .map(|n| port(n.as_str(), I64, &[Some(1), None]))
+                .collect::<Vec<_>>(),
         )?;
         let encoder = load_checked(
             files.graph("t2s_encoder"),
@@ -360,7 +365,10 @@ impl Graphs {
         let prefill = load_checked(
             files.graph("t2s_prefill"),
             config,
-            &[port("x", F32, &[Some(1), None, d]), port("prompts", I64, &[Some(1), None])],
+            &[
+                port("x", F32, &[Some(1), None, d]),
+                port("prompts", I64, &[Some(1), None]),
+            ],
             &prefill_out,
         )?;
         let mut step_in = vec![
@@ -435,12 +443,19 @@ impl Graphs {
         let n = ids.len();
         let mut inputs: Vec<(String, DynValue)> = vec![(
             "input_ids".into(),
-            Tensor::from_array(([1usize, n], ids.to_vec())).map_err(&err)?.into_dyn(),
+            Tensor::from_array(([1usize, n], ids.to_vec()))
+                .map_err(&err)?
+                .into_dyn(),
         )];
         for name in &self.bert_extra {
             // attention_mask: all ones; token_type_ids: all zeros.
             let v = i64::from(name == "attention_mask");
-            inputs.push((name.clone(), Tensor::from_array(([1usize, n], vec![v; n])).map_err(&err)?.into_dyn()));
+            inputs.push((
+                name.clone(),
+                Tensor::from_array(([1usize, n], vec![v; n]))
+                    .map_err(&err)?
+                    .into_dyn(),
+            ));
         }
         let out = self.bert.run(inputs).map_err(&err)?;
         let (_, data) = out["bert_feature"].try_extract_tensor::<f32>().map_err(&err)?;
@@ -456,11 +471,19 @@ impl Graphs {
 
     /// The T2S text side `x` `[L·512]` of prompt and target phones with
     /// their BERT features (`[n·1024]` each).
-    pub fn encode(&mut self, ref_phones: &[i64], ref_bert: &[f32], phones: &[i64], bert: &[f32]) -> Result<Vec<f32>> {
+    pub fn encode(
+        &mut self,
+        ref_phones: &[i64],
+        ref_bert: &[f32],
+        phones: &[i64],
+        bert: &[f32],
+    ) -> Result<Vec<f32>> {
         let err = e("t2s_encoder");
         let b = self.meta.bert_dim;
         if ref_bert.len() != ref_phones.len() * b || bert.len() != phones.len() * b {
-            return Err(Error::Internal("phones and BERT features differ in length".into()));
+            return Err(Error::Internal(
+                "phones and BERT features differ in length".into(),
+            ));
         }
         let out = self
             .encoder
@@ -475,7 +498,11 @@ impl Graphs {
         Ok(data.to_vec())
     }
 
-    fn logits_of(vocab: usize, out: &ort::session::SessionOutputs<'_>, what: &'static str) -> Result<Vec<f32>> {
+    fn logits_of(
+        vocab: usize,
+        out: &ort::session::SessionOutputs<'_>,
+        what: &'static str,
+    ) -> Result<Vec<f32>> {
         let (_, l) = out["logits"].try_extract_tensor::<f32>().map_err(e(what))?;
         if l.len() != vocab {
             return Err(Error::Inference(format!(
@@ -547,7 +574,14 @@ impl Graphs {
     /// VITS: target phones, semantic codes, the reference spectrogram
     /// `[1025·F]` (row-major, bins × frames) and the prior noise
     /// `[192·frames]` → 32 kHz audio.
-    pub fn vits(&mut self, phones: &[i64], codes: &[i64], refer: &[f32], refer_frames: usize, noise: &[f32]) -> Result<Vec<f32>> {
+    pub fn vits(
+        &mut self,
+        phones: &[i64],
+        codes: &[i64],
+        refer: &[f32],
+        refer_frames: usize,
+        noise: &[f32],
+    ) -> Result<Vec<f32>> {
         let err = e("vits");
         let m = &self.meta;
         let frames = codes.len() * m.ssl_frames_per_token;
@@ -622,10 +656,20 @@ mod tests {
         let mut m = meta_json();
         m["model_version"] = "v4".into();
         write_meta(dir.path(), &m);
-        assert!(ModelFiles::scan(dir.path()).unwrap_err().to_string().contains("v2"));
+        assert!(
+            ModelFiles::scan(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("v2")
+        );
         let mut m = meta_json();
         m["spec_bins"] = 513.into();
         write_meta(dir.path(), &m);
-        assert!(ModelFiles::scan(dir.path()).unwrap_err().to_string().contains("spec_bins"));
+        assert!(
+            ModelFiles::scan(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("spec_bins")
+        );
     }
 }

@@ -82,7 +82,12 @@ impl Voice {
         let prompt_codes = r.i32s()?;
         let phones = r.i32s()?;
         let bert_dim = r.u32()? as usize;
-        let bert = r.f32s(phones.len().checked_mul(bert_dim).ok_or_else(|| mismatch("a huge BERT size"))?)?;
+        let bert = r.f32s(
+            phones
+                .len()
+                .checked_mul(bert_dim)
+                .ok_or_else(|| mismatch("a huge BERT size"))?,
+        )?;
         let rate = r.u32()?;
         if rate != 32_000 {
             return Err(mismatch(format!("a reference at {rate} Hz")));

@@ -103,7 +103,13 @@ pub struct Generation {
 
 impl Generation {
     /// Runs the prefill over the text side `x` and the prompt codes.
-    pub fn start(graphs: &mut Graphs, x: &[f32], prompts: &[i64], params: &T2sParams, seed: u64) -> Result<Self> {
+    pub fn start(
+        graphs: &mut Graphs,
+        x: &[f32],
+        prompts: &[i64],
+        params: &T2sParams,
+        seed: u64,
+    ) -> Result<Self> {
         let eos = graphs.meta.eos;
         let history: Vec<u32> = prompts
             .iter()
@@ -111,7 +117,8 @@ impl Generation {
             .collect::<Result<_>>()?;
         let (logits, cache) = graphs.prefill(x, prompts)?;
         Ok(Self {
-            sampler: Sampler::new(params.sampling_config(eos), seed).with_order(FilterOrder::TopPTemperatureTopK),
+            sampler: Sampler::new(params.sampling_config(eos), seed)
+                .with_order(FilterOrder::TopPTemperatureTopK),
             prompt_len: history.len(),
             history,
             logits,
@@ -130,10 +137,15 @@ impl Generation {
             return Ok(None);
         }
         if self.step > 0 {
-            let last = *self.tokens.last().ok_or_else(|| Error::Internal("no token to feed".into()))?;
+            let last = *self
+                .tokens
+                .last()
+                .ok_or_else(|| Error::Internal("no token to feed".into()))?;
             self.logits = graphs.step(last, self.prompt_len + self.step - 1, &mut self.cache)?;
         }
-        let token = self.sampler.try_sample(&mut self.logits, &self.history, self.step)?;
+        let token = self
+            .sampler
+            .try_sample(&mut self.logits, &self.history, self.step)?;
         // `logits` now holds the penalised, masked logits, as upstream's
         // in-place penalty leaves them for its arg-max test.
         if token == self.eos || argmax(&self.logits) == self.eos as usize {
@@ -151,7 +163,13 @@ impl Generation {
 }
 
 /// Generates all tokens of one segment.
-pub fn generate(graphs: &mut Graphs, x: &[f32], prompts: &[i64], params: &T2sParams, seed: u64) -> Result<Vec<u32>> {
+pub fn generate(
+    graphs: &mut Graphs,
+    x: &[f32],
+    prompts: &[i64],
+    params: &T2sParams,
+    seed: u64,
+) -> Result<Vec<u32>> {
     let mut g = Generation::start(graphs, x, prompts, params, seed)?;
     while g.next(graphs)?.is_some() {}
     Ok(g.tokens)
@@ -174,7 +192,10 @@ mod tests {
     #[test]
     fn request_values_override_the_api_v2_defaults() {
         let d = T2sParams::default();
-        assert_eq!((d.top_k, d.top_p, d.temperature, d.repetition_penalty), (15, 1.0, 1.0, 1.35));
+        assert_eq!(
+            (d.top_k, d.top_p, d.temperature, d.repetition_penalty),
+            (15, 1.0, 1.0, 1.35)
+        );
         let s = SamplingParams {
             top_k: Some(5),
             temperature: Some(0.7),
@@ -186,7 +207,10 @@ mod tests {
             top_p: Some(1.5),
             ..SamplingParams::default()
         };
-        assert_eq!(T2sParams::from_request(&bad, 10).unwrap_err().code(), "invalid_input");
+        assert_eq!(
+            T2sParams::from_request(&bad, 10).unwrap_err().code(),
+            "invalid_input"
+        );
         let zero = SamplingParams {
             top_k: Some(0),
             ..SamplingParams::default()

@@ -27,11 +27,7 @@ pub const LANGUAGES: [&str; 2] = ["zh", "en"];
 
 /// Parses a request's language code (`zh`, `zh-CN`, `cmn`, `en`, `en-US`...).
 pub fn parse_language(code: &str) -> Option<Lang> {
-    let family = code
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let family = code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
     match family.as_str() {
         "zh" | "cmn" | "all_zh" => Some(Lang::Zh),
         "en" => Some(Lang::En),
@@ -64,7 +60,8 @@ pub struct Vocab {
 impl Vocab {
     /// Reads `vocab.txt`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::ModelLoad(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::ModelLoad(format!("{}: {e}", path.display())))?;
         Self::parse(&text).map_err(|m| Error::ModelLoad(format!("{}: {m}", path.display())))
     }
 
@@ -75,7 +72,11 @@ impl Vocab {
             .enumerate()
             .map(|(i, l)| (l.trim_end_matches('\r').to_string(), i as i64))
             .collect();
-        let get = |t: &str| ids.get(t).copied().ok_or_else(|| format!("{t} is not in the vocabulary"));
+        let get = |t: &str| {
+            ids.get(t)
+                .copied()
+                .ok_or_else(|| format!("{t} is not in the vocabulary"))
+        };
         Ok(Self {
             unk: get("[UNK]")?,
             cls: get("[CLS]")?,
