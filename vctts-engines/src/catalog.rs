@@ -57,6 +57,10 @@ pub fn installed(kind: EngineKind, models_root: &Path) -> std::result::Result<()
             .map_err(|e| e.to_string()),
         #[cfg(feature = "xtts")]
         EngineKind::Xtts => crate::xtts::scan(&model_dir(kind, models_root)).map_err(|e| e.to_string()),
+        #[cfg(feature = "gpt-sovits")]
+        EngineKind::GptSovits => crate::gpt_sovits::model::ModelFiles::scan(&model_dir(kind, models_root))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         other => Err(format!(
             "the {other} engine is not available in this build of vctts yet; \
              its models would go in {}",
@@ -93,6 +97,15 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
                 ..crate::xtts::XttsConfig::new(model_dir(kind, models_root))
             };
             Ok(Arc::new(crate::xtts::XttsEngine::new(config)?))
+        #[cfg(feature = "gpt-sovits")]
+        EngineKind::GptSovits => {
+            let config = crate::gpt_sovits::GptSovitsConfig {
+                session,
+                max_concurrency: options.max_concurrency.max(1),
+                queue_size: options.queue_size,
+                ..crate::gpt_sovits::GptSovitsConfig::new(model_dir(kind, models_root))
+            };
+            Ok(Arc::new(crate::gpt_sovits::GptSovitsEngine::new(config)?))
         }
         other => Err(Error::ModelNotInstalled(
             installed(other, models_root).unwrap_err(),
@@ -125,5 +138,7 @@ mod tests {
         assert!(e.contains("setup.sh"), "{e}");
         let e = installed(EngineKind::Xtts, dir.path()).unwrap_err();
         assert!(e.contains("xtts_v2"), "{e}");
+        let e = installed(EngineKind::GptSovits, dir.path()).unwrap_err();
+        assert!(e.contains("gpt_sovits") && e.contains("import gpt-sovits"), "{e}");
     }
 }

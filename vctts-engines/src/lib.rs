@@ -10,6 +10,8 @@
 //! - [`openvoice`]: the OpenVoice v2 engine (Piper VITS base + tone color converter);
 //! - [`xtts`]: the XTTS-v2 engine (Coqui's model exported to ONNX).
 //! - `g2p`: the GPT-SoVITS v2 text front end (Chinese, English, mixed; v2 symbols).
+//! - `g2p`: the GPT-SoVITS v2 text front end (Chinese, English, mixed; v2 symbols);
+//! - [`gpt_sovits`]: the GPT-SoVITS v2 engine (T2S + VITS on a logits split).
 //!
 //! Invariant: this is the only vctts crate that depends on `ort`.
 
@@ -27,3 +29,5 @@ pub mod openvoice;
 
 #[cfg(feature = "xtts")]
 pub mod xtts;
+#[cfg(feature = "gpt-sovits")]
+pub mod gpt_sovits;

@@ -227,17 +227,15 @@ pub(crate) fn expand(text: &str) -> String {
 
 /// `english.text_normalize`.
 pub fn text_normalize(text: &str) -> String {
-    let t: String = text
-        .chars()
-        .map(|c| match c {
-            ';' | ':' | '：' | '，' | '；' => ',',
-            '"' | '’' => '\'',
-            '。' => '.',
-            '！' => '!',
-            '？' => '?',
-            c => c,
-        })
-        .collect();
+    // upstream escapes its patterns before joining them, so "[;:：，；]" and
+    // '["’]' only match those literal bracketed strings; in practice only the
+    // three full-width marks are mapped.
+    let t = text
+        .replace("[;:：，；]", ",")
+        .replace("[\"’]", "'")
+        .replace('。', ".")
+        .replace('！', "!")
+        .replace('？', "?");
     let t = expand(&t);
     // ([punct\s])([punct])+ → \1
     let punct = |c: char| "!?…,.-".contains(c);

@@ -21,7 +21,10 @@ pub(crate) fn is_han(c: char) -> bool {
         | 0x20000..=0x2a6df | 0x2a703..=0x2b73f | 0x2b740..=0x2b81d | 0x2f80a..=0x2fa1f)
 }
 
-/// pypinyin's `mmseg.seg.cut` (no_non_phrases = False).
+/// pypinyin's `mmseg.seg.cut` as configured (`no_non_phrases = True`):
+/// extend the word one character at a time while it is a prefix of some
+/// phrase, remember the longest one that is a phrase, and emit it; with no
+/// phrase, emit one character.
 fn mmseg(text: &str) -> Vec<String> {
     let p = zh_phrases();
     let chars: Vec<char> = text.chars().collect();
@@ -32,10 +35,11 @@ fn mmseg(text: &str) -> Vec<String> {
         let mut word = String::new();
         for (k, c) in chars[i..].iter().enumerate() {
             word.push(*c);
-            if p.prefixes.contains(&word) {
-                best = k + 1;
-            } else {
+            if !p.prefixes.contains(&word) {
                 break;
+            }
+            if p.phrases.contains(&word) {
+                best = k + 1;
             }
         }
         let take = best.max(1);
@@ -111,6 +115,8 @@ mod tests {
         assert_eq!(fin("银行"), "in2 ang2");
         assert_eq!(fin("行长"), "ang2 ang3");
         assert_eq!(fin("长大"), "ang3 a4");
+        // "一百二十" is only a prefix ("一百二十行"): the phrase "一百" is used
+        assert_eq!(fin("一百二十"), "i4 ai3 er4 i2");
     }
 
     #[test]
