@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::OnceLock;
 
-fn gunzip(bytes: &[u8]) -> String {
+pub(crate) fn gunzip(bytes: &[u8]) -> String {
     let mut out = String::new();
     let mut dec = flate2::read::GzDecoder::new(bytes);
     if dec.read_to_string(&mut out).is_err() {

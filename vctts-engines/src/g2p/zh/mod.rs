@@ -10,13 +10,13 @@
 //!   weights are installed (`is_g2pw = True` at HEAD); its weights come from a
 //!   model hub and are not part of any package, so this follows upstream's
 //!   pypinyin path (`is_g2pw = False`), which is what the corpus records;
-//! - word segmentation uses `jieba-rs` (the same dictionary as jieba_fast);
-//!   words outside the dictionary are found by jieba's BMES HMM and tagged
-//!   by jieba-rs's POS HMM, whereas jieba_fast's `posseg` runs its POS HMM for
-//!   both, so unknown-word runs can be cut or tagged differently.
+//! - word segmentation follows jieba_fast's `posseg` (see `posseg.rs`): the
+//!   dictionary route comes from `jieba-rs` (same dictionary), unknown runs
+//!   from jieba's POS HMM tables.
 
 pub(crate) mod normalize;
 pub(crate) mod pinyin;
+mod posseg;
 pub(crate) mod sandhi;
 
 use crate::g2p::data::zh_opencpop;
@@ -96,11 +96,7 @@ pub fn g2p(norm_text: &str) -> vctts_core::Result<(Vec<String>, Vec<usize>)> {
     let mut word2ph = Vec::new();
     for clause in split_clauses(norm_text) {
         let seg: String = clause.chars().filter(|c| !c.is_ascii_alphabetic()).collect();
-        let words: Vec<sandhi::Word> = jieba()
-            .tag(&seg, true)
-            .into_iter()
-            .map(|t| (t.word.to_string(), t.tag.to_string()))
-            .collect();
+        let words: Vec<sandhi::Word> = posseg::lcut(&seg);
         let words = sandhi::pre_merge(words);
         let mut initials = Vec::new();
         let mut finals = Vec::new();

@@ -429,9 +429,19 @@ pub(crate) fn normalize_sentence(s: &str) -> String {
         .replace_all(&s, |c: &Captures| replace_date(c))
         .into_owned();
     // RE_DATE2 with its backreference spelled out per separator.
-    for sep in ["-", " ", "/", r"\."] {
-        let pat = format!(r"([0-9]{{4}})({sep})(0[1-9]|1[012]){sep}(0[1-9]|[12][0-9]|3[01])");
-        let r = Regex::new(&pat).unwrap_or_else(|_| Regex::new("$^").expect("valid"));
+    static DATE2: OnceLock<Vec<Regex>> = OnceLock::new();
+    let date2 = DATE2.get_or_init(|| {
+        ["-", " ", "/", r"\."]
+            .iter()
+            .filter_map(|sep| {
+                Regex::new(&format!(
+                    r"([0-9]{{4}})({sep})(0[1-9]|1[012]){sep}(0[1-9]|[12][0-9]|3[01])"
+                ))
+                .ok()
+            })
+            .collect()
+    });
+    for r in date2 {
         s = r.replace_all(&s, |c: &Captures| replace_date2(c)).into_owned();
     }
     s = regex!(r"([0-1]?[0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?(~|-)([0-1]?[0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?")

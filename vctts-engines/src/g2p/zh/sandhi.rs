@@ -107,6 +107,8 @@ fn yi_sandhi(word: &[char], f: &mut [String]) {
     }
 }
 
+// The rules keep upstream's `elif` chain; several branches do the same thing.
+#[allow(clippy::if_same_then_else)]
 fn neutral_sandhi(word: &str, pos: &str, f: &mut [String]) {
     let l = zh_sandhi_lists();
     let w = chars(word);
@@ -305,7 +307,7 @@ fn merge_er(seg: Vec<Word>) -> Vec<Word> {
     for i in 0..seg.len() {
         if i >= 1 && seg[i].0 == "儿" && seg[i - 1].0 != "#" {
             if let Some(l) = out.last_mut() {
-                l.0.push_str("儿");
+                l.0.push('儿');
                 continue;
             }
         }
