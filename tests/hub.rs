@@ -257,6 +257,63 @@ async fn a_cut_connection_is_resumed_with_range() {
 }
 
 #[tokio::test]
+async fn a_server_error_is_retried_and_a_client_error_is_not() {
+    let f = fixture();
+    let root = tempfile::tempdir().unwrap();
+    f.hub.fail_next_download("small.onnx", 503);
+    fetch(
+        &catalog(&f),
+        &disk(&f, 1),
+        root.path(),
+        "conv",
+        false,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read(target(root.path()).join("small.onnx")).unwrap(),
+        f.small
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    f.hub.fail_next_download("small.onnx", 503);
+    let e = fetch(
+        &catalog(&f),
+        &disk(&f, 0),
+        root.path(),
+        "conv",
+        false,
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "network_error");
+    assert!(
+        e.to_string().contains("small.onnx") && e.to_string().contains("503"),
+        "{e}"
+    );
+
+    f.hub.fail_next_download("small.onnx", 410);
+    let e = fetch(
+        &catalog(&f),
+        &disk(&f, 5),
+        root.path(),
+        "conv",
+        false,
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "hub_error");
+    assert!(
+        e.to_string().contains("small.onnx") && e.to_string().contains("410"),
+        "{e}"
+    );
+    assert!(!target(root.path()).exists());
+}
+
+#[tokio::test]
 async fn a_failed_fetch_leaves_no_model_and_the_next_run_resumes() {
     let f = fixture();
     f.hub.cut_next_download("onnx/big.onnx", 120_000);

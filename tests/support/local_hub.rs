@@ -42,6 +42,8 @@ struct State {
     token: Option<String>,
     /// Path (repo path) -> cut the next download after this many body bytes.
     cut_after: HashMap<String, u64>,
+    /// Path (repo path) -> answer the next download with this status.
+    fail_with: HashMap<String, u16>,
     seen: Vec<Seen>,
 }
 
@@ -175,6 +177,16 @@ impl LocalHub {
             .insert(path.to_string(), bytes);
     }
 
+    /// The next download of `path` (any repo) is answered with `status`
+    /// (e.g. 503) and an empty body.
+    pub fn fail_next_download(&self, path: &str, status: u16) {
+        self.state
+            .lock()
+            .unwrap()
+            .fail_with
+            .insert(path.to_string(), status);
+    }
+
     /// The requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
@@ -274,7 +286,7 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
-    let (file, token, cut) = {
+    let (file, token, cut, fail) = {
         let mut s = state.lock().unwrap();
         s.seen.push(Seen {
             method: method.clone(),
@@ -295,13 +307,22 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             .splitn(5, '/')
             .nth(4)
             .map(|rest| rest.split_once('/').map(|x| x.1).unwrap_or("").to_string());
-        let cut = if method == "GET" && (path.starts_with("/cdn/") || file.as_ref().is_some_and(|f| !f.lfs)) {
-            repo_path.and_then(|p| s.cut_after.remove(&p))
-        } else {
-            None
+        let downloading =
+            method == "GET" && (path.starts_with("/cdn/") || file.as_ref().is_some_and(|f| !f.lfs));
+        let (cut, fail) = match (&repo_path, downloading) {
+            (Some(p), true) => (s.cut_after.remove(p), s.fail_with.remove(p)),
+            _ => (None, None),
         };
-        (file, s.token.clone(), cut)
+        (file, s.token.clone(), cut, fail)
     };
+    if let Some(status) = fail {
+        return respond(
+            &mut conn,
+            &format!("{status} Injected"),
+            &[("Content-Length".into(), "0".into())],
+            b"",
+        );
+    }
     let on_cdn = path.starts_with("/cdn/");
     if !on_cdn {
         if let Some(t) = &token {
