@@ -1,25 +1,25 @@
-//! Embedding vctts: speak a sentence with the default voice into a WAV file.
+//! Embedding vctts: clone a voice from a reference clip and speak with it.
 //!
-//! `cargo run --example embed_synth -- out.wav` (after `scripts/setup.sh`).
+//! `cargo run --example embed_synth -- reference.wav out.wav` (after
+//! `scripts/setup.sh`; cloning needs the OpenVoice converter installed).
 
-use vctts::engines::{audio::encode::wav_i16, catalog};
-use vctts::{EngineKind, SynthesisRequest};
+use vctts::{CloneVoice, OutputFormat, Speech, Tts};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "embed_synth.wav".into());
-    let engine = catalog::build(EngineKind::OpenVoice, "models".as_ref(), &Default::default())?;
-    engine.load().await?;
-    let audio = engine
-        .synthesize(&SynthesisRequest::new("Hello from an embedded vctts."), None)
-        .await?;
-    std::fs::write(&out, wav_i16(&audio))?;
-    println!(
-        "{out}: {:.2} s at {} Hz",
-        audio.duration().as_secs_f32(),
-        audio.sample_rate
+    let mut args = std::env::args().skip(1);
+    let (reference, out) = (
+        args.next().ok_or("usage: embed_synth REF.wav [OUT.wav]")?,
+        args.next(),
     );
+    let tts = Tts::builder("models", "data").build().await?;
+    let reference = tts.read_reference(reference.as_ref()).await?;
+    let voice = tts
+        .clone_voice(CloneVoice::new("embedded", reference)?.replace(true))
+        .await?;
+    let speech = Speech::new("Hello from an embedded vctts.").voice(&voice.voice.id);
+    let wav = tts.speak_as(&speech, OutputFormat::Wav).await?;
+    std::fs::write(out.as_deref().unwrap_or("embed_synth.wav"), &wav.bytes)?;
+    println!("{:.2} s at {} Hz", wav.duration.as_secs_f32(), wav.sample_rate);
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! `vctts`: the command-line tool. Parses arguments and calls the library:
-//! engines run in-process (`synth`, `extract`, `engines`), model packages are
-//! handled by `vctts_core::package` (`models`).
+//! `synth`, `extract` and `voices` go through [`vctts::Tts`] (engines in this
+//! process, voices in the shared SQLite store of the data folder), `engines`
+//! through the engine catalog, and model packages through
+//! `vctts_core::package` (`models`).
 #![forbid(unsafe_code)]
 
-mod local;
 mod models;
 mod models_fetch;
 
@@ -11,9 +12,8 @@ use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use vctts_core::{Engine, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceId};
-use vctts_engines::audio::decode::{DecodeLimits, decode_file};
+use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
+use vctts_core::{EngineKind, Error, OutputFormat, VoiceId};
 use vctts_engines::catalog::{self, EngineOptions};
 
 /// Voice-clone text-to-speech on this machine.
@@ -23,7 +23,7 @@ struct Cli {
     /// Models root: one folder per engine (openvoice/, xtts_v2/, gpt_sovits/).
     #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models")]
     models: PathBuf,
-    /// Data folder; local voices are kept in its voices/ folder.
+    /// Data folder: the voice store (voices.db and voices/), shared with the server.
     #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data")]
     data: PathBuf,
     /// Print only errors.
@@ -37,11 +37,11 @@ struct Cli {
 enum Command {
     /// Speak text into an audio file.
     Synth(SynthArgs),
-    /// Make a voice from reference audio and keep it in the local voice folder.
+    /// Make a voice from reference audio and keep it in the voice store.
     Extract(ExtractArgs),
     /// Show which engines are installed, and what the others are missing.
     Engines,
-    /// List the voices in the local voice folder.
+    /// List the voices in the voice store.
     Voices,
     /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
@@ -61,7 +61,7 @@ struct SynthArgs {
     /// A file holding the text; `-` is standard input.
     #[arg(long)]
     text_file: Option<PathBuf>,
-    /// A local voice id (see `vctts voices`), a built-in voice name, or a
+    /// A stored voice id (see `vctts voices`), a built-in voice name, or a
     /// reference audio file to clone on the fly. Default: the engine's default voice.
     #[arg(long)]
     voice: Option<String>,
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
             Command::Synth(a) => synth(&cli, a).await,
             Command::Extract(a) => extract(&cli, a).await,
             Command::Engines => engines(&cli),
-            Command::Voices => voices(&cli),
+            Command::Voices => voices(&cli).await,
             Command::Models(_) => Ok(()),
         }
     });
@@ -192,14 +192,12 @@ fn hint(e: &Error) -> Option<&'static str> {
     }
 }
 
-async fn engine(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Arc<dyn Engine>> {
-    let options = EngineOptions {
-        threads,
-        ..EngineOptions::default()
-    };
-    let engine = catalog::build(kind, &cli.models, &options)?;
-    engine.load().await?;
-    Ok(engine)
+async fn tts(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Tts> {
+    Tts::builder(&cli.models, &cli.data)
+        .engines([kind])
+        .threads(threads)
+        .build()
+        .await
 }
 
 fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
@@ -222,44 +220,28 @@ fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
 }
 
 async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
-    let text = read_text(a)?;
-    let mut request = SynthesisRequest::new(text);
-    request.language = a.language.clone();
-    request.speed = a.speed;
-    request.seed = a.seed;
-    request.format = a.format;
-    request.sampling.noise_scale = a.noise_scale;
-    request.sampling.noise_scale_w = a.noise_w;
-    request.sampling.tau = a.tau;
-    request.validate()?;
-    let engine = engine(cli, a.engine, a.threads).await?;
-    let store = local::VoiceFolder::new(cli.data.join("voices"));
-    let profile = match &a.voice {
-        None => None,
-        Some(v) if Path::new(v).is_file() => {
-            let audio = decode_file(Path::new(v), &DecodeLimits::default())?;
-            Some(engine.extract_voice(&ReferenceAudio::new(audio)).await?)
-        }
-        Some(v) => {
-            let id = VoiceId::new(v.clone())?;
-            match store.profile(&id, a.engine)? {
-                Some(p) => Some(p),
-                None if engine.info().builtin_voices.iter().any(|b| b == v) => {
-                    request.voice = Some(id);
-                    None
-                }
-                None => {
-                    return Err(Error::VoiceNotFound(format!(
-                        "{v}: not a file, not in {}, not a built-in {} voice",
-                        store.dir().display(),
-                        a.engine
-                    )));
-                }
-            }
-        }
+    let mut speech = Speech::new(read_text(a)?).engine(a.engine).speed(a.speed);
+    speech.request.language = a.language.clone();
+    speech.request.seed = a.seed;
+    speech.request.sampling.noise_scale = a.noise_scale;
+    speech.request.sampling.noise_scale_w = a.noise_w;
+    speech.request.sampling.tau = a.tau;
+    speech.request.validate()?;
+    let tts = tts(cli, a.engine, a.threads).await?;
+    speech.voice = match &a.voice {
+        None => VoiceChoice::Default,
+        Some(v) if Path::new(v).is_file() => tts.read_reference(Path::new(v)).await?.audio.into(),
+        Some(v) => VoiceChoice::Named(v.clone()),
     };
-    let progress = !cli.quiet && request.text.chars().count() > 200;
-    let mut stream = engine.synthesize_stream(&request, profile.as_ref()).await?;
+    let progress = !cli.quiet && speech.request.text.chars().count() > 200;
+    let mut stream = tts.speak_stream(&speech).await.map_err(|e| match e {
+        Error::VoiceNotFound(v) => Error::VoiceNotFound(format!(
+            "{v}: not a file, not a stored voice in {}, not a built-in {} voice",
+            cli.data.display(),
+            a.engine
+        )),
+        e => e,
+    })?;
     let mut audio: Option<vctts_core::Audio> = None;
     while let Some(chunk) = stream.next_chunk().await {
         let chunk = chunk?;
@@ -273,7 +255,7 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
         }
     }
     let audio = audio.ok_or_else(|| Error::Inference("the engine returned no audio".into()))?;
-    let bytes = vctts_engines::audio::encode::encode(&audio, a.format);
+    let bytes = vctts::encode(&audio, a.format).bytes;
     if a.output.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         out.write_all(&bytes)
@@ -309,39 +291,34 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
 
 async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {
     let id = VoiceId::new(a.name.clone())?;
-    let store = local::VoiceFolder::new(cli.data.join("voices"));
-    if !a.force && store.profile(&id, a.engine)?.is_some() {
+    let tts = tts(cli, a.engine, a.threads).await?;
+    let check = id.clone();
+    if !a.force && tts.store().run(move |s| s.exists(&check)).await? {
         return Err(Error::invalid(
             "name",
             format!("voice {id} exists; use --force to replace it"),
         ));
     }
-    let audio = decode_file(&a.reference, &DecodeLimits::default())?;
-    let report = vctts_engines::audio::quality::analyze(&audio);
-    let seconds = audio.duration().as_secs_f32();
-    let engine = engine(cli, a.engine, a.threads).await?;
-    let reference = ReferenceAudio {
-        audio,
-        transcript: a.transcript.clone(),
-        language: a.language.clone(),
-    };
-    let profile = engine.extract_voice(&reference).await?;
-    store.save(
-        &id,
-        &profile,
-        seconds,
-        a.language.as_deref(),
-        a.transcript.as_deref(),
-    )?;
+    let reference = tts
+        .read_reference(&a.reference)
+        .await?
+        .transcript(a.transcript.clone())
+        .language(a.language.clone());
+    let warnings = reference.quality.warnings.clone();
+    let speech_seconds = reference.quality.speech_seconds;
+    let voice = CloneVoice::new(id.as_str(), reference)?
+        .engine(a.engine)
+        .replace(a.force);
+    let stored = tts.clone_voice(voice).await?;
     if !cli.quiet {
-        for w in &report.warnings {
+        for w in &warnings {
             eprintln!("warning: {w}");
         }
         eprintln!(
-            "voice {id} saved in {} ({} profile, {seconds:.1} s reference, {:.1} s speech)",
-            store.dir().display(),
+            "voice {id} saved in {} ({} profile, {:.1} s reference, {speech_seconds:.1} s speech)",
+            cli.data.display(),
             a.engine,
-            report.speech_seconds
+            stored.voice.reference_seconds,
         );
     }
     Ok(())
@@ -385,21 +362,27 @@ fn engines(cli: &Cli) -> vctts_core::Result<()> {
     Ok(())
 }
 
-fn voices(cli: &Cli) -> vctts_core::Result<()> {
-    let store = local::VoiceFolder::new(cli.data.join("voices"));
-    let list = store.list()?;
+async fn voices(cli: &Cli) -> vctts_core::Result<()> {
+    let data = cli.data.clone();
+    // Listing never creates a store where there is none.
+    let list = if data.join("voices.db").exists() || data.join("voices").is_dir() {
+        let store = vctts::SqliteVoiceStore::open_shared(&data)?;
+        store.run(|s| s.list(0, i64::MAX as usize)).await?.0
+    } else {
+        Vec::new()
+    };
     if list.is_empty() {
         println!(
             "no voices in {} (make one with `vctts extract REF --name ID`)",
-            store.dir().display()
+            data.display()
         );
     }
     for v in list {
-        let engines: Vec<String> = v.engines.iter().map(|e| e.to_string()).collect();
+        let engines: Vec<String> = v.voice.engines.iter().map(|e| e.to_string()).collect();
         println!(
             "{:<24} {:>5.1} s  {}",
-            v.id,
-            v.reference_seconds,
+            v.voice.id,
+            v.voice.reference_seconds,
             engines.join(", ")
         );
     }

@@ -241,7 +241,9 @@ fn extract_then_synth_with_the_voice() {
     };
     let o = run(cmd().args(["extract", reference.to_str().unwrap(), "--name", "alice"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(dir.path().join("data/voices/alice.json").is_file());
+    // The voice is in the store the server shares: its rows and its reference.
+    assert!(dir.path().join("data/voices.db").is_file());
+    assert!(dir.path().join("data/voices/alice.wav").is_file());
     let o = run(cmd().args(["extract", reference.to_str().unwrap(), "--name", "alice"]));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     let o = run(cmd().arg("voices"));

@@ -9,6 +9,8 @@
 //!   policies that pick a node;
 //! - [`limit`] and [`breaker`]: the layered rate limiter, concurrency limits and
 //!   the per-node circuit breaker;
+//! - [`store`]: the [`VoiceStore`] contract (the SQLite implementation is in
+//!   the root `vctts` crate);
 //! - [`package`]: split-volume model packages (pack, verify, restore, list);
 //! - [`clock`]: an injectable clock so time-driven behaviour is testable;
 //! - [`error`]: one error enum with stable codes.
@@ -26,10 +28,12 @@ pub mod limit;
 pub mod package;
 pub mod registry;
 pub mod request;
+pub mod store;
 pub mod voice;
 
 pub use audio::{Audio, AudioChunk};
 pub use engine::{AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState};
 pub use error::{Error, Result};
 pub use request::{OutputFormat, SamplingParams, SynthesisRequest};
+pub use store::{NewVoice, StoredVoice, VoiceStore};
 pub use voice::{ReferenceAudio, Voice, VoiceId, VoiceProfile};

@@ -123,6 +123,15 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
+    /// The domain error behind this one (a wire error, which the service
+    /// layer never makes, becomes `internal_error`).
+    pub fn into_core(self) -> vctts_core::Error {
+        match self.kind {
+            ApiErrorKind::Core(e) => e,
+            ApiErrorKind::Wire(w) => vctts_core::Error::Internal(w.to_string()),
+        }
+    }
+
     /// A rate-limit refusal with its header details.
     pub fn rate_limited(info: RateLimitInfo) -> Self {
         Self {

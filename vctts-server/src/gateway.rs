@@ -23,7 +23,6 @@ use crate::cluster::client::{NodeTimeouts, RemoteNode};
 use crate::cluster::proto::{WireNodeMetrics, WireNodeState};
 use crate::config::{GatewayConfig, PolicyName};
 use crate::metrics::{Metrics, ScrapeState};
-use crate::store::VoiceStore;
 use crate::worker::WorkerNode;
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -32,16 +31,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use vctts::store::{SharedVoiceStore, SqliteVoiceStore};
+use vctts::voices::Profiles;
 use vctts_core::balance::{BalancePolicy, PolicyKind};
 use vctts_core::clock::SharedClock;
 use vctts_core::limit::{Limiter, LimiterConfig};
 use vctts_core::registry::{
     NodeId, NodeInfo, NodeMetrics, NodeState, Registry, RegistryConfig, RegistryEvent,
 };
-use vctts_core::{EngineInfo, EngineKind, Error, Result, VoiceId};
-
-/// One lock per (voice, engine) whose profile is being made.
-pub type ProfileLocks = parking_lot::Mutex<HashMap<(VoiceId, EngineKind), Arc<tokio::sync::Mutex<()>>>>;
+use vctts_core::{EngineInfo, EngineKind, Error, Result};
 
 /// The engine requests go to when nothing else says: the one a fresh
 /// install has (`scripts/setup.sh` fetches its voice).
@@ -66,14 +64,15 @@ pub struct Gateway {
     pub(crate) registry: Arc<Registry>,
     pub(crate) policy: RwLock<Arc<dyn BalancePolicy>>,
     pub(crate) limiter: Arc<Limiter>,
-    pub(crate) store: VoiceStore,
+    pub(crate) store: SharedVoiceStore,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) token: ClusterToken,
     pub(crate) http: reqwest::Client,
     pub(crate) timeouts: NodeTimeouts,
     pub(crate) links: RwLock<HashMap<NodeId, NodeLink>>,
     pub(crate) started: Instant,
-    pub(crate) profile_locks: ProfileLocks,
+    /// Profiles of stored voices: made once per engine, stored, cached.
+    pub(crate) profiles: Profiles,
     shutdown: watch::Sender<bool>,
     /// Operator state: auth, live settings, announcements, logs, supervisor.
     pub(crate) ops: crate::admin::Ops,
@@ -171,7 +170,7 @@ impl Gateway {
         registry_config.validate()?;
         let limiter_cfg = limiter_config(&config);
         limiter_cfg.validate()?;
-        let store = VoiceStore::open(&config.storage.data_dir)?;
+        let store = SqliteVoiceStore::open_shared(&config.storage.data_dir)?;
         let timeouts = NodeTimeouts {
             first_byte: config.cluster.first_byte_timeout.0,
             request: config.cluster.request_timeout.0,
@@ -189,13 +188,13 @@ impl Gateway {
             ops: crate::admin::Ops::new(&config, clock.clone())?,
             registry: Arc::new(Registry::new(registry_config, clock.clone())),
             limiter: Arc::new(Limiter::with_clock(limiter_cfg, clock)),
+            profiles: Profiles::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
             http,
             timeouts,
             links: RwLock::new(HashMap::new()),
             started: Instant::now(),
-            profile_locks: parking_lot::Mutex::new(HashMap::new()),
             shutdown,
             config,
         });
@@ -228,8 +227,13 @@ impl Gateway {
     }
 
     /// The voice store.
-    pub fn store(&self) -> &VoiceStore {
+    pub fn store(&self) -> &SharedVoiceStore {
         &self.store
+    }
+
+    /// Profiles of stored voices.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
     }
 
     /// The metrics.

@@ -5,7 +5,7 @@
 //! - [`config`]: the typed configuration of each role, parsed from an
 //!   injected source (YAML text plus an environment snapshot);
 //! - [`gateway`]: the registry of nodes, routing ([`routing`]), limits and the
-//!   voice store ([`store`]) behind the public API ([`api`], documented by
+//!   voice store (`vctts::store`, shared with the CLI) behind the public API ([`api`], documented by
 //!   [`openapi`], with wire types in [`wire`] and errors in [`error`]);
 //! - [`synthesis`]: from a validated request to routed audio (engine choice,
 //!   voice resolution, streams);
@@ -37,7 +37,6 @@ pub mod pages;
 pub mod routing;
 pub mod settings;
 pub mod standalone;
-pub mod store;
 pub mod supervisor;
 pub mod synthesis;
 pub mod wire;

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vctts_core::registry::NodeId;
 use vctts_core::{EngineInfo, EngineKind, Error, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile};
-use vctts_engines::audio::decode::{DecodeLimits, decode};
 
 /// A request ready to be routed.
 #[derive(Debug, Clone)]
@@ -117,8 +116,8 @@ impl Gateway {
         })
     }
 
-    /// The profile of a stored voice for `engine` (made once if missing), or
-    /// `None` for a built-in voice.
+    /// The profile of a stored voice for `engine` (made once on a routed
+    /// node if missing, then stored), or `None` for a built-in voice.
     pub async fn profile_for(
         &self,
         voice: &VoiceId,
@@ -126,64 +125,19 @@ impl Gateway {
         info: &EngineInfo,
         ctx: &CallContext,
     ) -> ApiResult<Option<Arc<VoiceProfile>>> {
-        let v = voice.clone();
-        let (stored, profile) = self
-            .store
-            .run(move |s| Ok((s.exists(&v)?, s.profile(&v, engine)?)))
-            .await?;
-        if let Some(p) = profile {
-            return Ok(Some(Arc::new(p)));
-        }
-        if !stored {
-            if info.builtin_voices.iter().any(|b| b == voice.as_str()) {
-                return Ok(None);
-            }
-            return Err(Error::VoiceNotFound(voice.to_string()).into());
-        }
-        // One extraction per (voice, engine) at a time; later callers find it stored.
-        let lock = self
-            .profile_locks
-            .lock()
-            .entry((voice.clone(), engine))
-            .or_default()
-            .clone();
-        let _guard = lock.lock().await;
-        let v = voice.clone();
-        if let Some(p) = self.store.run(move |s| s.profile(&v, engine)).await? {
-            return Ok(Some(Arc::new(p)));
-        }
-        let v = voice.clone();
-        let wav = self
-            .store
-            .run(move |s| s.reference_audio(&v))
-            .await?
-            .ok_or_else(|| Error::VoiceNotFound(voice.to_string()))?;
-        let audio = tokio::task::spawn_blocking(move || decode(&wav, Some("wav"), &DecodeLimits::default()))
-            .await
-            .map_err(|e| Error::Internal(format!("decoder task failed: {e}")))??;
-        let v = voice.clone();
-        let meta = self.store.run(move |s| s.get(&v)).await?;
-        let reference = ReferenceAudio {
-            audio,
-            transcript: meta.as_ref().and_then(|m| m.voice.transcript.clone()),
-            language: meta.as_ref().and_then(|m| m.voice.language.clone()),
-        };
         let made = self
-            .extract_on(engine, &reference, Some(voice.as_str()), ctx)
-            .await;
-        let (profile, node) = match made {
-            Ok(m) => m,
-            Err(e) => {
-                self.profile_locks.lock().remove(&(voice.clone(), engine));
-                return Err(e);
-            }
-        };
-        tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
-            request_id = %ctx.request_id, "made a missing voice profile");
-        let v = voice.clone();
-        let stored = self.store.run(move |s| s.add_profile(&v, &profile)).await?;
-        self.profile_locks.lock().remove(&(voice.clone(), engine));
-        Ok(Some(Arc::new(stored)))
+            .profiles
+            .resolve(voice, engine, &info.builtin_voices, |reference| async move {
+                let (profile, node) = self
+                    .extract_on(engine, &reference, Some(voice.as_str()), ctx)
+                    .await
+                    .map_err(crate::error::ApiError::into_core)?;
+                tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
+                    request_id = %ctx.request_id, "made a missing voice profile on a node");
+                Ok(profile)
+            })
+            .await?;
+        Ok(made)
     }
 
     /// Makes a profile on a routed node of `engine`.

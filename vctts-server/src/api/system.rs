@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use vctts::StoreExt;
 use vctts_core::EngineKind;
 use vctts_core::registry::NodeState;
 

@@ -18,7 +18,6 @@ use super::upload::{Upload, read_upload};
 use crate::cluster::CallContext;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject};
 use crate::gateway::Gateway;
-use crate::store::{NewVoice, StoredVoice};
 use crate::wire::{
     ExtractEngineResult, ExtractVoiceForm, ExtractVoiceResponse, QualityDto, VoiceDto, VoicesPage,
     VoicesQuery,
@@ -31,11 +30,10 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use vctts_core::{EngineKind, Error, ReferenceAudio, VoiceId, VoiceProfile};
-use vctts_engines::audio::decode::{DecodeLimits, decode};
-use vctts_engines::audio::encode::wav_i16;
-use vctts_engines::audio::preprocess::remove_dc;
-use vctts_engines::audio::quality::analyze;
+use vctts::{Reference, StoreExt};
+use vctts_core::StoredVoice;
+use vctts_core::{EngineKind, Error, VoiceId, VoiceProfile};
+use vctts_engines::audio::decode::DecodeLimits;
 
 /// Longest voice name, characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -159,15 +157,12 @@ pub async fn extract_voice(
         max_bytes: limits.max_upload_size.0 as usize,
         ..DecodeLimits::default()
     };
-    let (audio, quality) = tokio::task::spawn_blocking(move || {
-        let mut audio = decode(&bytes, hint.as_deref(), &dl)?;
-        remove_dc(&mut audio);
-        let q = analyze(&audio);
-        Ok::<_, Error>((audio, q))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("decoder task failed: {e}")))??;
-    let quality = QualityDto::from(&quality);
+    let prepared = tokio::task::spawn_blocking(move || Reference::decode(&bytes, hint.as_deref(), &dl))
+        .await
+        .map_err(|e| Error::Internal(format!("decoder task failed: {e}")))??
+        .transcript(transcript.clone())
+        .language(language.clone());
+    let quality = QualityDto::from(&prepared.quality);
 
     let engines = match requested {
         Some(list) => list,
@@ -201,11 +196,7 @@ pub async fn extract_voice(
         }
     };
 
-    let reference = ReferenceAudio {
-        audio,
-        transcript: transcript.clone(),
-        language: language.clone(),
-    };
+    let reference = &prepared.audio;
     let ctx = CallContext {
         request_id: rid.0.clone(),
     };
@@ -223,7 +214,7 @@ pub async fn extract_voice(
                     format!("{engine} needs a transcript of the reference"),
                 )));
             }
-            gw.extract_on(engine, &reference, Some(id.as_str()), &ctx).await
+            gw.extract_on(engine, reference, Some(id.as_str()), &ctx).await
         };
         match attempt.await {
             Ok((p, node)) => {
@@ -253,18 +244,7 @@ pub async fn extract_voice(
         return Err(first_error.unwrap_or_else(|| Error::Internal("no engine was tried".into()).into()));
     }
 
-    let wav = wav_i16(&reference.audio);
-    let new = NewVoice {
-        id: id.clone(),
-        name,
-        language,
-        transcript,
-        reference_seconds: reference.audio.duration().as_secs_f32(),
-        sample_rate: reference.audio.sample_rate,
-        reference_wav: wav,
-        quality_json: serde_json::to_string(&quality).ok(),
-        profiles,
-    };
+    let new = prepared.new_voice(id.clone(), name, profiles);
     let stored = gw.store().run(move |s| s.insert(new)).await?;
     gw.metrics().extractions.inc(&["ok"]);
     tracing::info!(request_id = %rid.0, voice_id = %id, engines = ?stored.voice.engines, "voice stored");
@@ -354,6 +334,7 @@ pub async fn delete_voice(
 ) -> ApiResult<StatusCode> {
     let id = VoiceId::new(id)?;
     let target = id.clone();
+    gw.profiles().forget(&id);
     if gw.store().run(move |s| s.delete(&target)).await? {
         tracing::info!(request_id = %rid.0, voice_id = %id, "voice deleted");
         Ok(StatusCode::NO_CONTENT)

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use vctts::stream::{AccountedStream, StreamObserver, StreamOutcome, StreamStats};
 use vctts_core::{
     Engine, EngineInfo, EngineKind, Error, ModelState, ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
 };
@@ -420,12 +421,12 @@ impl WorkerNode {
         drop(slot);
         self.record(result.is_ok(), inference_time);
         let audio = result?;
-        let bytes = encode::encode(&audio, request.format);
+        let encoded = vctts::encode(&audio, request.format);
         Ok(NodeAudio {
-            content_type: encode::content_type(request.format, audio.sample_rate),
-            sample_rate: audio.sample_rate,
-            duration: audio.duration(),
-            bytes: Bytes::from(bytes),
+            content_type: encoded.content_type,
+            sample_rate: encoded.sample_rate,
+            duration: encoded.duration,
+            bytes: Bytes::from(encoded.bytes),
             queue_time,
             inference_time,
         })
@@ -450,77 +451,10 @@ impl WorkerNode {
             }
         };
         let sample_rate = info.map(|i| i.sample_rate).unwrap_or(0);
-        let node = self.clone();
-        struct State {
-            stream: vctts_core::AudioStream,
-            _slot: super::admission::Slot,
-            node: Arc<WorkerNode>,
-            started: Instant,
-            first: bool,
-            done: bool,
-            failed: bool,
-        }
-        impl Drop for State {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                if self.failed {
-                    self.node.record(false, self.started.elapsed());
-                } else {
-                    // The reader went away: counted as a request, not as an error.
-                    self.node.requests.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-        let state = State {
-            stream,
-            _slot: slot,
-            node,
-            started,
-            first: true,
-            done: false,
-            failed: false,
-        };
-        let chunks = futures::stream::unfold(state, |mut st| async move {
-            if st.done {
-                return None;
-            }
-            match st.stream.next_chunk().await {
-                None => {
-                    st.done = true;
-                    st.node.record(true, st.started.elapsed());
-                    None
-                }
-                Some(Err(e)) => {
-                    st.failed = true;
-                    Some((Err(e), st))
-                }
-                Some(Ok(chunk)) => {
-                    if st.first {
-                        st.first = false;
-                        st.node
-                            .first_audio
-                            .lock()
-                            .record(st.started.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    let bytes = Bytes::from(encode::pcm_s16le(&chunk.audio.samples));
-                    if chunk.is_last {
-                        st.done = true;
-                        st.node.record(true, st.started.elapsed());
-                    }
-                    Some((Ok(bytes), st))
-                }
-            }
-        });
-        // After an error item the stream must end: `take_while` keeps the
-        // error and stops after it.
-        let mut failed = false;
-        let chunks = chunks.take_while(move |item| {
-            let go = !failed;
-            failed = item.is_err();
-            futures::future::ready(go)
-        });
+        let chunks = AccountedStream::started_at(stream, started)
+            .observe(StreamCounters { node: self.clone() })
+            .hold(slot)
+            .map(|item| item.map(|chunk| Bytes::from(encode::pcm_s16le(&chunk.audio.samples))));
         Ok(NodeStream {
             sample_rate,
             queue_time,
@@ -537,6 +471,29 @@ impl WorkerNode {
         drop(slot);
         self.record(r.is_ok(), started.elapsed());
         r
+    }
+}
+
+/// Counts a streamed request on its node: the first-audio latency, and one
+/// request when the stream ends (an error when it failed; a reader that went
+/// away is a request, not an error).
+struct StreamCounters {
+    node: Arc<WorkerNode>,
+}
+
+impl StreamObserver for StreamCounters {
+    fn first_chunk(&mut self, after: Duration) {
+        self.node.first_audio.lock().record(after.as_secs_f64() * 1000.0);
+    }
+
+    fn finished(&mut self, outcome: StreamOutcome, stats: &StreamStats) {
+        match outcome {
+            StreamOutcome::Completed => self.node.record(true, stats.elapsed),
+            StreamOutcome::Failed => self.node.record(false, stats.elapsed),
+            StreamOutcome::Abandoned => {
+                self.node.requests.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

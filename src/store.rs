@@ -1,5 +1,5 @@
-//! The voice store: SQLite (WAL) for metadata and profiles, plus one reference
-//! WAV per voice, under the data folder:
+//! The SQLite implementation of [`VoiceStore`]: SQLite (WAL) for metadata and
+//! profiles, plus one reference WAV per voice, under the data folder:
 //!
 //! ```text
 //! <data>/voices.db          voices(id, name, ...), profiles(voice_id, engine, ...)
@@ -16,8 +16,12 @@
 //!   both win; reads go through the same connection and are short;
 //! - a profile is stored once per (voice, engine): [`VoiceStore::add_profile`]
 //!   keeps the first one, so a profile is computed once and reused;
-//! - all methods block (disk I/O); async callers use the `*_async` wrappers,
-//!   which run them on the blocking pool.
+//! - all methods block (disk I/O); async callers go through [`StoreExt::run`],
+//!   which runs them on the blocking pool;
+//! - voices of the CLI's former JSON folder (`<data>/voices/<id>.json`) are
+//!   imported once at open (without reference audio, which that folder never
+//!   kept) and their files renamed to `<id>.json.imported`; a file that is not
+//!   a voice is left alone with a warning.
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -25,40 +29,34 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use vctts_core::{EngineKind, Error, Result, Voice, VoiceId, VoiceProfile};
+use vctts_core::{
+    EngineKind, Error, NewVoice, Result, StoredVoice, Voice, VoiceId, VoiceProfile, VoiceStore,
+};
 
-/// A voice to insert.
-#[derive(Debug, Clone)]
-pub struct NewVoice {
-    /// Its id.
-    pub id: VoiceId,
-    /// Display name.
-    pub name: String,
-    /// Language of the reference.
-    pub language: Option<String>,
-    /// Transcript of the reference.
-    pub transcript: Option<String>,
-    /// Seconds of reference audio.
-    pub reference_seconds: f32,
-    /// Sample rate of the stored reference.
-    pub sample_rate: u32,
-    /// The reference as a WAV file.
-    pub reference_wav: Vec<u8>,
-    /// The quality report, as JSON.
-    pub quality_json: Option<String>,
-    /// Profiles made at extraction.
-    pub profiles: Vec<VoiceProfile>,
+/// A shared voice store, as the library, the CLI and the server hold it.
+pub type SharedVoiceStore = Arc<dyn VoiceStore>;
+
+/// Runs store operations off the async runtime.
+#[allow(async_fn_in_trait)]
+pub trait StoreExt {
+    /// Runs `f` on the blocking pool with the store.
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn VoiceStore) -> Result<T> + Send + 'static;
 }
 
-/// A voice as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredVoice {
-    /// Metadata (with the engines that have profiles).
-    pub voice: Voice,
-    /// Sample rate of the stored reference.
-    pub sample_rate: u32,
-    /// The quality report, as JSON.
-    pub quality_json: Option<String>,
+impl StoreExt for SharedVoiceStore {
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn VoiceStore) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| Error::Internal(format!("voice store task failed: {e}")))?
+    }
 }
 
 struct Inner {
@@ -68,15 +66,15 @@ struct Inner {
     write: Mutex<()>,
 }
 
-/// The voice store. Cheap to clone.
+/// The SQLite voice store. Cheap to clone.
 #[derive(Clone)]
-pub struct VoiceStore {
+pub struct SqliteVoiceStore {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for VoiceStore {
+impl std::fmt::Debug for SqliteVoiceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VoiceStore")
+        f.debug_struct("SqliteVoiceStore")
             .field("voices_dir", &self.inner.voices_dir)
             .finish()
     }
@@ -121,9 +119,10 @@ CREATE TABLE IF NOT EXISTS profiles (
 CREATE INDEX IF NOT EXISTS voices_by_age ON voices(created_at DESC);
 ";
 
-impl VoiceStore {
-    /// Opens (creating if needed) the store under `data_dir`, and removes
-    /// files no committed voice owns.
+impl SqliteVoiceStore {
+    /// Opens (creating if needed) the store under `data_dir`, imports the
+    /// voices of a former JSON voice folder, and removes voice files no
+    /// committed voice owns.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let voices_dir = data_dir.join("voices");
         std::fs::create_dir_all(&voices_dir)
@@ -147,8 +146,52 @@ impl VoiceStore {
                 write: Mutex::new(()),
             }),
         };
+        store.import_json_voices()?;
         store.remove_orphans()?;
         Ok(store)
+    }
+
+    /// Opens the store and shares it.
+    pub fn open_shared(data_dir: &Path) -> Result<SharedVoiceStore> {
+        Ok(Arc::new(Self::open(data_dir)?))
+    }
+
+    /// Imports `<id>.json` voices of the CLI's former voice folder.
+    fn import_json_voices(&self) -> Result<()> {
+        let dir = &self.inner.voices_dir;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(stem) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            let imported = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| json_voice(stem, &bytes));
+            let voice = match imported {
+                Ok(v) => v,
+                Err(why) => {
+                    tracing::warn!(file = %path.display(), reason = %why, "not importing this voice file");
+                    continue;
+                }
+            };
+            let id = voice.id.clone();
+            if self.exists(&id)? {
+                tracing::warn!(voice_id = %id, "a voice of this id exists; not importing its JSON file");
+                continue;
+            }
+            self.insert(voice)?;
+            let done = path.with_extension("json.imported");
+            std::fs::rename(&path, &done)
+                .map_err(|e| Error::io(format!("renaming {}", path.display()), e))?;
+            tracing::info!(voice_id = %id, "imported a voice of the former JSON voice folder");
+        }
+        Ok(())
     }
 
     fn audio_path(&self, id: &VoiceId) -> PathBuf {
@@ -162,6 +205,10 @@ impl VoiceStore {
             std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".wav") {
+                // Not a file of ours (an imported JSON voice, a user's note).
+                continue;
+            }
             let owned = match name.strip_suffix(".wav").map(VoiceId::new) {
                 Some(Ok(id)) if !name.starts_with(".tmp-") => self.exists(&id)?,
                 _ => false,
@@ -173,9 +220,10 @@ impl VoiceStore {
         }
         Ok(())
     }
+}
 
-    /// Whether a voice exists.
-    pub fn exists(&self, id: &VoiceId) -> Result<bool> {
+impl VoiceStore for SqliteVoiceStore {
+    fn exists(&self, id: &VoiceId) -> Result<bool> {
         let conn = self.inner.conn.lock();
         conn.query_row("SELECT 1 FROM voices WHERE id = ?1", [id.as_str()], |_| Ok(()))
             .optional()
@@ -185,7 +233,7 @@ impl VoiceStore {
 
     /// Inserts a voice with its reference audio and first profiles; refuses an
     /// existing id. Nothing is visible unless everything was written.
-    pub fn insert(&self, v: NewVoice) -> Result<StoredVoice> {
+    fn insert(&self, v: NewVoice) -> Result<StoredVoice> {
         let _w = self.inner.write.lock();
         if self.exists(&v.id)? {
             return Err(Error::invalid(
@@ -198,10 +246,10 @@ impl VoiceStore {
             .inner
             .voices_dir
             .join(format!(".tmp-{}.wav", uuid::Uuid::new_v4().simple()));
-        let write = || -> Result<()> {
+        let write = |wav: &[u8]| -> Result<()> {
             let mut f = std::fs::File::create(&tmp)
                 .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-            f.write_all(&v.reference_wav)
+            f.write_all(wav)
                 .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
             f.sync_all()
                 .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
@@ -209,7 +257,7 @@ impl VoiceStore {
                 .map_err(|e| Error::io(format!("renaming to {}", final_path.display()), e))?;
             fsync_dir(&self.inner.voices_dir)
         };
-        if let Err(e) = write() {
+        if let Some(Err(e)) = v.reference_wav.as_deref().map(write) {
             let _ = std::fs::remove_file(&tmp);
             let _ = std::fs::remove_file(&final_path);
             return Err(e);
@@ -258,7 +306,7 @@ impl VoiceStore {
     }
 
     /// A voice's metadata.
-    pub fn get(&self, id: &VoiceId) -> Result<Option<StoredVoice>> {
+    fn get(&self, id: &VoiceId) -> Result<Option<StoredVoice>> {
         let conn = self.inner.conn.lock();
         let row = conn
             .query_row(
@@ -279,7 +327,7 @@ impl VoiceStore {
     }
 
     /// A page of voices, newest first, and the total count.
-    pub fn list(&self, offset: usize, limit: usize) -> Result<(Vec<StoredVoice>, usize)> {
+    fn list(&self, offset: usize, limit: usize) -> Result<(Vec<StoredVoice>, usize)> {
         let conn = self.inner.conn.lock();
         let total: i64 = conn
             .query_row("SELECT COUNT(*) FROM voices", [], |r| r.get(0))
@@ -304,7 +352,7 @@ impl VoiceStore {
     }
 
     /// The profile of a voice for one engine, if made.
-    pub fn profile(&self, id: &VoiceId, engine: EngineKind) -> Result<Option<VoiceProfile>> {
+    fn profile(&self, id: &VoiceId, engine: EngineKind) -> Result<Option<VoiceProfile>> {
         let conn = self.inner.conn.lock();
         conn.query_row(
             "SELECT format_version, data FROM profiles WHERE voice_id = ?1 AND engine = ?2",
@@ -324,7 +372,7 @@ impl VoiceStore {
     /// Stores a profile unless one exists for that engine; returns the stored
     /// one (the first made wins). Fails with `voice_not_found` if the voice
     /// was deleted meanwhile.
-    pub fn add_profile(&self, id: &VoiceId, profile: &VoiceProfile) -> Result<VoiceProfile> {
+    fn add_profile(&self, id: &VoiceId, profile: &VoiceProfile) -> Result<VoiceProfile> {
         let _w = self.inner.write.lock();
         {
             let conn = self.inner.conn.lock();
@@ -356,18 +404,21 @@ impl VoiceStore {
     }
 
     /// The stored reference WAV.
-    pub fn reference_audio(&self, id: &VoiceId) -> Result<Option<Vec<u8>>> {
+    fn reference_audio(&self, id: &VoiceId) -> Result<Option<Vec<u8>>> {
         if !self.exists(id)? {
             return Ok(None);
         }
         let path = self.audio_path(id);
-        std::fs::read(&path)
-            .map(Some)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+        match std::fs::read(&path) {
+            Ok(wav) => Ok(Some(wav)),
+            // An imported voice without reference audio.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
     }
 
     /// Deletes a voice's rows and file; `false` if it did not exist.
-    pub fn delete(&self, id: &VoiceId) -> Result<bool> {
+    fn delete(&self, id: &VoiceId) -> Result<bool> {
         let _w = self.inner.write.lock();
         let n = {
             let mut conn = self.inner.conn.lock();
@@ -390,24 +441,53 @@ impl VoiceStore {
     }
 
     /// Number of voices.
-    pub fn count(&self) -> Result<usize> {
+    fn count(&self) -> Result<usize> {
         let conn = self.inner.conn.lock();
         conn.query_row("SELECT COUNT(*) FROM voices", [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as usize)
             .map_err(db_err("count"))
     }
+}
 
-    /// Runs a store operation on the blocking pool.
-    pub async fn run<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&VoiceStore) -> Result<T> + Send + 'static,
-    {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Error::Internal(format!("voice store task failed: {e}")))?
+/// A voice file of the CLI's former JSON folder: id, creation time, reference
+/// length, language, transcript and one profile per engine.
+fn json_voice(stem: &str, bytes: &[u8]) -> std::result::Result<NewVoice, String> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        id: VoiceId,
+        reference_seconds: f32,
+        language: Option<String>,
+        transcript: Option<String>,
+        profiles: std::collections::BTreeMap<EngineKind, StoredProfile>,
     }
+    #[derive(serde::Deserialize)]
+    struct StoredProfile {
+        format_version: u32,
+        data: Vec<u8>,
+    }
+    let s: Stored = serde_json::from_slice(bytes).map_err(|e| format!("not a vctts voice file: {e}"))?;
+    if s.id.as_str() != stem {
+        return Err(format!("the file names voice {:?}", s.id.as_str()));
+    }
+    Ok(NewVoice {
+        name: stem.to_string(),
+        id: s.id,
+        language: s.language,
+        transcript: s.transcript,
+        reference_seconds: s.reference_seconds,
+        sample_rate: 0,
+        reference_wav: None,
+        quality_json: None,
+        profiles: s
+            .profiles
+            .into_iter()
+            .map(|(engine, p)| VoiceProfile {
+                engine,
+                format_version: p.format_version,
+                data: p.data,
+            })
+            .collect(),
+    })
 }
 
 fn row_to_voice(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVoice> {
@@ -459,7 +539,7 @@ mod tests {
             transcript: None,
             reference_seconds: 10.5,
             sample_rate: 22050,
-            reference_wav: b"RIFF....WAVE".to_vec(),
+            reference_wav: Some(b"RIFF....WAVE".to_vec()),
             quality_json: Some("{\"usable\":true}".into()),
             profiles: vec![VoiceProfile {
                 engine: EngineKind::OpenVoice,
@@ -472,7 +552,7 @@ mod tests {
     #[test]
     fn insert_get_list_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let s = VoiceStore::open(dir.path()).unwrap();
+        let s = SqliteVoiceStore::open(dir.path()).unwrap();
         let a = s.insert(voice("alice")).unwrap();
         assert_eq!(a.voice.engines, vec![EngineKind::OpenVoice]);
         assert_eq!(a.voice.reference_seconds, 10.5);
@@ -502,7 +582,7 @@ mod tests {
     #[test]
     fn first_profile_wins_and_deleted_voice_refuses_profiles() {
         let dir = tempfile::tempdir().unwrap();
-        let s = VoiceStore::open(dir.path()).unwrap();
+        let s = SqliteVoiceStore::open(dir.path()).unwrap();
         s.insert(voice("carol")).unwrap();
         let id = VoiceId::new("carol").unwrap();
         let x = VoiceProfile {
@@ -525,17 +605,50 @@ mod tests {
     fn reopen_keeps_voices_and_removes_orphans() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = VoiceStore::open(dir.path()).unwrap();
+            let s = SqliteVoiceStore::open(dir.path()).unwrap();
             s.insert(voice("dave")).unwrap();
         }
         // A crash after the rename but before the commit, and a torn temp file.
         std::fs::write(dir.path().join("voices/ghost.wav"), b"x").unwrap();
         std::fs::write(dir.path().join("voices/.tmp-123.wav"), b"x").unwrap();
-        let s = VoiceStore::open(dir.path()).unwrap();
+        let s = SqliteVoiceStore::open(dir.path()).unwrap();
         assert!(s.exists(&VoiceId::new("dave").unwrap()).unwrap());
         assert!(!dir.path().join("voices/ghost.wav").exists());
         assert!(!dir.path().join("voices/.tmp-123.wav").exists());
         assert!(dir.path().join("voices/dave.wav").exists());
         assert!(!s.exists(&VoiceId::new("ghost").unwrap()).unwrap());
+    }
+
+    #[test]
+    fn json_voices_are_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let voices = dir.path().join("voices");
+        std::fs::create_dir_all(&voices).unwrap();
+        std::fs::write(
+            voices.join("erin.json"),
+            r#"{"id":"erin","created_at":5,"reference_seconds":12.5,"language":"en",
+                "transcript":null,"profiles":{"openvoice":{"format_version":1,"data":[4,5]}}}"#,
+        )
+        .unwrap();
+        std::fs::write(voices.join("notes.json"), "not a voice").unwrap();
+        let s = SqliteVoiceStore::open(dir.path()).unwrap();
+        let id = VoiceId::new("erin").unwrap();
+        let v = s.get(&id).unwrap().unwrap();
+        assert_eq!(v.voice.engines, vec![EngineKind::OpenVoice]);
+        assert_eq!(v.voice.reference_seconds, 12.5);
+        assert_eq!(v.voice.language.as_deref(), Some("en"));
+        assert_eq!(
+            s.profile(&id, EngineKind::OpenVoice).unwrap().unwrap().data,
+            vec![4, 5]
+        );
+        // No reference audio was ever kept for it.
+        assert!(s.reference_audio(&id).unwrap().is_none());
+        assert!(!voices.join("erin.json").exists());
+        assert!(voices.join("erin.json.imported").exists());
+        // A file that is not a voice stays as it is.
+        assert!(voices.join("notes.json").exists());
+        drop(s);
+        let s = SqliteVoiceStore::open(dir.path()).unwrap();
+        assert_eq!(s.count().unwrap(), 1);
     }
 }
