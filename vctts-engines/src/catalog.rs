@@ -61,6 +61,7 @@ pub fn installed(kind: EngineKind, models_root: &Path) -> std::result::Result<()
         EngineKind::GptSovits => crate::gpt_sovits::model::ModelFiles::scan(&model_dir(kind, models_root))
             .map(|_| ())
             .map_err(|e| e.to_string()),
+        #[allow(unreachable_patterns)] // every engine feature on
         other => Err(format!(
             "the {other} engine is not available in this build of vctts yet; \
              its models would go in {}",
@@ -97,6 +98,7 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
                 ..crate::xtts::XttsConfig::new(model_dir(kind, models_root))
             };
             Ok(Arc::new(crate::xtts::XttsEngine::new(config)?))
+        }
         #[cfg(feature = "gpt-sovits")]
         EngineKind::GptSovits => {
             let config = crate::gpt_sovits::GptSovitsConfig {
@@ -107,6 +109,7 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
             };
             Ok(Arc::new(crate::gpt_sovits::GptSovitsEngine::new(config)?))
         }
+        #[allow(unreachable_patterns)] // every engine feature on
         other => Err(Error::ModelNotInstalled(
             installed(other, models_root).unwrap_err(),
         )),
