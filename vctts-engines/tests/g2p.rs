@@ -8,7 +8,7 @@
 #![cfg(feature = "gpt-sovits")]
 
 use serde::Deserialize;
-use vctts_engines::g2p::{Lang, SYMBOLS_V2, phone_ids, segments};
+use vctts_engines::g2p::{Cut, Lang, SYMBOLS_V2, cut_lang, phone_ids, segments};
 
 #[derive(Deserialize)]
 struct Seg {
@@ -26,8 +26,17 @@ struct Sentence {
 }
 
 #[derive(Deserialize)]
+struct CutCase {
+    text: String,
+    lang: String,
+    method: String,
+    pieces: Vec<String>,
+}
+
+#[derive(Deserialize)]
 struct Corpus {
     sentences: Vec<Sentence>,
+    cuts: Vec<CutCase>,
 }
 
 fn corpus() -> Corpus {
@@ -92,6 +101,33 @@ fn corpus_matches_upstream() {
 }
 
 #[test]
+fn cut_methods_match_upstream() {
+    let c = corpus();
+    assert!(c.cuts.len() >= 60);
+    let mut bad = Vec::new();
+    for k in &c.cuts {
+        let method = Cut::from_name(&k.method).expect("method name");
+        let lang = if k.lang == "en" { Lang::En } else { Lang::Zh };
+        let got = cut_lang(&k.text, method, lang);
+        if got != k.pieces {
+            bad.push(format!(
+                "{} {:?}\n  upstream: {:?}\n  vctts:    {:?}",
+                k.method, k.text, k.pieces, got
+            ));
+        }
+    }
+    for b in &bad {
+        println!("CUT MISMATCH {b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} cut cases differ from upstream",
+        bad.len(),
+        c.cuts.len()
+    );
+}
+
+#[test]
 fn phone_ids_cover_every_corpus_phone() {
     let c = corpus();
     let unk = SYMBOLS_V2.iter().position(|s| *s == "UNK").unwrap() as i64;
@@ -100,6 +136,53 @@ fn phone_ids_cover_every_corpus_phone() {
             for (p, id) in g.phones.iter().zip(phone_ids(&g.phones)) {
                 assert!(id != unk || p == "UNK", "{p} maps to UNK");
                 assert_eq!(SYMBOLS_V2[id as usize], p);
+            }
+        }
+    }
+}
+
+mod no_panics {
+    use proptest::prelude::*;
+    use vctts_engines::g2p::{Cut, Lang, cut, cut_lang, segments};
+
+    fn text() -> impl Strategy<Value = String> {
+        // Chinese, Latin, digits, marks, symbols and some odd characters.
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::char::range('\u{4e00}', '\u{4fff}'),
+                proptest::char::range('a', 'z'),
+                proptest::char::range('A', 'Z'),
+                proptest::char::range('0', '9'),
+                proptest::sample::select(vec![
+                    '，', '。', '！', '？', '、', '：', '；', '…', '~', '-', '.', ',', '!', '?', ' ', '\n',
+                    '%', '/', '°', '℃', '$', '£', ':', '儿', '一', '不', '个', 'か', '한', '😀', '\u{0301}',
+                    'é'
+                ]),
+            ],
+            0..40,
+        )
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn front_end_never_panics_and_keeps_its_invariants(t in text()) {
+            for lang in [Lang::Zh, Lang::En] {
+                if let Ok(segs) = segments(&t, lang) {
+                    for s in segs {
+                        if s.lang == Lang::Zh {
+                            prop_assert_eq!(s.word2ph.len(), s.norm_text.chars().count());
+                            prop_assert_eq!(s.word2ph.iter().sum::<usize>(), s.phones.len());
+                        } else {
+                            prop_assert!(s.word2ph.is_empty());
+                        }
+                    }
+                }
+            }
+            for m in [Cut::Cut0, Cut::Cut1, Cut::Cut2, Cut::Cut3, Cut::Cut4, Cut::Cut5] {
+                let _ = cut(&t, m);
+                let _ = cut_lang(&t, m, Lang::En);
             }
         }
     }

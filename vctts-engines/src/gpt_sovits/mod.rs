@@ -24,9 +24,10 @@
 //!
 //! Streaming: each piece's audio leaves as soon as it is decoded; a piece
 //! whose generation runs past `stream_chunk_tokens` is decoded in token
-//! chunks, each with `stream_overlap_tokens` of earlier tokens as context
-//! and a linear crossfade of one token (1280 samples) into the previous
-//! chunk. The prior noise of frame `f` depends only on the seed and `f`, so
+//! chunks, each with `stream_overlap_tokens` of earlier tokens as left
+//! context, `stream_lookahead_tokens` of later tokens as right context (they
+//! leave with the next chunk) and a linear crossfade of one token (1280
+//! samples) into the previous chunk. The prior noise of frame `f` depends only on the seed and `f`, so
 //! the chunks see the same noise as the whole piece.
 //!
 //! Invariants: inference runs on the engine's own threads
@@ -90,6 +91,9 @@ pub struct GptSovitsConfig {
     pub stream_chunk_tokens: usize,
     /// Streaming: earlier tokens decoded again as context for a chunk.
     pub stream_overlap_tokens: usize,
+    /// Streaming: tokens held back at the end of a chunk as right context
+    /// (they leave with the next chunk).
+    pub stream_lookahead_tokens: usize,
 }
 
 impl Default for GptSovitsConfig {
@@ -104,6 +108,7 @@ impl Default for GptSovitsConfig {
             fragment_interval: 0.3,
             stream_chunk_tokens: 50,
             stream_overlap_tokens: 8,
+            stream_lookahead_tokens: 4,
         }
     }
 }
@@ -419,10 +424,16 @@ impl ThreadState {
         let mut generation = Generation::start(g, &x, &voice.prompt_codes, &plan.params, seed)?;
         let spt = g.meta.samples_per_token;
         let overlap = self.shared.config.stream_overlap_tokens.max(1);
+        let lookahead = self
+            .shared
+            .config
+            .stream_lookahead_tokens
+            .min(plan.chunk_tokens.saturating_sub(1));
         let mut dec = ChunkDecoder {
             seed,
             spt,
             overlap,
+            lookahead,
             start: 0,
             held: Vec::new(),
         };
@@ -450,6 +461,7 @@ struct ChunkDecoder {
     seed: u64,
     spt: usize,
     overlap: usize,
+    lookahead: usize,
     /// First token not yet emitted.
     start: usize,
     /// Samples held back for the crossfade into the next chunk.
@@ -481,9 +493,14 @@ impl ChunkDecoder {
             )));
         }
         let begin = (s - c) * self.spt - self.held.len();
-        let mut seg = audio[begin..].to_vec();
+        let end_token = if last {
+            e
+        } else {
+            e.saturating_sub(self.lookahead).max(s)
+        };
+        let mut seg = audio[begin..(end_token - c) * self.spt].to_vec();
         crossfade(&self.held, &mut seg);
-        self.start = e;
+        self.start = end_token;
         if last {
             self.held.clear();
             return Ok(seg);
