@@ -86,6 +86,24 @@ struct SynthArgs {
     /// Tone color converter temperature (OpenVoice), 0–1. Default 0.3.
     #[arg(long)]
     tau: Option<f32>,
+    /// Sampling temperature (XTTS, GPT-SoVITS). Default: the engine's.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Keep the k most likely tokens (XTTS, GPT-SoVITS). Default: the engine's.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling threshold (XTTS, GPT-SoVITS). Default: the engine's.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Repetition penalty (XTTS, GPT-SoVITS). Default: the engine's.
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    /// Reference audio to clone on the fly (instead of a stored --voice).
+    #[arg(long, conflicts_with = "voice")]
+    reference: Option<PathBuf>,
+    /// Transcript of --reference (GPT-SoVITS needs it).
+    #[arg(long, requires = "reference")]
+    transcript: Option<String>,
     /// Output encoding: wav (16-bit), wav_f32 or pcm (raw s16le).
     #[arg(long, default_value = "wav", value_parser = parse_format)]
     format: OutputFormat,
@@ -99,8 +117,11 @@ struct SynthArgs {
 
 #[derive(Debug, clap::Args)]
 struct ExtractArgs {
-    /// Reference audio (WAV, MP3, FLAC or OGG; 3–60 s of one speaker).
-    reference: PathBuf,
+    /// Reference audio (WAV, MP3, FLAC or OGG; 3–60 s of one speaker). Give
+    /// several clips of the same speaker to make one voice from all of them
+    /// (they are joined in order, as XTTS does with several references).
+    #[arg(required = true, num_args = 1..)]
+    reference: Vec<PathBuf>,
     /// Id of the new voice (letters, digits, - _ .).
     #[arg(long)]
     name: String,
@@ -226,12 +247,24 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
     speech.request.sampling.noise_scale = a.noise_scale;
     speech.request.sampling.noise_scale_w = a.noise_w;
     speech.request.sampling.tau = a.tau;
+    speech.request.sampling.temperature = a.temperature;
+    speech.request.sampling.top_k = a.top_k;
+    speech.request.sampling.top_p = a.top_p;
+    speech.request.sampling.repetition_penalty = a.repetition_penalty;
     speech.request.validate()?;
     let tts = tts(cli, a.engine, a.threads).await?;
-    speech.voice = match &a.voice {
-        None => VoiceChoice::Default,
-        Some(v) if Path::new(v).is_file() => tts.read_reference(Path::new(v)).await?.audio.into(),
-        Some(v) => VoiceChoice::Named(v.clone()),
+    speech.voice = match (&a.reference, &a.voice) {
+        (Some(r), _) => {
+            let reference = tts
+                .read_reference(r)
+                .await?
+                .transcript(a.transcript.clone())
+                .language(a.language.clone());
+            reference.audio.into()
+        }
+        (None, None) => VoiceChoice::Default,
+        (None, Some(v)) if Path::new(v).is_file() => tts.read_reference(Path::new(v)).await?.audio.into(),
+        (None, Some(v)) => VoiceChoice::Named(v.clone()),
     };
     let progress = !cli.quiet && speech.request.text.chars().count() > 200;
     let mut stream = tts.speak_stream(&speech).await.map_err(|e| match e {
@@ -299,9 +332,21 @@ async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {
             format!("voice {id} exists; use --force to replace it"),
         ));
     }
-    let reference = tts
-        .read_reference(&a.reference)
-        .await?
+    let mut clips = a.reference.iter();
+    let first = clips
+        .next()
+        .ok_or_else(|| Error::invalid("reference", "give a reference clip"))?;
+    let mut joined = tts.read_reference(first).await?.audio.audio;
+    for path in clips {
+        let clip = tts.read_reference(path).await?.audio.audio;
+        let clip = if clip.sample_rate == joined.sample_rate {
+            clip
+        } else {
+            vctts_engines::audio::resample::resample(&clip, joined.sample_rate)?
+        };
+        joined.append(&clip);
+    }
+    let reference = vctts::Reference::from_audio(joined)
         .transcript(a.transcript.clone())
         .language(a.language.clone());
     let warnings = reference.quality.warnings.clone();

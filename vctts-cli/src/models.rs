@@ -17,6 +17,11 @@ use vctts_core::{EngineKind, Error};
 /// Pack, verify, restore and list model packages.
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
+    /// Convert an engine's upstream checkpoint into its model folder (runs the
+    /// project's conversion script, which needs Python with torch; without it
+    /// the command prints the exact set-up commands).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Pack a model folder into compressed parts with a manifest, checksum
     /// lists and a README that explains how to restore it.
     Pack {
@@ -221,6 +226,7 @@ pub fn run(cmd: ModelsCommand, models: &Path) -> ExitCode {
             crate::models_fetch::list(&models, catalog.as_deref());
             Ok(())
         }
+        ModelsCommand::Import(cmd) => import(cmd, models),
         ModelsCommand::Fetch {
             names,
             to,
@@ -502,4 +508,95 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["models", "pack", "d", "--out", "o", "--part-size", "lots"]).is_err());
     }
+}
+
+/// `vctts models import ENGINE …`: upstream checkpoints → model folders.
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportCommand {
+    /// Coqui XTTS-v2: the folder users download (`model.pth`, `config.json`,
+    /// `vocab.json`, `speakers_xtts.pth`, optional `mel_stats.pth`) →
+    /// `<ROOT>/xtts_v2/`.
+    Xtts {
+        /// The upstream checkpoint folder.
+        dir: PathBuf,
+        /// Models root to write into. Default: --models.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// OpenVoice v2 tone color converter: `checkpoints_v2/converter`
+    /// (`config.json` + `checkpoint.pth`) → `<ROOT>/openvoice/converter/`.
+    Openvoice {
+        /// The upstream converter folder.
+        dir: PathBuf,
+        /// Models root to write into. Default: --models.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// GPT-SoVITS v2: a trained pair plus the pretrained HuBERT and RoBERTa
+    /// folders → `<ROOT>/gpt_sovits/`.
+    #[command(name = "gpt-sovits")]
+    GptSovits {
+        /// The GPT (text-to-semantic) checkpoint, `*.ckpt`.
+        #[arg(long)]
+        gpt: PathBuf,
+        /// The SoVITS checkpoint, `*.pth`.
+        #[arg(long)]
+        sovits: PathBuf,
+        /// The `chinese-hubert-base` folder.
+        #[arg(long)]
+        hubert: PathBuf,
+        /// The `chinese-roberta-wwm-ext-large` folder.
+        #[arg(long)]
+        bert: PathBuf,
+        /// Models root to write into. Default: --models.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+}
+
+/// The folder holding `scripts/export/`: the working directory or one of its
+/// parents, else the executable's folder or one of its parents.
+fn project_root() -> PathBuf {
+    let has_scripts = |d: &Path| d.join("scripts/export").is_dir();
+    let from_cwd = std::env::current_dir().ok();
+    let from_exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    for start in [from_cwd, from_exe].into_iter().flatten() {
+        if let Some(found) = start.ancestors().find(|d| has_scripts(d)) {
+            return found.to_path_buf();
+        }
+    }
+    PathBuf::from(".")
+}
+
+fn import(cmd: ImportCommand, models: &Path) -> vctts_core::Result<()> {
+    let root = |to: Option<PathBuf>| to.unwrap_or_else(|| models.to_path_buf());
+    let written = match cmd {
+        ImportCommand::Xtts { dir, to } => {
+            vctts_engines::xtts::import::import_checkpoint(&dir, &root(to), &project_root())?
+        }
+        ImportCommand::Openvoice { dir, to } => vctts_engines::openvoice::import::import_converter(
+            &dir,
+            &root(to),
+            &vctts_engines::openvoice::import::ImportOptions::default(),
+        )?,
+        ImportCommand::GptSovits {
+            gpt,
+            sovits,
+            hubert,
+            bert,
+            to,
+        } => vctts_engines::gpt_sovits::import::import(&vctts_engines::gpt_sovits::import::ImportRequest {
+            gpt,
+            sovits,
+            hubert,
+            bert,
+            models_root: root(to),
+            python: None,
+            script: None,
+        })?,
+    };
+    println!("imported into {}", written.display());
+    Ok(())
 }
