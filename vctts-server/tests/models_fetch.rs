@@ -2,10 +2,15 @@
 //! (HF_ENDPOINT pointing at the hub, VCTTS_MODELS at a temporary folder)
 //! fetches a Piper voice by name; the routes are guarded like every admin
 //! route; bad names are a 422 naming the problem. The test waits with the
-//! endpoint's own `?wait=true`, never with sleeps.
+//! endpoint's own `?wait=true`, never with sleeps. The `/admin` page's
+//! Models section does the same in a headless Chromium (as the page tests).
 
 #[path = "../../tests/support/local_hub.rs"]
 mod local_hub;
+
+#[allow(dead_code)]
+#[path = "pages/browser.rs"]
+mod browser;
 
 use local_hub::LocalHub;
 use reqwest::Client;
@@ -17,6 +22,7 @@ use std::time::Duration;
 
 const ADMIN_KEY: &str = "admin-key-bbbbbbbbbbbbbbbb";
 const SYNTH_KEY: &str = "synth-key-aaaaaaaaaaaaaaaa";
+const PASSWORD: &str = "pw-Adm1n-s3cret";
 
 struct Proc(Child);
 
@@ -36,7 +42,7 @@ fn gateway(dir: &Path, hub: &LocalHub) -> (Proc, String) {
 cluster: {{ token: "cluster-token-cccccccccccccccc" }}
 storage: {{ data_dir: "{data}" }}
 auth:
-  admin_password: "pw-Adm1n-s3cret"
+  admin_password: "{PASSWORD}"
   api_key_enabled: true
   api_keys:
     - {{ name: synth, key: "{SYNTH_KEY}", scopes: [synthesize] }}
@@ -247,4 +253,55 @@ async fn admins_fetch_a_model_and_follow_its_progress() {
             .contains("de_DE-thorsten-medium"),
         "{job}"
     );
+}
+
+#[tokio::test]
+async fn the_admin_page_fetches_a_voice_and_shows_the_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = LocalHub::start();
+    let (onnx, _) = serve_voice(&hub);
+    let (_gw, url) = gateway(dir.path(), &hub);
+    let b = browser::Browser::start().await;
+    b.goto(&format!("{url}/admin")).await;
+    b.wait_text("the login form", "#login-title", |t| t.contains("Sign in"))
+        .await;
+    b.fill("#login-password", PASSWORD).await;
+    b.click("#login-submit").await;
+    b.wait_text("the signed-in user", "#whoami", |t| t == "admin")
+        .await;
+    b.click("#models-details summary").await;
+    let rows = b
+        .wait_text("the catalog", "#model-rows", |t| {
+            t.contains("openvoice-converter")
+        })
+        .await;
+    assert!(
+        rows.contains("xtts-v2") && rows.contains("not installed"),
+        "{rows}"
+    );
+    b.fill("#piper-name", "de_DE-thorsten-medium").await;
+    b.click("#piper-fetch").await;
+    let jobs = b
+        .wait_text("the finished fetch", "#fetch-jobs", |t| {
+            t.contains("installed in")
+        })
+        .await;
+    assert!(jobs.contains("de_DE-thorsten-medium"), "{jobs}");
+    assert_eq!(
+        std::fs::read(
+            dir.path()
+                .join("models/openvoice/base/de_DE-thorsten-medium.onnx")
+        )
+        .unwrap(),
+        onnx
+    );
+    // A bad name is explained beside the field, nothing is started.
+    b.fill("#piper-name", "thorsten").await;
+    b.click("#piper-fetch").await;
+    b.wait_text("the field error", "#err-piper-name", |t| {
+        t.contains("de_DE-thorsten-medium")
+    })
+    .await;
+    // The 401 of the session check before signing in is expected.
+    b.assert_console_clean("/admin", &["/admin/api/me"]).await;
 }
