@@ -22,7 +22,10 @@ use vctts::engines::xtts::model::Assets;
 use vctts::engines::xtts::pipeline::{ConditioningConfig, GenOptions, Xtts};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -97,7 +100,10 @@ fn main() {
     println!("codes: {}  audio: {:.2} s", g.codes.len(), dur);
     println!("vctts  prefill: {:.1} ms", prefill * 1000.0);
     println!("vctts  GPT step: {step_ms:.2} ms/token");
-    println!("vctts  time to first audio (stream, 20 tokens): {:.3} s", first.unwrap_or(f64::NAN));
+    println!(
+        "vctts  time to first audio (stream, 20 tokens): {:.3} s",
+        first.unwrap_or(f64::NAN)
+    );
     println!(
         "vctts  RTF (generate {gen_s:.2} s + vocode {voc_s:.2} s) / {dur:.2} s = {:.3}",
         (gen_s + voc_s) / dur.max(1e-9)
