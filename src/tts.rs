@@ -440,7 +440,7 @@ impl Tts {
     /// Decodes and measures a reference clip from a file (off the async runtime).
     pub async fn read_reference(&self, path: &Path) -> Result<Reference> {
         let path = path.to_path_buf();
-        let limits = self.inner.decode_limits.clone();
+        let limits = self.inner.decode_limits;
         tokio::task::spawn_blocking(move || Ok(Reference::from_audio(decode_file(&path, &limits)?)))
             .await
             .map_err(|e| Error::Internal(format!("decoder task failed: {e}")))?

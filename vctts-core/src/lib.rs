@@ -13,7 +13,10 @@
 //!   the root `vctts` crate);
 //! - [`package`]: split-volume model packages (pack, verify, restore, list);
 //! - [`clock`]: an injectable clock so time-driven behaviour is testable;
-//! - [`error`]: one error enum with stable codes.
+//! - [`error`]: one error enum and the one table that classifies it (code,
+//!   HTTP status, retryable, blame, Retry-After);
+//! - [`kind`]: [`EngineKind`], a leaf every other module may name;
+//! - [`hash`]: the one stable hash helper (FNV-1a, SplitMix64).
 //!
 //! Invariant: this crate does no network I/O and knows neither HTTP nor ONNX.
 #![forbid(unsafe_code)]
@@ -24,6 +27,8 @@ pub mod breaker;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod hash;
+pub mod kind;
 pub mod limit;
 pub mod package;
 pub mod registry;
@@ -33,7 +38,7 @@ pub mod voice;
 
 pub use audio::{Audio, AudioChunk};
 pub use engine::{AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState};
-pub use error::{Error, Result};
+pub use error::{Blame, Error, ErrorSpec, Result};
 pub use request::{OutputFormat, SamplingParams, SynthesisRequest};
 pub use store::{NewVoice, StoredVoice, VoiceStore};
 pub use voice::{ReferenceAudio, Voice, VoiceId, VoiceProfile};

@@ -11,8 +11,8 @@
 //!   once and reused;
 //! - methods block (disk I/O); async callers run them on a blocking pool.
 
-use crate::engine::EngineKind;
 use crate::error::Result;
+use crate::kind::EngineKind;
 use crate::voice::{Voice, VoiceId, VoiceProfile};
 
 /// A voice to insert.

@@ -2,8 +2,8 @@
 //! reference audio they are made from.
 
 use crate::audio::Audio;
-use crate::engine::EngineKind;
 use crate::error::{Error, Result};
+use crate::kind::EngineKind;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted voice id, in bytes.

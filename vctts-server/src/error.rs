@@ -2,7 +2,8 @@
 //! body every failed call returns: `{"error":{"code","message","request_id"}}`.
 //!
 //! Invariants:
-//! - [`status_for`] is the only place a code is given a status;
+//! - statuses come from the one table in core ([`vctts_core::error::SPECS`]);
+//!   [`status_for`] adds only the wire-only codes;
 //! - codes are those of [`vctts_core::Error::code`] plus the few that exist only
 //!   on the wire ([`WireError`]: malformed JSON or multipart, a bad query
 //!   string, wrong content type, body too large, batch too large, unknown
@@ -153,7 +154,10 @@ impl ApiError {
 
     /// The HTTP status from the one table.
     pub fn status(&self) -> StatusCode {
-        status_for(self.code())
+        match &self.kind {
+            ApiErrorKind::Core(e) => status_code(e.http_status()),
+            ApiErrorKind::Wire(_) => status_for(self.code()),
+        }
     }
 
     /// The core error, if this is one.
@@ -169,52 +173,26 @@ impl ApiError {
         if let Some(r) = &self.rate_limit {
             return Some(r.retry_after);
         }
-        match self.core()? {
-            vctts_core::Error::NoNodeAvailable { .. }
-            | vctts_core::Error::Overloaded(_)
-            | vctts_core::Error::ModelNotLoaded(_)
-            | vctts_core::Error::NodeUnavailable { .. } => Some(Duration::from_secs(1)),
-            _ => None,
-        }
+        self.core()?.retry_after()
     }
 }
 
-/// The one table: error code → HTTP status. Unknown codes are 500.
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The HTTP status of a code: the wire-only codes here, every other from the
+/// one table in core. Unknown codes are 500.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
-        // The body cannot be read as what the endpoint takes.
-        "malformed_json" | "malformed_multipart" | "invalid_query" | "invalid_voice_id" => {
-            StatusCode::BAD_REQUEST
-        }
+        "malformed_json" | "malformed_multipart" | "invalid_query" => StatusCode::BAD_REQUEST,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "payload_too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        // Read fine, but a value is not acceptable.
-        "invalid_input"
-        | "empty_text"
-        | "text_too_long"
-        | "unsupported_language"
-        | "unknown_engine"
-        | "audio_decode_failed"
-        | "audio_rejected"
-        | "package_invalid" => StatusCode::UNPROCESSABLE_ENTITY,
-        "voice_not_found" | "unknown_node" | "not_found" => StatusCode::NOT_FOUND,
+        "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_node_state" => StatusCode::CONFLICT,
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        // Capacity: retry later, maybe elsewhere.
-        "overloaded"
-        | "no_node_available"
-        | "model_not_loaded"
-        | "model_not_installed"
-        | "model_load_failed"
-        | "runtime_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        "node_unavailable" => StatusCode::BAD_GATEWAY,
-        "timeout" => StatusCode::GATEWAY_TIMEOUT,
-        // The client went away; nobody reads this, but logs and metrics do.
-        "cancelled" => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        other => vctts_core::error::spec_for_code(other)
+            .map(|s| status_code(s.http_status))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -233,6 +211,11 @@ pub struct ErrorObject {
     /// For engine capacity errors: the engine concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
+    /// The typed fields of the error (e.g. `len` and `limit` of
+    /// `text_too_long`), so programs and the cluster never parse the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// The body of every error answer.
@@ -288,6 +271,7 @@ impl IntoResponse for ApiError {
             request_id: None,
             limit_layer: self.rate_limit.as_ref().map(|r| r.layer.as_str().to_string()),
             engine,
+            details: self.core().and_then(details_of),
         };
         if status.is_server_error() {
             tracing::warn!(code = %obj.code, error = %obj.message, "request failed");
@@ -295,6 +279,34 @@ impl IntoResponse for ApiError {
         let mut res = ErrorBody::render(status, headers, obj.clone());
         res.extensions_mut().insert(PendingError(obj));
         res
+    }
+}
+
+/// The typed fields of a core error (`None` for kinds without fields).
+pub fn details_of(e: &vctts_core::Error) -> Option<serde_json::Value> {
+    match serde_json::to_value(e) {
+        Ok(serde_json::Value::Object(mut m)) => m.remove("details"),
+        _ => None,
+    }
+}
+
+/// Rebuilds the core error of an error object as the node that made it had
+/// it: from its code and typed details, never from its message. A code this
+/// build does not know (or details that do not fit it) is an
+/// `internal_error` naming the code.
+pub fn error_from_object(obj: &ErrorObject, node: &str) -> vctts_core::Error {
+    let mut tagged = serde_json::Map::new();
+    tagged.insert("code".into(), serde_json::Value::String(obj.code.clone()));
+    if let Some(d) = &obj.details {
+        tagged.insert("details".into(), d.clone());
+    }
+    match serde_json::from_value::<vctts_core::Error>(serde_json::Value::Object(tagged)) {
+        Ok(vctts_core::Error::NodeUnavailable { message, .. }) => vctts_core::Error::NodeUnavailable {
+            node: node.to_string(),
+            message,
+        },
+        Ok(e) => e,
+        Err(_) => vctts_core::Error::Internal(format!("node {node} answered {}: {}", obj.code, obj.message)),
     }
 }
 
@@ -349,6 +361,74 @@ mod tests {
             assert_eq!(e.status().as_u16(), status, "{}", e.code());
         }
         assert_eq!(status_for("something_new"), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn errors_cross_the_cluster_structurally() {
+        let cases = [
+            Error::invalid("speed", "must be between 0.25 and 4.0, got 9"),
+            Error::EmptyText,
+            Error::TextTooLong { len: 12, limit: 10 },
+            Error::VoiceNotFound("alice".into()),
+            Error::ModelNotLoaded("standby".into()),
+            Error::Overloaded("queue full".into()),
+            Error::Timeout("slow".into()),
+            Error::NodeUnavailable {
+                node: "worker-side name".into(),
+                message: "draining".into(),
+            },
+            Error::Cancelled,
+        ];
+        for e in cases {
+            let obj = ErrorObject {
+                code: e.code().to_string(),
+                message: "a message nobody parses".into(),
+                request_id: None,
+                limit_layer: None,
+                engine: None,
+                details: details_of(&e),
+            };
+            let back = error_from_object(&obj, "n");
+            assert_eq!(back.code(), e.code());
+            assert_eq!(back.retryable(), e.retryable(), "{}", e.code());
+            if !matches!(e, Error::NodeUnavailable { .. }) {
+                assert_eq!(back.to_string(), e.to_string());
+            }
+        }
+        let e = error_from_object(
+            &ErrorObject {
+                code: "text_too_long".into(),
+                message: "text has 12 characters, the limit is 10".into(),
+                request_id: None,
+                limit_layer: None,
+                engine: None,
+                details: details_of(&Error::TextTooLong { len: 12, limit: 10 }),
+            },
+            "n",
+        );
+        assert!(matches!(e, Error::TextTooLong { len: 12, limit: 10 }));
+        // The gateway names the node it called.
+        let obj = ErrorObject {
+            code: "node_unavailable".into(),
+            message: String::new(),
+            request_id: None,
+            limit_layer: None,
+            engine: None,
+            details: details_of(&Error::NodeUnavailable {
+                node: "x".into(),
+                message: "m".into(),
+            }),
+        };
+        assert!(error_from_object(&obj, "n").to_string().starts_with("node n "));
+        let weird = ErrorObject {
+            code: "weird".into(),
+            message: "x".into(),
+            request_id: None,
+            limit_layer: None,
+            engine: None,
+            details: None,
+        };
+        assert_eq!(error_from_object(&weird, "n").code(), "internal_error");
     }
 
     #[test]

@@ -147,11 +147,7 @@ pub fn node_metrics(m: &WireNodeMetrics) -> NodeMetrics {
 /// A node id derived from its endpoint (stable across re-registrations).
 pub fn node_id_for(engine: EngineKind, endpoint: &str) -> NodeId {
     // FNV-1a, 64 bit: stable across processes and versions.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in endpoint.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = vctts_core::hash::fnv1a64(endpoint.as_bytes());
     NodeId::new(format!("{}-{:08x}", engine.as_str(), (h >> 32) as u32 ^ h as u32))
 }
 

@@ -50,17 +50,7 @@ pub struct Asset {
     pub hash: u64,
 }
 
-/// FNV-1a, 64 bits; `const` so asset hashes are computed at compile time.
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
+use vctts_core::hash::fnv1a64 as fnv1a;
 
 macro_rules! asset {
     ($name:literal, $ty:expr) => {

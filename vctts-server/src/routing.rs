@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use vctts_core::registry::{Lease, NodeId, Outcome, SelectContext};
-use vctts_core::{EngineKind, Error};
+use vctts_core::{Blame, EngineKind, Error};
 
 /// A call that succeeded on a node.
 #[derive(Debug)]
@@ -56,14 +56,11 @@ impl<T> Routed<T> {
 /// How a failed call counts against its node (`None`: not at all — the
 /// caller went away).
 pub fn outcome_of(e: &Error) -> Option<Outcome> {
-    match e {
-        Error::Cancelled => None,
-        Error::NodeUnavailable { .. } | Error::Timeout(_) | Error::Inference(_) | Error::Internal(_) => {
-            Some(Outcome::Failure)
-        }
-        Error::Io { .. } | Error::Runtime(_) | Error::ModelLoad(_) => Some(Outcome::Failure),
+    match (e, e.blame()) {
+        (Error::Cancelled, _) => None,
+        (_, Blame::Node | Blame::Internal) => Some(Outcome::Failure),
         // Shed load, standby, bad requests: not the node's fault.
-        _ => Some(Outcome::Rejected),
+        (_, Blame::Client | Blame::Capacity) => Some(Outcome::Rejected),
     }
 }
 

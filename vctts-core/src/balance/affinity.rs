@@ -15,9 +15,9 @@
 //! Invariants: the ring of a pool is built once per generation of the pool
 //! and shared by all selections; a selection allocates nothing.
 
+use super::SelectContext;
 use super::{BalancePolicy, Candidates, POOL_SLOTS, PowerOfTwoChoices, stable_hash};
 use crate::error::{Error, Result};
-use crate::registry::SelectContext;
 use parking_lot::RwLock;
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //! than the first one taking it all. Invariant: the pick never has more in
 //! flight than any other eligible node.
 
+use super::SelectContext;
 use super::{BalancePolicy, Candidates, POOL_SLOTS};
-use crate::registry::SelectContext;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The eligible node with the fewest requests in flight.

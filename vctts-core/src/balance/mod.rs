@@ -34,10 +34,19 @@ pub use round_robin::RoundRobin;
 pub use weighted::WeightedRoundRobin;
 
 use crate::error::Error;
-use crate::registry::{NodeId, SelectContext};
+use crate::registry::node::NodeId;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::sync::Arc;
+
+/// What a selection is for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SelectContext<'a> {
+    /// The voice of the request (for voice affinity).
+    pub voice: Option<&'a str>,
+    /// Nodes not to pick (e.g. ones that already failed this request).
+    pub exclude: &'a [NodeId],
+}
 
 /// A read-only view of one pool of nodes, as a policy sees it. Indices run
 /// from 0 to `len() - 1`; their order is fixed for one
@@ -170,24 +179,9 @@ impl std::str::FromStr for PolicyKind {
     }
 }
 
-/// A hash that is the same in every process and on every machine (64-bit
-/// FNV-1a followed by the SplitMix64 finalizer), so gateways agree on hash
-/// rings and a restart keeps voices on their nodes.
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mix64(h)
-}
-
-/// The SplitMix64 finalizer: a bijective scramble of 64 bits.
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub(crate) use crate::hash::mix64;
+/// The stable hash of voice ids on the hash rings (see [`crate::hash`]).
+pub use crate::hash::stable_hash;
 
 /// How many pools a policy keeps separate rotation state for (pools beyond
 /// share slots modulo this).

@@ -11,8 +11,8 @@
 //! 0 ms node, so new nodes get traffic (and samples) soon; its load factor
 //! still spreads requests.
 
+use super::SelectContext;
 use super::{BalancePolicy, Candidates, mix64};
-use crate::registry::SelectContext;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Random draws before falling back to a scan.

@@ -5,8 +5,8 @@
 //! eligible nodes the counts of any two differ by at most one (a skipped
 //! node does not hand its turn to its neighbour twice).
 
+use super::SelectContext;
 use super::{BalancePolicy, Candidates, POOL_SLOTS};
-use crate::registry::SelectContext;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Each eligible node in turn.

@@ -8,8 +8,8 @@
 //! nodes keep their score. The scores belong to one generation of the pool
 //! and are reset when its membership changes.
 
+use super::SelectContext;
 use super::{BalancePolicy, Candidates, POOL_SLOTS};
-use crate::registry::SelectContext;
 use parking_lot::Mutex;
 
 /// Smooth weighted round robin.

@@ -25,8 +25,9 @@
 //!   number, unique across engines, so policies can cache per generation.
 
 mod lease;
-mod node;
+pub(crate) mod node;
 
+pub use crate::balance::SelectContext;
 pub use lease::{Lease, Outcome};
 pub use node::{MAX_NODE_ID_LEN, NodeId, NodeInfo, NodeMetrics, NodeSnapshot, NodeState};
 
@@ -105,15 +106,6 @@ impl RegistryConfig {
         }
         self.breaker.validate()
     }
-}
-
-/// What a selection is for.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SelectContext<'a> {
-    /// The voice of the request (for voice affinity).
-    pub voice: Option<&'a str>,
-    /// Nodes not to pick (e.g. ones that already failed this request).
-    pub exclude: &'a [NodeId],
 }
 
 /// A change in the registry.

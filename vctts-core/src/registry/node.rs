@@ -329,7 +329,7 @@ impl NodeEntry {
         ewma_alpha: f64,
     ) -> Self {
         Self {
-            id_hash: crate::balance::stable_hash(info.id.as_str().as_bytes()),
+            id_hash: crate::hash::stable_hash(info.id.as_str().as_bytes()),
             info,
             breaker,
             ewma_alpha,

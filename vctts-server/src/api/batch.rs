@@ -52,6 +52,7 @@ fn error_object(e: &ApiError, request_id: &str) -> ErrorObject {
             Some(Error::NoNodeAvailable { engine }) => Some(engine.clone()),
             _ => None,
         },
+        details: e.core().and_then(crate::error::details_of),
     }
 }
 

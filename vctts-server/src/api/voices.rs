@@ -61,6 +61,7 @@ fn error_object(e: &ApiError, request_id: &str) -> ErrorObject {
         request_id: Some(request_id.to_string()),
         limit_layer: None,
         engine: None,
+        details: e.core().and_then(crate::error::details_of),
     }
 }
 

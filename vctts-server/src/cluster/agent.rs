@@ -81,11 +81,7 @@ impl GatewayLink {
             });
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => Err(super::proto::error_from_wire(
-                &b.error.code,
-                &b.error.message,
-                &self.base,
-            )),
+            Ok(b) => Err(crate::error::error_from_object(&b.error, &self.base)),
             Err(_) => Err(Error::NodeUnavailable {
                 node: self.base.clone(),
                 message: format!("answered {status}"),

@@ -137,11 +137,7 @@ impl RemoteNode {
             .and_then(|r| r.ok())
             .unwrap_or_default();
         match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(b) => Err(proto::error_from_wire(
-                &b.error.code,
-                &b.error.message,
-                &self.node_id,
-            )),
+            Ok(b) => Err(crate::error::error_from_object(&b.error, &self.node_id)),
             Err(_) if status.is_server_error() => Err(Error::NodeUnavailable {
                 node: self.node_id.clone(),
                 message: format!("answered {status} without an error body"),

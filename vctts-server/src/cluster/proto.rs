@@ -8,9 +8,10 @@
 //! Invariants:
 //! - every call carries `X-Request-Id`; every call carries the shared token in
 //!   `X-Cluster-Token` (or `Authorization: Bearer`) when one is configured;
-//! - errors travel as the public error body; [`error_from_wire`] rebuilds the
-//!   core error from its code so failover reads [`vctts_core::Error::retryable`],
-//!   never a message;
+//! - errors travel as the public error body, whose `code` and typed `details`
+//!   are the core error itself; [`crate::error::error_from_object`] rebuilds it
+//!   structurally (no message is parsed), so failover reads
+//!   [`vctts_core::Error::retryable`] of the very error the node had;
 //! - a streamed synthesis answers raw 16-bit little-endian PCM at the rate in
 //!   `X-Sample-Rate`, one HTTP chunk per engine chunk; the gateway adds any
 //!   container header;
@@ -22,7 +23,6 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use vctts_core::error::LimitLayer;
 use vctts_core::{Audio, EngineInfo, EngineKind, Error, ReferenceAudio, SynthesisRequest, VoiceProfile};
 
 /// Version of this protocol; a gateway refuses workers that speak another.
@@ -344,129 +344,9 @@ impl NodeAction {
     }
 }
 
-/// Rebuilds a core error from the code and message of an error body, so the
-/// gateway classifies it as the worker did. Unknown codes become
-/// [`Error::Internal`]; codes of wire-only errors (a protocol mismatch
-/// between gateway and worker) become [`Error::Internal`] too, naming the code.
-pub fn error_from_wire(code: &str, message: &str, node: &str) -> Error {
-    fn strip(m: &str, prefix: &str) -> String {
-        m.strip_prefix(prefix).unwrap_or(m).to_string()
-    }
-    let m = message;
-    match code {
-        "invalid_input" => {
-            let rest = m.strip_prefix("invalid ").unwrap_or(m);
-            match rest.split_once(": ") {
-                Some((field, msg)) if !field.contains(' ') => Error::invalid(field, msg),
-                _ => Error::invalid("request", m),
-            }
-        }
-        "empty_text" => Error::EmptyText,
-        "text_too_long" => {
-            // "text has {len} characters, the limit is {limit}"
-            let nums: Vec<usize> = m
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            match nums.as_slice() {
-                [len, limit, ..] => Error::TextTooLong {
-                    len: *len,
-                    limit: *limit,
-                },
-                _ => Error::invalid("text", m),
-            }
-        }
-        "unsupported_language" => Error::UnsupportedLanguage {
-            language: String::new(),
-            engine: String::new(),
-            supported: m.to_string(),
-        },
-        "invalid_voice_id" => Error::InvalidVoiceId {
-            id: String::new(),
-            reason: m.to_string(),
-        },
-        "voice_not_found" => Error::VoiceNotFound(m.to_string()),
-        "unknown_engine" => Error::UnknownEngine(m.to_string()),
-        "profile_mismatch" => Error::ProfileMismatch {
-            expected: String::new(),
-            found: m.to_string(),
-        },
-        "audio_decode_failed" => Error::AudioDecode(strip(m, "cannot decode audio: ")),
-        "audio_rejected" => Error::AudioRejected(strip(m, "unusable audio: ")),
-        "model_not_installed" => Error::ModelNotInstalled(strip(m, "model not installed: ")),
-        "model_not_loaded" => Error::ModelNotLoaded(
-            m.strip_prefix("model not loaded (")
-                .and_then(|r| r.strip_suffix(')'))
-                .unwrap_or(m)
-                .to_string(),
-        ),
-        "model_load_failed" => Error::ModelLoad(strip(m, "model failed to load: ")),
-        "runtime_unavailable" => Error::Runtime(strip(m, "ONNX Runtime unavailable: ")),
-        "inference_failed" => Error::Inference(strip(m, "inference failed: ")),
-        "rate_limited" => Error::RateLimited {
-            layer: LimitLayer::Node,
-            retry_after: Duration::from_secs(1),
-        },
-        "overloaded" => Error::Overloaded(strip(m, "overloaded: ")),
-        "no_node_available" => Error::NoNodeAvailable {
-            engine: m.rsplit(' ').next().unwrap_or("").to_string(),
-        },
-        "unknown_node" => Error::UnknownNode(m.to_string()),
-        "node_unavailable" => Error::NodeUnavailable {
-            node: node.to_string(),
-            message: m.to_string(),
-        },
-        "invalid_node_state" => Error::NodeState {
-            node: node.to_string(),
-            state: String::new(),
-            message: m.to_string(),
-        },
-        "timeout" => Error::Timeout(strip(m, "timed out: ")),
-        "cancelled" => Error::Cancelled,
-        "package_invalid" => Error::Package(strip(m, "package error: ")),
-        "invalid_config" => Error::Config(strip(m, "invalid configuration: ")),
-        "unauthorized" => Error::Unauthorized(strip(m, "unauthorized: ")),
-        "forbidden" => Error::Forbidden(strip(m, "forbidden: ")),
-        other => Error::Internal(format!("node {node} answered {other}: {m}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_round_trip_their_code_and_retryability() {
-        let cases = [
-            Error::invalid("speed", "must be between 0.25 and 4.0, got 9"),
-            Error::EmptyText,
-            Error::TextTooLong { len: 12, limit: 10 },
-            Error::VoiceNotFound("alice".into()),
-            Error::ModelNotInstalled("converter missing".into()),
-            Error::ModelNotLoaded("standby".into()),
-            Error::Inference("boom".into()),
-            Error::Overloaded("queue full".into()),
-            Error::Timeout("slow".into()),
-            Error::NodeUnavailable {
-                node: "n".into(),
-                message: "draining".into(),
-            },
-            Error::Unauthorized("bad token".into()),
-            Error::Cancelled,
-        ];
-        for e in cases {
-            let back = error_from_wire(e.code(), &e.to_string(), "n");
-            assert_eq!(back.code(), e.code());
-            assert_eq!(back.retryable(), e.retryable(), "{}", e.code());
-        }
-        let e = error_from_wire("overloaded", "overloaded: queue full", "n");
-        assert_eq!(e.to_string(), "overloaded: queue full");
-        let e = error_from_wire("invalid_input", "invalid speed: must be between", "n");
-        assert_eq!(e.to_string(), "invalid speed: must be between");
-        let e = error_from_wire("text_too_long", "text has 12 characters, the limit is 10", "n");
-        assert_eq!(e.to_string(), "text has 12 characters, the limit is 10");
-        assert_eq!(error_from_wire("weird", "x", "n").code(), "internal_error");
-    }
 
     #[test]
     fn profile_round_trips() {
