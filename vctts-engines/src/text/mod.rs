@@ -4,13 +4,16 @@
 //!   engine's character limit, with a hard fallback for unpunctuated text;
 //! - [`normalize`]: numbers, dates, times, currency and symbols written out as
 //!   spoken (English and Chinese; whitespace cleanup for everything else);
-//! - [`phonemize`]: IPA phonemes from espeak-ng as a subprocess, one process
-//!   per batch, in Piper's convention (punctuation kept in place).
+//! - [`phonemize`]: IPA phonemes from espeak-ng as a subprocess, in Piper's
+//!   convention (punctuation kept in place);
+//! - [`espeak_pool`]: long-lived espeak-ng processes fed one clause per line
+//!   (sentinel-framed), reused across requests, replaced when they die or hang.
 //!
 //! Invariants: nothing here panics on user text; splitting and normalisation
-//! are pure functions; only [`phonemize`] does I/O (it starts a child process,
+//! are pure functions; only [`phonemize`] and [`espeak_pool`] do I/O (they talk to child processes,
 //! so call it from the engine's own threads, never on an async runtime).
 
+pub mod espeak_pool;
 pub mod normalize;
 pub mod phonemize;
 pub mod split;

@@ -9,8 +9,11 @@
 //! prints one line per clause and drops punctuation, and it may cut a line
 //! into several clauses of its own (`Mr. Smith` → two lines). So each
 //! sentence is split into clauses here, each clause's trailing punctuation is
-//! remembered, and the clauses are written to one espeak-ng process separated
-//! by blank lines. A blank input line always comes out as exactly one empty
+//! remembered, and the clauses go to a long-lived espeak-ng process one line
+//! each, each followed by a sentinel line ([`super::espeak_pool`]), which maps
+//! every clause's output back to it exactly. Clauses too long for one line
+//! (or a voice the pool cannot serve) go to a one-off process instead,
+//! separated by blank lines. A blank input line always comes out as exactly one empty
 //! output line, and espeak-ng never joins text across it, so the output splits
 //! back into one group per clause at the empty lines (a group of several lines
 //! is one clause that espeak-ng cut further: its lines are joined with spaces).
@@ -39,10 +42,11 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use vctts_core::{Error, Result};
 
+use super::espeak_pool::{MAX_LINE_BYTES, Pool};
 use super::split::is_closer;
 
 /// Environment variable naming the espeak-ng binary to use.
@@ -61,6 +65,8 @@ pub struct Espeak {
     data: Option<PathBuf>,
     /// `espeak-ng --voices`, read once on first use.
     voices: OnceLock<Vec<VoiceEntry>>,
+    /// Long-lived processes for this binary and data (shared by clones).
+    pool: Arc<Pool>,
 }
 
 /// One row of `espeak-ng --voices`: every name espeak-ng accepts for `-v`.
@@ -135,6 +141,7 @@ impl Espeak {
             binary: path,
             data: None,
             voices: OnceLock::new(),
+            pool: Arc::new(new_pool()),
         }
     }
 
@@ -144,6 +151,7 @@ impl Espeak {
     pub fn with_data(mut self, parent: PathBuf) -> Self {
         self.data = Some(parent);
         self.voices = OnceLock::new();
+        self.pool = Arc::new(new_pool());
         self
     }
 
@@ -277,20 +285,11 @@ impl Espeak {
     /// Phonemes of the `clauses` in one process; one entry per output group
     /// (the caller checks the count).
     fn phonemize_batch(&self, voice: &str, clauses: &[&str]) -> Result<Vec<String>> {
-        let mut input = String::with_capacity(clauses.iter().map(|c| c.len() + 2).sum());
-        for (i, clause) in clauses.iter().enumerate() {
-            if i > 0 {
-                input.push_str("\n\n");
-            }
-            input.push_str(clause);
-        }
-        input.push('\n');
-        let out = self.run(voice, &input)?;
-        let groups = group_lines(&out);
+        let groups = self.groups(voice, clauses, "--ipa")?;
         if !links_voice(voice) {
             return Ok(groups);
         }
-        let mnemonics = group_lines(&self.run_mode(voice, &input, "-x")?);
+        let mnemonics = self.groups(voice, clauses, "-x")?;
         if mnemonics.len() != groups.len() {
             return Ok(groups);
         }
@@ -299,6 +298,44 @@ impl Espeak {
             .zip(&mnemonics)
             .map(|(ipa, x)| add_links(ipa, x))
             .collect())
+    }
+
+    /// The output of `clauses` in `mode` (`--ipa` or `-x`), one group per
+    /// clause: from a pooled process when every clause fits one line (exact by
+    /// construction), else from a one-off process reading the clauses separated
+    /// by blank lines (the caller checks the count). A pooled process that does
+    /// not answer in time is an error; any other pool failure (e.g. a voice
+    /// espeak-ng refuses) falls back to a one-off process, which reports it.
+    fn groups(&self, voice: &str, clauses: &[&str], mode: &str) -> Result<Vec<String>> {
+        if clauses.iter().all(|c| c.len() <= MAX_LINE_BYTES) {
+            let command = || {
+                let mut cmd = self.command();
+                cmd.args(["-q", "-b", "1", mode, "-v", voice]);
+                cmd
+            };
+            match self.pool.lines(voice, mode, command, clauses) {
+                Ok(lines) => return Ok(lines.iter().map(|l| clean_ipa(&l.join(" "))).collect()),
+                Err(e @ Error::Timeout(_)) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, voice, mode, "pooled espeak-ng failed; using a one-off process")
+                }
+            }
+        }
+        let mut input = String::with_capacity(clauses.iter().map(|c| c.len() + 2).sum());
+        for (i, clause) in clauses.iter().enumerate() {
+            if i > 0 {
+                input.push_str("\n\n");
+            }
+            input.push_str(clause);
+        }
+        input.push('\n');
+        Ok(group_lines(&self.run_mode(voice, &input, mode)?))
+    }
+
+    /// Process ids of the idle pooled espeak-ng processes (tests kill one to
+    /// check that it is replaced).
+    pub fn idle_process_ids(&self) -> Vec<u32> {
+        self.pool.idle_pids()
     }
 
     /// One clause alone (the fallback path), with the same link marks as a batch.
@@ -389,6 +426,11 @@ impl Espeak {
             if detail.is_empty() { "no output" } else { detail }
         ))
     }
+}
+
+/// At most one idle process per core for each voice and mode.
+fn new_pool() -> Pool {
+    Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 fn not_found(tried: &str) -> Error {
@@ -919,6 +961,56 @@ mod tests {
         let groups = espeak.phonemize_batch("en-us", &refs).expect("batch");
         assert_eq!(groups.len(), refs.len(), "{groups:?}");
         assert!(groups.iter().all(|g| !g.is_empty()), "{groups:?}");
+    }
+
+    #[test]
+    fn a_killed_pooled_process_is_replaced_with_the_same_output() {
+        let espeak = Espeak::locate().expect("espeak-ng (run scripts/setup.sh)");
+        let sentences = vec![
+            "Mr. Smith, the answer is here.".to_string(),
+            "Is it 3.5?".to_string(),
+        ];
+        let first = espeak.phonemize_utterances("en-us", &sentences).expect("first");
+        let pids = espeak.idle_process_ids();
+        assert_eq!(pids.len(), 2, "one --ipa and one -x process stay: {pids:?}");
+        for pid in &pids {
+            let status = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        }
+        let again = espeak
+            .phonemize_utterances("en-us", &sentences)
+            .expect("after kill");
+        assert_eq!(again, first);
+        let fresh = espeak.idle_process_ids();
+        assert_eq!(fresh.len(), 2);
+        assert!(fresh.iter().all(|p| !pids.contains(p)), "{fresh:?} vs {pids:?}");
+        // A one-off process per clause gives the same phonemes.
+        let one_off: Vec<String> = ["mˈɪstɚ.", "smˈɪθ, ðɪʲ ˈænsɚɹ ɪz hˈɪɹ."]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(first[0], one_off);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hung_pooled_process_times_out_with_a_clear_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("espeak-ng");
+        // Answers the start-up sentinel, then stops answering.
+        std::fs::write(&fake, "#!/bin/sh\nread l; echo \"$l\"; read l; exec sleep 30\n").expect("write");
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut espeak = Espeak::with_binary(fake);
+        espeak.pool = Arc::new(Pool::new(1).with_timeout(std::time::Duration::from_millis(300)));
+        let err = espeak
+            .phonemize("ru", &["привет".to_string()])
+            .expect_err("no answer");
+        assert_eq!(err.code(), "timeout", "{err}");
+        assert!(err.to_string().contains("did not answer"), "{err}");
+        assert!(espeak.idle_process_ids().is_empty());
     }
 
     #[test]
