@@ -27,7 +27,7 @@ pub mod g2p;
 #[cfg(feature = "openvoice")]
 pub mod openvoice;
 
-#[cfg(feature = "xtts")]
-pub mod xtts;
 #[cfg(feature = "gpt-sovits")]
 pub mod gpt_sovits;
+#[cfg(feature = "xtts")]
+pub mod xtts;
