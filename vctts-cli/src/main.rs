@@ -87,16 +87,16 @@ struct SynthArgs {
     #[arg(long)]
     tau: Option<f32>,
     /// Sampling temperature (XTTS, GPT-SoVITS). Default: the engine's.
-    #[arg(long)]
+    #[arg(long, value_name = "T")]
     temperature: Option<f32>,
     /// Keep the k most likely tokens (XTTS, GPT-SoVITS). Default: the engine's.
-    #[arg(long)]
+    #[arg(long, value_name = "K")]
     top_k: Option<usize>,
     /// Nucleus sampling threshold (XTTS, GPT-SoVITS). Default: the engine's.
-    #[arg(long)]
+    #[arg(long, value_name = "P")]
     top_p: Option<f32>,
     /// Repetition penalty (XTTS, GPT-SoVITS). Default: the engine's.
-    #[arg(long)]
+    #[arg(long, value_name = "R")]
     repetition_penalty: Option<f32>,
     /// Reference audio to clone on the fly (instead of a stored --voice).
     #[arg(long, conflicts_with = "voice")]
@@ -389,8 +389,10 @@ fn engines(cli: &Cli) -> vctts_core::Result<()> {
                                 i.sample_rate,
                                 if i.cloning {
                                     "yes"
+                                } else if kind == EngineKind::OpenVoice {
+                                    "no (run `vctts models fetch openvoice-converter`)"
                                 } else {
-                                    "no (converter not installed)"
+                                    "no"
                                 }
                             )
                         }
