@@ -136,7 +136,10 @@ fn fetch_the_converter_then_extract_a_voice() {
     // The fetched converter clones.
     let o = run(vctts(dir.path(), &hub).args(["extract", reference.to_str().unwrap(), "--name", "me"]));
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(dir.path().join("data/voices/me.json").is_file());
+    assert!(dir.path().join("data/voices.db").is_file());
+    let o = run(vctts(dir.path(), &hub).args(["voices"]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("me "), "{}", text(&o.stdout));
 
     // A second fetch downloads nothing; list shows it installed.
     let o = run(vctts(dir.path(), &hub)

@@ -202,7 +202,11 @@ async fn workers_register_spread_by_policy_and_obey_node_actions() {
 #[tokio::test]
 async fn kill_9_mid_run_fails_over_and_the_node_goes_offline() {
     let _g = cluster_lock().lock().await;
-    let mut cluster = Cluster::start(2, FAST_REGISTRY, "").await;
+    // The offline watch below polls /api/v3/nodes every 20 ms from the same
+    // IP as the clients: with the default per-IP budget a slow offline mark
+    // (a loaded machine) would spend it and the clients would get 429s that
+    // have nothing to do with failover, which is what this test is about.
+    let mut cluster = Cluster::start(2, FAST_REGISTRY, "limiter: { ip_rpm: 0, global_rpm: 0 }").await;
     let gw = cluster.gateway.base.clone();
     let nodes = cluster.nodes().await;
     let victim = id_by_endpoint(&nodes, &cluster.workers[0].base);
