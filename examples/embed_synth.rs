@@ -1,7 +1,9 @@
 //! Embedding vctts: clone a voice from a reference clip and speak with it.
 //!
 //! `cargo run --example embed_synth -- reference.wav out.wav` (after
-//! `scripts/setup.sh`; cloning needs the OpenVoice converter installed).
+//! `scripts/setup.sh`; cloning needs the OpenVoice converter installed:
+//! `vctts models fetch openvoice-converter`). The models and data folders
+//! are `models` and `data`, or `VCTTS_MODELS` and `VCTTS_DATA`.
 
 use vctts::{CloneVoice, OutputFormat, Speech, Tts};
 
@@ -12,7 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.next().ok_or("usage: embed_synth REF.wav [OUT.wav]")?,
         args.next(),
     );
-    let tts = Tts::builder("models", "data").build().await?;
+    let folder = |var, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
+    let tts = Tts::builder(folder("VCTTS_MODELS", "models"), folder("VCTTS_DATA", "data"))
+        .build()
+        .await?;
     let reference = tts.read_reference(reference.as_ref()).await?;
     let voice = tts
         .clone_voice(CloneVoice::new("embedded", reference)?.replace(true))

@@ -18,7 +18,17 @@ cargo test --workspace
 
 step "examples"
 cargo run -q --example custom_engine
-cargo run -q --example embed_synth -- target/embed_synth.wav
+# The embedding example clones a voice: it gets a models root with the base
+# voice and the fixture tone color converter, and a reference spoken by espeak-ng.
+ex=target/example
+rm -rf "$ex" && mkdir -p "$ex/models/openvoice"
+ln -s "$PWD/models/openvoice/base" "$ex/models/openvoice/base"
+ln -s "$PWD/vctts-engines/tests/fixtures/graphs/openvoice/converter" "$ex/models/openvoice/converter"
+if [ -d models/openvoice/espeak-ng-data ]; then
+    ln -s "$PWD/models/openvoice/espeak-ng-data" "$ex/models/openvoice/espeak-ng-data"
+fi
+espeak-ng -w "$ex/reference.wav" "The north wind and the sun were disputing which was the stronger, when a traveler came along wrapped in a warm cloak."
+VCTTS_MODELS="$ex/models" VCTTS_DATA="$ex/data" cargo run -q --example embed_synth -- "$ex/reference.wav" target/embed_synth.wav
 
 step "offline bundle: build, install and synthesize in a network namespace without network"
 tests/offline_bundle.sh
