@@ -13,7 +13,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
-use vctts_core::{EngineKind, Error, OutputFormat, VoiceId};
+use vctts_core::{EngineKind, Error, VoiceId};
+use vctts_engines::audio::encoders::encode_all;
+use vctts_engines::audio::format::AudioFormat;
 use vctts_engines::catalog::{self, EngineOptions};
 
 /// Voice-clone text-to-speech on this machine.
@@ -104,9 +106,10 @@ struct SynthArgs {
     /// Transcript of --reference (GPT-SoVITS needs it).
     #[arg(long, requires = "reference")]
     transcript: Option<String>,
-    /// Output encoding: wav (16-bit), wav_f32 or pcm (raw s16le).
-    #[arg(long, default_value = "wav", value_parser = parse_format)]
-    format: OutputFormat,
+    /// Output encoding: wav (16-bit), wav_f32, pcm (raw s16le), mp3, opus, aac
+    /// or flac. Default: from the output file's extension, else wav.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<AudioFormat>,
     /// Inference threads.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
@@ -149,8 +152,9 @@ fn default_threads() -> usize {
         .min(4)
 }
 
-fn parse_format(s: &str) -> Result<OutputFormat, String> {
-    OutputFormat::parse(s).ok_or_else(|| format!("unknown format {s:?}: use wav, wav_f32 or pcm"))
+fn parse_format(s: &str) -> Result<AudioFormat, String> {
+    AudioFormat::parse(s)
+        .ok_or_else(|| format!("unknown format {s:?}: use wav, wav_f32, pcm, mp3, opus, aac or flac"))
 }
 
 fn main() -> ExitCode {
@@ -288,7 +292,13 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
         }
     }
     let audio = audio.ok_or_else(|| Error::Inference("the engine returned no audio".into()))?;
-    let bytes = vctts::encode(&audio, a.format).bytes;
+    // An explicit --format wins; otherwise the output file's extension says
+    // (x.mp3 is MP3, never a WAV under another name); otherwise WAV.
+    let format = a
+        .format
+        .or_else(|| AudioFormat::from_path(&a.output))
+        .unwrap_or(AudioFormat::Wav);
+    let bytes = encode_all(&audio, format, None)?;
     if a.output.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
         out.write_all(&bytes)
