@@ -138,8 +138,12 @@ impl From<CompressionArg> for Compression {
 
 /// Parses a size such as `4096`, `100M` (MiB, as `split -b`), `100MB`
 /// (decimal) or `64KiB` ([`vctts_core::units::parse_size`]).
+/// Zero is refused: a part must hold something.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    vctts_core::units::parse_size(text)
+    match vctts_core::units::parse_size(text)? {
+        0 => Err(format!("{text:?} is not a size a part can have: give at least 1 byte")),
+        n => Ok(n),
+    }
 }
 
 /// Runs one `vctts models` command and prints its result; `models` is the
