@@ -59,7 +59,7 @@ fn main() {
         language: Some("en".into()),
     };
     let config = |chunk: usize| GptSovitsConfig {
-        session: session.clone(),
+        session,
         max_steps: tokens,
         stream_chunk_tokens: chunk,
         ..GptSovitsConfig::new(dir.join("model"))
