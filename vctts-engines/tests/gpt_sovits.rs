@@ -406,12 +406,13 @@ async fn speed_resizes_the_latent_by_upstreams_rule() {
     let gap = 9_600;
     let tokens = (normal.samples.len() - gap) / 1280;
     assert_eq!((normal.samples.len() - gap) % 1280, 0);
-    for speed in [1.25f32, 0.8] {
+    // (the request's f32, the Python float upstream divides by)
+    for (speed, upstream) in [(1.25f32, 1.25f64), (0.8, 0.8)] {
         let mut fast = r.clone();
         fast.speed = speed;
         // The same seed gives the same tokens; only VITS's length changes.
         let a = engine.synthesize(&fast, Some(&profile)).await.unwrap();
-        let frames = (2.0 * tokens as f64 / speed as f64).floor() as usize + 1;
+        let frames = (2.0 * tokens as f64 / upstream).floor() as usize + 1;
         assert_eq!(a.samples.len(), frames * 640 + gap, "speed {speed}");
         assert!(a.rms() > 1e-4);
     }

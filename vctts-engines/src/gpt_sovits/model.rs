@@ -93,7 +93,11 @@ impl Metadata {
         if speed == 1.0 || frames == 0 {
             frames
         } else {
-            (frames as f64 / speed as f64).floor() as usize + 1
+            // Upstream divides by a Python float: widen the f32 through
+            // its shortest decimal form (0.8f32 → 0.8, not 0.800000011…),
+            // so int(48 / 0.8) is 60 here too.
+            let speed: f64 = speed.to_string().parse().unwrap_or(speed as f64);
+            (frames as f64 / speed).floor() as usize + 1
         }
     }
 }
