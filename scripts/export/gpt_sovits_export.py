@@ -24,8 +24,9 @@ metadata.json):
 - t2s_encoder.onnx ref_seq, text_seq i64 [1,*], ref_bert, text_bert f32 [*,1024] -> x f32 [1,R+N,512]
 - t2s_prefill.onnx x, prompts -> logits f32 [1,1025], present_k_layer_i / present_v_layer_i f32 [R+N+P,1,512]
 - t2s_step.onnx   token i64 [1,1], position i64 [1], past_k_layer_i / past_v_layer_i -> logits, presents
-- vits.onnx       text_seq i64 [1,N], pred_semantic i64 [1,1,T], refer f32 [1,1025,F], noise f32 [1,192,2T]
-                  -> audio f32 [2T*640] at 32 kHz
+- vits.onnx       text_seq i64 [1,N], pred_semantic i64 [1,1,T], refer f32 [1,1025,F], noise f32 [1,192,L]
+                  -> audio f32 [L*640] at 32 kHz; L = 2T at speed 1, int(2T / speed) + 1 otherwise
+                  (upstream's speed: the latent is resized to the noise length, see add_speed)
 - vocab.txt (the BERT vocabulary) and metadata.json.
 
 The T2S and VITS graphs come from Genie-TTS's templates by graph surgery:
@@ -35,7 +36,8 @@ the sampler baked into the decoders (RandomNormalLike, top-k 15, penalty
 token and its position instead of re-embedding the whole history; the
 decoder keeps as many layers as the checkpoint has; VITS takes the
 spectrogram and the noise as inputs instead of running the ONNX STFT and
-RandomNormalLike. Weights are written in fp32 (Genie rounds them to fp16).
+RandomNormalLike, and resizes its latent to the noise length (upstream's
+speed_factor). Weights are written in fp32 (Genie rounds them to fp16).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ TEMPLATE_FILES = {
 }
 TEMPLATE_LAYERS = 24
 D_MODEL = 512
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: vits.onnx resizes its latent to the noise length (speed)
 
 
 class ExportError(Exception):
@@ -330,6 +332,71 @@ def build_step(tdir: Path, n_layer: int) -> onnx.ModelProto:
     return m
 
 
+ENCODER2_OUT = "/vq_model/enc_p/encoder2/Mul_1_output_0"
+PRIOR_PROJ = "/vq_model/enc_p/proj/Conv"
+FRAME_MASK = "/vq_model/enc_p/ConstantOfShape_output_0"
+
+
+def add_speed(m: onnx.ModelProto) -> None:
+    """Upstream's `speed` (TextEncoder.forward in SynthesizerTrn.decode):
+    when speed != 1 the encoder2 output `y` [1,192,T] is linearly
+    interpolated (align_corners=False) to `int(T / speed) + 1` frames before
+    the prior projection, and everything after it (prior, flow, decoder)
+    runs on that length with an all-ones mask. Here the target length is
+    the length of the `noise` input: the caller passes `2T` frames of noise
+    at speed 1 (the resize is then the identity) or `int(2T / speed) + 1`.
+    The template's frame mask is all ones for batch 1, so its later uses
+    become ones of the new length."""
+    g = m.graph
+    nodes = list(g.node)
+    proj = [k for k, n in enumerate(nodes) if n.name == PRIOR_PROJ]
+    if len(proj) != 1 or nodes[proj[0]].input[0] != ENCODER2_OUT:
+        raise ExportError(f"template changed: {PRIOR_PROJ} does not read {ENCODER2_OUT}")
+    cut = proj[0]
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([0], np.int64), "vctts.speed.i0"),
+            numpy_helper.from_array(np.array([2], np.int64), "vctts.speed.i2"),
+            numpy_helper.from_array(np.array([3], np.int64), "vctts.speed.i3"),
+            numpy_helper.from_array(np.array([1, 1], np.int64), "vctts.speed.ones2"),
+        ]
+    )
+    new = [
+        helper.make_node("Shape", ["noise"], ["vctts.speed.noise_shape"]),
+        helper.make_node(
+            "Slice", ["vctts.speed.noise_shape", "vctts.speed.i2", "vctts.speed.i3"], ["vctts.speed.frames"]
+        ),
+        helper.make_node("Shape", [ENCODER2_OUT], ["vctts.speed.y_shape"]),
+        helper.make_node("Slice", ["vctts.speed.y_shape", "vctts.speed.i0", "vctts.speed.i2"], ["vctts.speed.nc"]),
+        helper.make_node("Concat", ["vctts.speed.nc", "vctts.speed.frames"], ["vctts.speed.sizes"], axis=0),
+        helper.make_node(
+            "Resize",
+            [ENCODER2_OUT, "", "", "vctts.speed.sizes"],
+            ["vctts.speed.y"],
+            mode="linear",
+            coordinate_transformation_mode="pytorch_half_pixel",
+        ),
+        helper.make_node("Concat", ["vctts.speed.ones2", "vctts.speed.frames"], ["vctts.speed.mask_shape"], axis=0),
+        helper.make_node(
+            "ConstantOfShape",
+            ["vctts.speed.mask_shape"],
+            ["vctts.speed.mask"],
+            value=numpy_helper.from_array(np.array([1.0], np.float32)),
+        ),
+    ]
+    n_mask = 0
+    for node in nodes[cut:]:
+        for k, name in enumerate(node.input):
+            if name == FRAME_MASK:
+                node.input[k] = "vctts.speed.mask"
+                n_mask += 1
+    if n_mask == 0:
+        raise ExportError(f"template changed: {FRAME_MASK} is not used after {PRIOR_PROJ}")
+    nodes[cut].input[0] = "vctts.speed.y"
+    for k, n in enumerate(new):
+        g.node.insert(cut + k, n)
+
+
 def build_vits(tdir: Path, reference: bool = False) -> onnx.ModelProto:
     """`reference=True` keeps the template's own STFT on raw 32 kHz audio and
     only turns its RandomNormalLike into a `noise` input (for fixtures)."""
@@ -340,6 +407,7 @@ def build_vits(tdir: Path, reference: bool = False) -> onnx.ModelProto:
     if not reference:
         rename_uses(m, "/Sqrt_output_0", "refer")
         inputs.append(tensor_input("refer", TensorProto.FLOAT, [1, 1025, "spec_frames"]))
+        add_speed(m)
     else:
         inputs += [i for i in g.input if i.name == "ref_audio"]
     inputs.append(tensor_input("noise", TensorProto.FLOAT, [1, 192, "frames"]))

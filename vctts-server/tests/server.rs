@@ -1,12 +1,14 @@
 //! Integration tests of vctts-server: handler-level tests on an in-process
 //! gateway (`handlers`), and tests that start real gateway and worker
-//! processes on 127.0.0.1 (`cluster`, `synthesis`).
+//! processes on 127.0.0.1 (`cluster`, `synthesis`, `gpt_sovits`).
 
 #[path = "common/mod.rs"]
 mod common;
 
 #[path = "server/cluster.rs"]
 mod cluster;
+#[path = "server/gpt_sovits.rs"]
+mod gpt_sovits;
 #[path = "server/handlers.rs"]
 mod handlers;
 #[path = "server/synthesis.rs"]

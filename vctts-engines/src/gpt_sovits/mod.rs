@@ -19,16 +19,25 @@
 //! the generated codes, the reference spectrogram and seeded prior noise
 //! (scale 0.5 in the graph) → 32 kHz; every piece is followed by
 //! `fragment_interval` (0.3 s) of silence, as upstream's post-processing.
+//! `speed` is upstream's `speed_factor`: VITS resizes its latent to
+//! `int(2T / speed) + 1` frames (the graph takes the length from the noise,
+//! see [`model::Metadata::latent_frames`]), so pitch is kept.
 //! VITS ends in `tanh`, so upstream's per-fragment peak normalisation never
 //! applies and is not repeated here.
 //!
-//! Streaming: each piece's audio leaves as soon as it is decoded; a piece
-//! whose generation runs past `stream_chunk_tokens` is decoded in token
-//! chunks, each with `stream_overlap_tokens` of earlier tokens as left
-//! context, `stream_lookahead_tokens` of later tokens as right context (they
-//! leave with the next chunk) and a linear crossfade of one token (1280
-//! samples) into the previous chunk. The prior noise of frame `f` depends only on the seed and `f`, so
-//! the chunks see the same noise as the whole piece.
+//! Streaming: each piece's audio leaves as soon as it is decoded, followed
+//! by its silence. With the default `stream_chunk_tokens = 0` a piece is
+//! decoded whole, exactly as without streaming, so the joined chunks equal
+//! the non-streamed output sample for sample (upstream's api_v2 streams by
+//! fragment the same way). Opt-in: `stream_chunk_tokens > 0` decodes a long
+//! piece (speed 1 only) in token chunks while it is generated, each with
+//! `stream_overlap_tokens` of earlier tokens as left context,
+//! `stream_lookahead_tokens` of later tokens as right context (they leave
+//! with the next chunk) and a linear crossfade of one token (1280 samples)
+//! into the previous chunk. The prior noise of frame `f` depends only on the
+//! seed and `f`, so the chunks see the same noise as the whole piece; but
+//! VITS's encoders attend over the whole piece, so chunked audio is only
+//! close to the whole (about 16 dB SNR on the random-weight fixture).
 //!
 //! Invariants: inference runs on the engine's own threads
 //! ([`InferencePool`]), one per admitted request; the same seed gives the
@@ -87,7 +96,8 @@ pub struct GptSovitsConfig {
     pub max_steps: usize,
     /// Silence after each piece, seconds (api_v2 `fragment_interval`).
     pub fragment_interval: f32,
-    /// Streaming: decode a piece in chunks of this many tokens (0: whole pieces only).
+    /// Streaming: decode a piece in chunks of this many tokens (0, the
+    /// default: whole pieces, the streamed audio equals the non-streamed).
     pub stream_chunk_tokens: usize,
     /// Streaming: earlier tokens decoded again as context for a chunk.
     pub stream_overlap_tokens: usize,
@@ -106,7 +116,7 @@ impl Default for GptSovitsConfig {
             max_text_chars: 20_000,
             max_steps: t2s::MAX_STEPS,
             fragment_interval: 0.3,
-            stream_chunk_tokens: 50,
+            stream_chunk_tokens: 0,
             stream_overlap_tokens: 8,
             stream_lookahead_tokens: 4,
         }
@@ -159,6 +169,8 @@ struct Plan {
     pieces: Vec<String>,
     params: T2sParams,
     seed: u64,
+    /// Upstream's `speed_factor`.
+    speed: f32,
     /// Chunk size for streaming (0: whole pieces).
     chunk_tokens: usize,
 }
@@ -434,6 +446,7 @@ impl ThreadState {
             spt,
             overlap,
             lookahead,
+            speed: plan.speed,
             start: 0,
             held: Vec::new(),
         };
@@ -462,6 +475,8 @@ struct ChunkDecoder {
     spt: usize,
     overlap: usize,
     lookahead: usize,
+    /// Speed of a whole-piece decode (chunks run at 1 only).
+    speed: f32,
     /// First token not yet emitted.
     start: usize,
     /// Samples held back for the crossfade into the next chunk.
@@ -479,6 +494,13 @@ impl ChunkDecoder {
         last: bool,
     ) -> Result<Vec<f32>> {
         let (s, e) = (self.start, tokens.len());
+        if s == 0 && last {
+            // The whole piece at once: the only path that applies the speed.
+            let codes: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+            let frames = g.meta.latent_frames(codes.len(), self.speed);
+            let noise = prior_noise(self.seed, g.meta.noise_channels, 0, frames);
+            return g.vits(phones, &codes, spec, spec_frames, &noise);
+        }
         let c = s.saturating_sub(self.overlap);
         let codes: Vec<i64> = tokens[c..e].iter().map(|&t| t as i64).collect();
         let fpt = g.meta.ssl_frames_per_token;
@@ -556,12 +578,6 @@ impl GptSovitsEngine {
                 supported: text::LANGUAGES.join(", "),
             })?,
         };
-        if (request.speed - 1.0).abs() > 1e-6 {
-            return Err(Error::invalid(
-                "speed",
-                "this GPT-SoVITS export speaks at speed 1.0 only (the speed input of upstream's VITS is not exported)",
-            ));
-        }
         let profile = profile.ok_or_else(|| {
             Error::invalid(
                 "voice",
@@ -583,7 +599,13 @@ impl GptSovitsEngine {
             pieces,
             params,
             seed: request.seed.unwrap_or_else(rand::random),
-            chunk_tokens: if stream { cfg.stream_chunk_tokens } else { 0 },
+            speed: request.speed,
+            // Chunks assume one token = `samples_per_token` samples: speed 1.
+            chunk_tokens: if stream && request.speed == 1.0 {
+                cfg.stream_chunk_tokens
+            } else {
+                0
+            },
         })
     }
 }

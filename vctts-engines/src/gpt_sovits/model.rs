@@ -10,7 +10,9 @@
 //! - `t2s_prefill.onnx`: `x`, `prompts` → `logits` f32 [1,1025] and `present_{k,v}_layer_i` [L+P,1,512];
 //! - `t2s_step.onnx`: `token` i64 [1,1], `position` i64 [1], `past_{k,v}_layer_i` → `logits`, presents;
 //! - `vits.onnx`: `text_seq` i64 [1,N], `pred_semantic` i64 [1,1,T], `refer` f32 [1,1025,F],
-//!   `noise` f32 [1,192,2T] → `audio` f32 [2T·640] at 32 kHz;
+//!   `noise` f32 [1,192,L] → `audio` f32 [L·640] at 32 kHz, where the latent
+//!   is resized to the noise length `L` ([`Metadata::latent_frames`]: `2T`
+//!   at speed 1, upstream's `int(2T / speed) + 1` otherwise);
 //! - the external weight files named in `metadata.json` (`weights`, with their sizes).
 //!
 //! Invariants: [`ModelFiles::scan`] reads no graph and fails on the first
@@ -29,7 +31,8 @@ use crate::runtime::SessionConfig;
 /// The `format` value of a vctts GPT-SoVITS folder.
 pub const FORMAT: &str = "vctts-gpt-sovits";
 /// The folder format version this build reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: `vits.onnx` resizes its latent to the noise length (speed).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `metadata.json`: every size the engine needs.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -78,6 +81,25 @@ pub struct Metadata {
     /// External weight files and their sizes in bytes.
     #[serde(default)]
     pub weights: BTreeMap<String, u64>,
+}
+
+impl Metadata {
+    /// Latent frames VITS decodes for `tokens` semantic tokens at `speed`:
+    /// `tokens · ssl_frames_per_token` at speed 1; otherwise upstream's
+    /// `int(frames / speed) + 1` (its TextEncoder resizes only when the
+    /// speed differs from 1).
+    pub fn latent_frames(&self, tokens: usize, speed: f32) -> usize {
+        let frames = tokens * self.ssl_frames_per_token;
+        if speed == 1.0 || frames == 0 {
+            frames
+        } else {
+            // Upstream divides by a Python float: widen the f32 through
+            // its shortest decimal form (0.8f32 → 0.8, not 0.800000011…),
+            // so int(48 / 0.8) is 60 here too.
+            let speed: f64 = speed.to_string().parse().unwrap_or(speed as f64);
+            (frames as f64 / speed).floor() as usize + 1
+        }
+    }
 }
 
 fn default_bert_positions() -> usize {
@@ -573,7 +595,8 @@ impl Graphs {
 
     /// VITS: target phones, semantic codes, the reference spectrogram
     /// `[1025·F]` (row-major, bins × frames) and the prior noise
-    /// `[192·frames]` → 32 kHz audio.
+    /// `[192·L]` → `L·640` samples at 32 kHz. `L` sets the speed: pass
+    /// [`Metadata::latent_frames`] frames of noise.
     pub fn vits(
         &mut self,
         phones: &[i64],
@@ -584,8 +607,12 @@ impl Graphs {
     ) -> Result<Vec<f32>> {
         let err = e("vits");
         let m = &self.meta;
-        let frames = codes.len() * m.ssl_frames_per_token;
-        if noise.len() != m.noise_channels * frames || refer.len() != m.spec_bins * refer_frames {
+        let frames = noise.len() / m.noise_channels.max(1);
+        if codes.is_empty()
+            || frames == 0
+            || noise.len() != m.noise_channels * frames
+            || refer.len() != m.spec_bins * refer_frames
+        {
             return Err(Error::Internal("vits inputs have the wrong size".into()));
         }
         let out = self
@@ -598,6 +625,13 @@ impl Graphs {
             ])
             .map_err(&err)?;
         let (_, audio) = out["audio"].try_extract_tensor::<f32>().map_err(&err)?;
+        if audio.len() != frames * m.hop {
+            return Err(Error::Inference(format!(
+                "vits returned {} samples for {frames} latent frames, expected {}",
+                audio.len(),
+                frames * m.hop
+            )));
+        }
         Ok(audio.to_vec())
     }
 }
@@ -612,7 +646,7 @@ mod tests {
 
     fn meta_json() -> serde_json::Value {
         serde_json::json!({
-            "format": FORMAT, "format_version": 1, "model_version": "v2",
+            "format": FORMAT, "format_version": FORMAT_VERSION, "model_version": "v2",
             "sample_rate": 32000, "ssl_sample_rate": 16000, "ssl_dim": 768, "bert_dim": 1024,
             "n_layer": 2, "d_model": 512, "phone_vocab": 732, "semantic_vocab": 1025, "eos": 1024,
             "spec_bins": 1025, "n_fft": 2048, "hop": 640, "noise_channels": 192,
@@ -622,6 +656,16 @@ mod tests {
                       "t2s_prefill": "t2s_prefill.onnx", "t2s_step": "t2s_step.onnx", "vits": "vits.onnx"},
             "weights": {"vits.bin": 8}
         })
+    }
+
+    #[test]
+    fn latent_frames_follow_upstreams_speed_rule() {
+        let meta: Metadata = serde_json::from_value(meta_json()).unwrap();
+        assert_eq!(meta.latent_frames(24, 1.0), 48);
+        // int(48 / 1.25) + 1, int(48 / 0.8) + 1
+        assert_eq!(meta.latent_frames(24, 1.25), 39);
+        assert_eq!(meta.latent_frames(24, 0.8), 61);
+        assert_eq!(meta.latent_frames(0, 1.5), 0);
     }
 
     #[test]
