@@ -1,9 +1,11 @@
 //! The public HTTP API of the gateway: `/api/v3/*`, the OpenAI-compatible
-//! `/v1/audio/speech`, and the cluster endpoints under `/cluster/v1`.
+//! `/v1/*` (speech, models, voices), and the cluster endpoints under `/cluster/v1`.
 //!
 //! - [`context`]: request ids, error bodies, metrics, access log (outermost);
 //! - [`limit`]: the core limiter in front of every public endpoint;
 //! - [`extract`], [`upload`]: body readers with the API's error codes;
+//! - [`encoding`]: the output format of every synthesis path (node bytes →
+//!   wav, pcm, mp3, opus, aac, flac; whole or chunk by chunk);
 //! - [`synth`], [`batch`], [`voices`], [`preprocess`], [`system`], [`openai`]:
 //!   the handlers, one file per group of endpoints;
 //! - [`status`]: the status page's feeds (SSE events, the gateway's own endpoint checks);
@@ -14,6 +16,7 @@
 
 pub mod batch;
 pub mod context;
+pub mod encoding;
 pub mod extract;
 pub mod limit;
 pub mod openai;
@@ -65,6 +68,9 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/api/v3/metrics", get(system::metrics))
         .route("/api/v3/openapi.json", get(crate::openapi::serve))
         .route("/v1/audio/speech", post(openai::speech))
+        .route("/v1/audio/voices", get(openai::list_voices))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::get_model))
         .layer(Extension(BodyLimit(limits.max_body_size.0)))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), limit::limit))
 }
