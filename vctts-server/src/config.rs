@@ -923,6 +923,19 @@ pub struct GatewayConfig {
     pub local_workers: Vec<LocalWorkerConfig>,
     /// The OpenAI-compatible endpoints (`/v1/*`).
     pub openai: OpenAiSection,
+    /// Other servers' APIs, mounted under their own paths when enabled.
+    pub compat: CompatSection,
+}
+
+/// Other TTS servers' APIs (`compat:`), each off unless enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompatSection {
+    /// daswer123's xtts-api-server (`/tts_to_audio/`, `/tts_stream`,
+    /// `/speakers`, ...), as SillyTavern's XTTS provider calls it.
+    pub xtts_api_server: bool,
+    /// GPT-SoVITS's `api_v2.py` (`/tts`, `/set_refer_audio`, `/control` refused).
+    pub gpt_sovits_api: bool,
 }
 
 /// The OpenAI-compatible endpoints (`openai:`).

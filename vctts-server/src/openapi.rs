@@ -4,7 +4,8 @@
 //!
 //! Invariant: every public route of [`crate::api::public_routes`] appears here
 //! (the integration test `openapi_document_covers_every_public_route` checks
-//! each route, its methods and the shared schemas).
+//! each route, its methods and the shared schemas), except the other servers'
+//! APIs of `compat:` ([`crate::api::xtts_compat`]), which are theirs.
 
 use crate::api;
 use crate::error::{ErrorBody, ErrorObject};

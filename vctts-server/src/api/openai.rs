@@ -36,6 +36,7 @@ use super::synth::{open_stream, prepare_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, ErrorObject, WireError};
 use crate::gateway::Gateway;
+use vctts::StoreExt;
 use crate::wire::{
     OPENAI_VOICES, OpenAiModel, OpenAiModelList, OpenAiVoice, OpenAiVoiceList, SpeechRequest, SpeechVoice,
     SynthesizeRequest,
@@ -237,13 +238,12 @@ fn event_bytes(e: &SpeechEvent) -> Bytes {
 fn sse_events(
     audio: futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
 ) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let b64 = base64::engine::general_purpose::STANDARD;
     futures::stream::unfold(Some(audio), move |state| async move {
         let mut audio = state?;
         match audio.next().await {
             Some(Ok(chunk)) => {
                 let e = SpeechEvent::Delta {
-                    audio: b64.encode(&chunk),
+                    audio: base64::engine::general_purpose::STANDARD.encode(&chunk),
                 };
                 Some((Ok(event_bytes(&e)), Some(audio)))
             }

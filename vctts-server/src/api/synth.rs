@@ -77,7 +77,7 @@ pub async fn synthesize(
     let ctx = CallContext { request_id: rid.0 };
     let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
     let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx).await?;
-    let mut res = Response::new(Body::from(out.bytes));
+    let mut res = Response::new(Body::from(out.bytes.clone()));
     synthesis_headers(res.headers_mut(), &s);
     encoded_headers(res.headers_mut(), &out);
     Ok(res)

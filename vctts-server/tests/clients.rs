@@ -1,9 +1,12 @@
-//! The official `openai` Python client against a live `vctts-server
-//! standalone`: `tests/openai_client.py` speaks every `response_format`
-//! whole, streamed and as server-sent events (and checks the SDK's error
-//! classes, models and voices); this test decodes everything it saved and
-//! checks codec, rate and duration against the same seed spoken through
-//! `/api/v3/synthesize`.
+//! The APIs users' clients speak, against a live `vctts-server standalone`:
+//! - the official `openai` Python client: `tests/openai_client.py` speaks
+//!   every `response_format` whole, streamed and as server-sent events (and
+//!   checks the SDK's error classes, models and voices); the test decodes
+//!   everything it saved and checks codec, rate and duration against the
+//!   same seed spoken through `/api/v3/synthesize`;
+//! - `/api/v3` in every format and rate, and OpenAI's error shape on `/v1`;
+//! - xtts-api-server's endpoints, replaying the requests SillyTavern's XTTS
+//!   provider sends.
 //!
 //! Needs `scripts/setup.sh` (the default Piper voice, and the pinned client
 //! in `.vctts/openai-client`); fails with that hint when either is missing.
@@ -42,6 +45,11 @@ fn client_python() -> PathBuf {
 
 /// Starts a standalone server with the real default voice.
 async fn start(dir: &Path) -> common::Server {
+    start_with(dir, "").await
+}
+
+/// [`start`] with more gateway YAML.
+async fn start_with(dir: &Path, extra: &str) -> common::Server {
     let base = common::models_dir().join("openvoice/base");
     assert!(
         base.join("en_US-joe-medium.onnx").is_file(),
@@ -51,10 +59,12 @@ async fn start(dir: &Path) -> common::Server {
     let models = dir.join("models");
     std::fs::create_dir_all(models.join("openvoice")).expect("models dir");
     std::os::unix::fs::symlink(&base, models.join("openvoice/base")).expect("link the default voice");
-    let yaml = "server: { host: 127.0.0.1, port: 0 }\n\
-                limiter: { enabled: false }\n\
-                default_engine: openvoice\n";
-    let config = common::write(dir, "gateway.yaml", yaml);
+    let yaml = format!(
+        "server: {{ host: 127.0.0.1, port: 0 }}\n\
+         limiter: {{ enabled: false }}\n\
+         default_engine: openvoice\n{extra}"
+    );
+    let config = common::write(dir, "gateway.yaml", &yaml);
     let data = dir.join("data");
     let server = common::Server::start(&[
         "standalone",
@@ -407,4 +417,212 @@ async fn v1_errors_have_openai_shape_and_api_v3_speaks_every_format() {
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sillytavern_xtts_provider_requests_work_unchanged() {
+    let _guard = common::cluster_lock().lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Off by default: the paths are not mounted.
+    {
+        let off = start(dir.path()).await;
+        let res = common::http()
+            .get(format!("{}/speakers", off.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_with(dir.path(), "compat: { xtts_api_server: true }\n").await;
+    let http = common::http();
+    let base = &server.base;
+
+    // fetchTtsVoiceObjects: GET /speakers.
+    let speakers: Value = http
+        .get(format!("{base}/speakers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let joe = speakers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "en_US-joe-medium")
+        .unwrap_or_else(|| panic!("the built-in voice is a speaker: {speakers}"));
+    assert_eq!(joe["voice_id"], "en_US-joe-medium");
+    assert!(joe["preview_url"].as_str().unwrap().ends_with("/sample/en_US-joe-medium.wav"));
+    let list: Value = http.get(format!("{base}/speakers_list")).send().await.unwrap().json().await.unwrap();
+    assert!(list.as_array().unwrap().iter().any(|s| s == "en_US-joe-medium"), "{list}");
+    let langs: Value = http.get(format!("{base}/languages")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(langs["languages"]["English"], "en", "{langs}");
+
+    // changeTTSSettings: the slider values arrive as strings.
+    let res = http
+        .post(format!("{base}/set_tts_settings"))
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .body(r#"{"temperature":"0.75","speed":"1.5","length_penalty":"1","repetition_penalty":"5","top_p":"0.85","top_k":"50","enable_text_splitting":true,"stream_chunk_size":"100"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got: Value = http.get(format!("{base}/get_tts_settings")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["speed"], 1.5, "{got}");
+    let res = http
+        .post(format!("{base}/set_tts_settings"))
+        .json(&serde_json::json!({"speed": "fast"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+
+    // fetchTtsGeneration without streaming: POST /tts_to_audio/.
+    let text = "Hello from the tavern. A second sentence follows.";
+    let res = http
+        .post(format!("{base}/tts_to_audio/"))
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .json(&serde_json::json!({"text": text, "speaker_wav": "en_US-joe-medium", "language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/wav");
+    let whole = common::parse_wav(&res.bytes().await.unwrap());
+    assert!(!whole.streamed && whole.seconds() > 1.5 && whole.rms() > 0.01);
+
+    // The client's speed setting applies to its own requests: the same text
+    // at speed 1 (another client's default) is longer.
+    let res = http
+        .post(format!("{base}/api/v3/synthesize"))
+        .json(&serde_json::json!({"text": text, "voice": "en_US-joe-medium"}))
+        .send()
+        .await
+        .unwrap();
+    let normal = common::parse_wav(&res.bytes().await.unwrap());
+    assert!(
+        whole.seconds() < normal.seconds() * 0.85,
+        "speed 1.5 from /set_tts_settings: {:.2} s against {:.2} s",
+        whole.seconds(),
+        normal.seconds()
+    );
+
+    // fetchTtsGeneration with streaming: an <audio> element GETs /tts_stream/.
+    let res = http
+        .get(format!("{base}/tts_stream/"))
+        .query(&[("text", text), ("speaker_wav", "en_US-joe-medium"), ("language", "en")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/x-wav");
+    let streamed = common::parse_wav(&res.bytes().await.unwrap());
+    assert!(streamed.streamed && streamed.seconds() > 1.0 && streamed.rms() > 0.01);
+
+    // An unknown speaker, a missing sample.
+    let res = http
+        .post(format!("{base}/tts_to_audio/"))
+        .json(&serde_json::json!({"text": "hi", "speaker_wav": "speakers/nobody.wav", "language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = http.get(format!("{base}/sample/nobody.wav")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpt_sovits_api_v2_calls_work_unchanged() {
+    let _guard = common::cluster_lock().lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_with(dir.path(), "compat: { gpt_sovits_api: true }\n").await;
+    let http = common::http();
+    let base = &server.base;
+    let text = "Hello from a script. It streams sentence by sentence.";
+
+    // The GET call of api_v2.py's documentation, streamed.
+    let res = http
+        .get(format!("{base}/tts"))
+        .query(&[
+            ("text", text),
+            ("text_lang", "en"),
+            ("ref_audio_path", "voices/en_US-joe-medium.wav"),
+            ("prompt_lang", "en"),
+            ("prompt_text", "The reference's transcript."),
+            ("text_split_method", "cut5"),
+            ("batch_size", "1"),
+            ("media_type", "wav"),
+            ("streaming_mode", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/wav");
+    let wav = common::parse_wav(&res.bytes().await.unwrap());
+    assert!(wav.streamed && wav.seconds() > 1.0 && wav.rms() > 0.01);
+
+    // POST with JSON, raw PCM, whole, and ogg.
+    let res = http
+        .post(format!("{base}/tts"))
+        .json(&serde_json::json!({
+            "text": text, "text_lang": "en", "ref_audio_path": "en_US-joe-medium.wav",
+            "prompt_lang": "en", "media_type": "raw", "streaming_mode": false, "seed": 5
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "audio/raw");
+    let rate: f64 = res.headers()["x-sample-rate"].to_str().unwrap().parse().unwrap();
+    let raw = res.bytes().await.unwrap();
+    assert!((raw.len() as f64 / 2.0 / rate - wav.seconds()).abs() < 1.0);
+    let res = http
+        .post(format!("{base}/tts"))
+        .json(&serde_json::json!({
+            "text": "Short.", "text_lang": "en", "ref_audio_path": "en_US-joe-medium.wav",
+            "prompt_lang": "en", "media_type": "ogg"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "audio/ogg");
+    assert!(opus_decode(&res.bytes().await.unwrap()).seconds > 0.2);
+
+    // Upstream's checks, vctts's answers.
+    let res = http
+        .get(format!("{base}/tts"))
+        .query(&[("text", "hi"), ("ref_audio_path", "a.wav")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "text_lang is required");
+    let res = http
+        .get(format!("{base}/set_refer_audio"))
+        .query(&[("refer_audio_path", "en_US-joe-medium.wav")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http
+        .get(format!("{base}/set_refer_audio"))
+        .query(&[("refer_audio_path", "nobody.wav")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = http
+        .get(format!("{base}/control"))
+        .query(&[("command", "exit")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // The server is still there.
+    let res = http.get(format!("{base}/api/v3/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 }
