@@ -956,7 +956,9 @@ impl OpenAiSection {
                 "openai.voices: a voice name must not be empty".into()
             })?;
             check(vctts_core::VoiceId::new(voice.clone()).is_ok(), || {
-                format!("openai.voices.{name} must be a voice id (letters, digits, '-', '_', '.'), got {voice:?}")
+                format!(
+                    "openai.voices.{name} must be a voice id (letters, digits, '-', '_', '.'), got {voice:?}"
+                )
             })?;
         }
         Ok(())

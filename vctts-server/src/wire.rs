@@ -9,10 +9,10 @@
 //! bad value gets its own error code (`invalid_voice_id`, `unknown_engine`)
 //! rather than a generic decoding error.
 
+use crate::api::encoding::Encoding;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
-use crate::api::encoding::Encoding;
 use vctts_core::{EngineKind, Error, Result, SamplingParams, SynthesisRequest, VoiceId};
 use vctts_engines::audio::AudioFormat;
 

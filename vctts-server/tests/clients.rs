@@ -454,10 +454,32 @@ async fn sillytavern_xtts_provider_requests_work_unchanged() {
         .find(|s| s["name"] == "en_US-joe-medium")
         .unwrap_or_else(|| panic!("the built-in voice is a speaker: {speakers}"));
     assert_eq!(joe["voice_id"], "en_US-joe-medium");
-    assert!(joe["preview_url"].as_str().unwrap().ends_with("/sample/en_US-joe-medium.wav"));
-    let list: Value = http.get(format!("{base}/speakers_list")).send().await.unwrap().json().await.unwrap();
-    assert!(list.as_array().unwrap().iter().any(|s| s == "en_US-joe-medium"), "{list}");
-    let langs: Value = http.get(format!("{base}/languages")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        joe["preview_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sample/en_US-joe-medium.wav")
+    );
+    let list: Value = http
+        .get(format!("{base}/speakers_list"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list.as_array().unwrap().iter().any(|s| s == "en_US-joe-medium"),
+        "{list}"
+    );
+    let langs: Value = http
+        .get(format!("{base}/languages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(langs["languages"]["English"], "en", "{langs}");
 
     // changeTTSSettings: the slider values arrive as strings.
@@ -470,7 +492,14 @@ async fn sillytavern_xtts_provider_requests_work_unchanged() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let got: Value = http.get(format!("{base}/get_tts_settings")).send().await.unwrap().json().await.unwrap();
+    let got: Value = http
+        .get(format!("{base}/get_tts_settings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["speed"], 1.5, "{got}");
     let res = http
         .post(format!("{base}/set_tts_settings"))
@@ -514,7 +543,11 @@ async fn sillytavern_xtts_provider_requests_work_unchanged() {
     // fetchTtsGeneration with streaming: an <audio> element GETs /tts_stream/.
     let res = http
         .get(format!("{base}/tts_stream/"))
-        .query(&[("text", text), ("speaker_wav", "en_US-joe-medium"), ("language", "en")])
+        .query(&[
+            ("text", text),
+            ("speaker_wav", "en_US-joe-medium"),
+            ("language", "en"),
+        ])
         .send()
         .await
         .unwrap();
@@ -531,7 +564,11 @@ async fn sillytavern_xtts_provider_requests_work_unchanged() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    let res = http.get(format!("{base}/sample/nobody.wav")).send().await.unwrap();
+    let res = http
+        .get(format!("{base}/sample/nobody.wav"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 

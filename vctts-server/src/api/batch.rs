@@ -10,6 +10,7 @@
 
 use super::context::RequestId;
 use super::extract::{ApiQuery, JsonBody};
+use super::synth::{prepare_encoded, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject, WireError};
 use crate::gateway::Gateway;
@@ -22,7 +23,6 @@ use axum::{Extension, Json};
 use base64::Engine as _;
 use std::io::Write;
 use std::sync::Arc;
-use super::synth::{prepare_encoded, synthesize_encoded};
 use vctts_core::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

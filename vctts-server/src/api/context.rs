@@ -118,7 +118,11 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
 }
 
 /// An error answer on `/v1/*`, in OpenAI's shape and status.
-fn render_openai(status: axum::http::StatusCode, mut headers: axum::http::HeaderMap, obj: &crate::error::ErrorObject) -> Response {
+fn render_openai(
+    status: axum::http::StatusCode,
+    mut headers: axum::http::HeaderMap,
+    obj: &crate::error::ErrorObject,
+) -> Response {
     use axum::response::IntoResponse;
     let (status, body) = crate::api::openai::openai_error(status, obj);
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

@@ -324,10 +324,8 @@ mod tests {
         let samples: Vec<i16> = (0..4000).map(|i| ((i % 50) * 300) as i16).collect();
         let all = pcm(&samples);
         // Odd-sized chunks: samples are split across chunk boundaries.
-        let chunks: Vec<std::io::Result<Bytes>> = all
-            .chunks(333)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let chunks: Vec<std::io::Result<Bytes>> =
+            all.chunks(333).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         let (ct, s) = encode_stream(
             Encoding::new(AudioFormat::Wav, None).unwrap(),
             8000,

@@ -23,11 +23,11 @@
 //! exists (upstream preloads it; vctts caches profiles on first use anyway).
 
 use super::context::RequestId;
+use super::extract::ApiQuery;
 use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
-use vctts::StoreExt;
 use crate::wire::{SamplingDto, SynthesizeRequest};
 use axum::Extension;
 use axum::Router;
@@ -39,6 +39,7 @@ use axum::routing::get;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use vctts::StoreExt;
 use vctts_core::{EngineKind, Error, VoiceId};
 use vctts_engines::audio::AudioFormat;
 
@@ -120,7 +121,10 @@ impl Params {
             Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
                 "true" | "1" | "2" | "3" => Ok(true),
                 "false" | "0" | "" => Ok(false),
-                _ => Err(Error::invalid("streaming_mode", format!("{s:?} is not a boolean"))),
+                _ => Err(Error::invalid(
+                    "streaming_mode",
+                    format!("{s:?} is not a boolean"),
+                )),
             },
             Some(other) => Err(Error::invalid(
                 "streaming_mode",
@@ -223,22 +227,19 @@ async fn tts(
     req: Request,
 ) -> ApiResult<Response> {
     let params = if req.method() == Method::GET {
-        let q: Query<BTreeMap<String, String>> = Query::try_from_uri(req.uri())
-            .map_err(|e| WireError::InvalidQuery(e.to_string()))?;
+        let q: Query<BTreeMap<String, String>> =
+            Query::try_from_uri(req.uri()).map_err(|e| WireError::InvalidQuery(e.to_string()))?;
         Params::from_query(q.0)
     } else {
         let limit = gw.config().limits.max_body_size.0 as usize;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| WireError::PayloadTooLarge { limit: limit as u64 })?;
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|e| WireError::MalformedJson(e.to_string()))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| WireError::MalformedJson(e.to_string()))?;
         Params::from_json(v)?
     };
     let call = call(&params, engine(&gw)?)?;
-    let parsed = call
-        .request
-        .to_domain(gw.config().limits.max_text_chars)?;
+    let parsed = call.request.to_domain(gw.config().limits.max_text_chars)?;
     let ctx = CallContext { request_id: rid.0 };
     let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
     let content_type = hv(format!("audio/{}", call.media_type));
@@ -260,7 +261,7 @@ async fn tts(
 
 async fn set_refer_audio(
     State(gw): State<Arc<Gateway>>,
-    Query(q): Query<BTreeMap<String, String>>,
+    ApiQuery(q): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
     let path = q
         .get("refer_audio_path")
@@ -268,10 +269,7 @@ async fn set_refer_audio(
         .ok_or_else(|| Error::invalid("refer_audio_path", "refer_audio_path is required"))?;
     let id = VoiceId::new(ref_voice(path).unwrap_or_default())?;
     let kind = engine(&gw)?;
-    let builtin = gw
-        .engine_info(kind)
-        .map(|i| i.builtin_voices)
-        .unwrap_or_default();
+    let builtin = gw.engine_info(kind).map(|i| i.builtin_voices).unwrap_or_default();
     let lookup = id.clone();
     let stored = gw.store().run(move |s| s.exists(&lookup)).await?;
     if !stored && !builtin.iter().any(|b| b == id.as_str()) {

@@ -36,7 +36,6 @@ use super::synth::{open_stream, prepare_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, ErrorObject, WireError};
 use crate::gateway::Gateway;
-use vctts::StoreExt;
 use crate::wire::{
     OPENAI_VOICES, OpenAiModel, OpenAiModelList, OpenAiVoice, OpenAiVoiceList, SpeechRequest, SpeechVoice,
     SynthesizeRequest,
@@ -50,6 +49,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Arc;
+use vctts::StoreExt;
 use vctts_core::{EngineKind, Error};
 use vctts_engines::audio::AudioFormat;
 
@@ -161,10 +161,7 @@ pub async fn speech(
         Some(e) => e,
         None => gw.default_engine()?,
     };
-    let builtin = gw
-        .engine_info(kind)
-        .map(|i| i.builtin_voices)
-        .unwrap_or_default();
+    let builtin = gw.engine_info(kind).map(|i| i.builtin_voices).unwrap_or_default();
     let voice = map_voice(&gw.config().openai.voices, &builtin, &req.voice);
     let as_v3 = SynthesizeRequest {
         text: req.input,
@@ -325,7 +322,10 @@ pub async fn list_models(State(gw): State<Arc<Gateway>>) -> Json<OpenAiModelList
         (status = 429, description = "Rate limited; see Retry-After", body = OpenAiErrorBody),
     )
 )]
-pub async fn get_model(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> ApiResult<Json<OpenAiModel>> {
+pub async fn get_model(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OpenAiModel>> {
     models(&gw)
         .into_iter()
         .find(|m| m.id == id)
@@ -497,8 +497,14 @@ mod tests {
         table.insert("nova".to_string(), "alice".to_string());
         let builtin = vec!["joe".to_string(), "amy".to_string()];
         let name = |s: &str| SpeechVoice::Name(s.to_string());
-        assert_eq!(map_voice(&table, &builtin, &name("Nova")).as_deref(), Some("alice"));
-        assert_eq!(map_voice(&table, &builtin, &name("alloy")).as_deref(), Some("joe"));
+        assert_eq!(
+            map_voice(&table, &builtin, &name("Nova")).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            map_voice(&table, &builtin, &name("alloy")).as_deref(),
+            Some("joe")
+        );
         assert_eq!(map_voice(&table, &builtin, &name("ash")).as_deref(), Some("amy"));
         assert_eq!(map_voice(&table, &[], &name("alloy")), None);
         assert_eq!(map_voice(&table, &builtin, &name("bob")).as_deref(), Some("bob"));
@@ -544,18 +550,19 @@ mod tests {
 
     #[tokio::test]
     async fn sse_sends_deltas_then_done() {
-        let audio = futures::stream::iter(vec![
-            Ok(Bytes::from_static(b"ab")),
-            Ok(Bytes::from_static(b"cd")),
-        ])
-        .boxed();
+        let audio =
+            futures::stream::iter(vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))]).boxed();
         let events: Vec<Bytes> = sse_events(audio).map(|r| r.unwrap()).collect().await;
         assert_eq!(events.len(), 3);
         assert_eq!(
             &events[0][..],
             b"data: {\"type\":\"speech.audio.delta\",\"audio\":\"YWI=\"}\n\n"
         );
-        assert!(std::str::from_utf8(&events[2]).unwrap().contains("\"type\":\"speech.audio.done\""));
+        assert!(
+            std::str::from_utf8(&events[2])
+                .unwrap()
+                .contains("\"type\":\"speech.audio.done\"")
+        );
         let failing = futures::stream::iter(vec![
             Ok(Bytes::from_static(b"ab")),
             Err(std::io::Error::other("node died")),
@@ -563,6 +570,10 @@ mod tests {
         .boxed();
         let events: Vec<Bytes> = sse_events(failing).map(|r| r.unwrap()).collect().await;
         assert_eq!(events.len(), 2);
-        assert!(std::str::from_utf8(&events[1]).unwrap().contains("\"type\":\"error\""));
+        assert!(
+            std::str::from_utf8(&events[1])
+                .unwrap()
+                .contains("\"type\":\"error\"")
+        );
     }
 }

@@ -15,12 +15,12 @@
 //! dropped, which drops the node stream and so cancels the work on the node.
 
 use super::context::RequestId;
+use super::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
 use super::extract::JsonBody;
 use crate::cluster::CallContext;
 use crate::cluster::proto::{INFERENCE_TIME_HEADER, QUEUE_TIME_HEADER, SAMPLE_RATE_HEADER};
 use crate::error::{ApiResult, ErrorBody};
 use crate::gateway::Gateway;
-use super::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
 use crate::synthesis::{Prepared, Synthesized};
 use crate::wire::{ParsedSynthesis, SynthesizeRequest};
 use axum::Extension;

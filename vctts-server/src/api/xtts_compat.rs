@@ -24,14 +24,14 @@
 //! change nothing (vctts always splits by sentence and streams per sentence).
 
 use super::context::{RequestId, client_addr};
+use super::extract::ApiQuery;
 use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
-use vctts::StoreExt;
 use crate::wire::{SamplingDto, SynthesizeRequest};
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -42,6 +42,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
+use vctts::StoreExt;
 use vctts_core::{EngineKind, Error, VoiceId};
 use vctts_engines::audio::AudioFormat;
 
@@ -299,7 +300,9 @@ async fn speakers(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> ApiResu
 }
 
 async fn speakers_list(State(gw): State<Arc<Gateway>>) -> ApiResult<Json<Vec<String>>> {
-    Ok(Json(voice_names(&gw).await?.into_iter().map(|(id, _)| id).collect()))
+    Ok(Json(
+        voice_names(&gw).await?.into_iter().map(|(id, _)| id).collect(),
+    ))
 }
 
 /// XTTS's language names, for the codes the engine speaks.
@@ -355,8 +358,7 @@ async fn set_settings(
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| WireError::PayloadTooLarge { limit: limit as u64 })?;
-    let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| WireError::MalformedJson(e.to_string()))?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| WireError::MalformedJson(e.to_string()))?;
     let updated = store.get(ip).updated(&body)?;
     store.set(ip, updated);
     Ok(Json(
@@ -441,7 +443,7 @@ async fn tts_stream(
     State(gw): State<Arc<Gateway>>,
     Extension(store): Extension<Arc<ClientSettings>>,
     Extension(rid): Extension<RequestId>,
-    Query(q): Query<XttsSynthesis>,
+    ApiQuery(q): ApiQuery<XttsSynthesis>,
     req: Request,
 ) -> ApiResult<Response> {
     let settings = store.get(ip_of(&req));
@@ -454,8 +456,7 @@ async fn tts_stream(
     s.common_headers(&mut h);
     let mut res = Response::new(Body::from_stream(s.body));
     res.headers_mut().extend(h);
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, hv("audio/x-wav"));
+    res.headers_mut().insert(header::CONTENT_TYPE, hv("audio/x-wav"));
     Ok(res)
 }
 
@@ -515,7 +516,11 @@ mod tests {
         for i in 0..MAX_CLIENTS as u32 {
             store.set(Some(IpAddr::from(i.to_be_bytes())), TtsSettings::default());
         }
-        assert_eq!(store.get(Some(a)), TtsSettings::default(), "the oldest client is forgotten");
+        assert_eq!(
+            store.get(Some(a)),
+            TtsSettings::default(),
+            "the oldest client is forgotten"
+        );
         assert_eq!(store.inner.lock().0.len(), MAX_CLIENTS);
     }
 }

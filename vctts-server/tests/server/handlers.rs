@@ -815,11 +815,15 @@ async fn openapi_document_covers_every_public_route() {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
     let schemas = &v["components"]["schemas"];
-    let formats = schemas["AudioFormatName"]["enum"].as_array().expect("format enum");
+    let formats = schemas["AudioFormatName"]["enum"]
+        .as_array()
+        .expect("format enum");
     for f in ["wav", "wav_f32", "pcm", "mp3", "opus", "aac", "flac"] {
         assert!(formats.iter().any(|x| x == f), "{f} missing from {formats:?}");
     }
-    let speech = schemas["SpeechFormatName"]["enum"].as_array().expect("response_format enum");
+    let speech = schemas["SpeechFormatName"]["enum"]
+        .as_array()
+        .expect("response_format enum");
     assert_eq!(speech.len(), 6, "{speech:?}");
     assert!(schemas["OpenAiErrorBody"].is_object());
     assert!(paths["/api/v3/voices/{id}"].get("delete").is_some());
