@@ -26,7 +26,7 @@
 //!   is zero: vctts counts no tokens).
 //!
 //! Errors on `/v1/*` have OpenAI's shape, `{"error":{"message","type",
-//! "param","code"}}`, with 400 for a bad parameter where `/api/v3` says 422
+//! "param","code"}}` (plus vctts's `request_id`), with 400 for a bad parameter where `/api/v3` says 422
 //! ([`openai_error`], applied by the request-context middleware), so the
 //! OpenAI SDKs raise their usual exception classes.
 
@@ -406,6 +406,9 @@ pub struct OpenAiError {
     pub param: Option<String>,
     /// vctts's stable error code (see the API reference).
     pub code: Option<String>,
+    /// vctts's request id (also in `X-Request-Id`); OpenAI clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// An `/api/v3` error object in OpenAI's shape, with the status OpenAI
@@ -443,6 +446,7 @@ pub fn openai_error(status: StatusCode, obj: &ErrorObject) -> (StatusCode, OpenA
             kind: kind.to_string(),
             param: param.map(str::to_string),
             code: Some(obj.code.clone()),
+            request_id: obj.request_id.clone(),
         },
     };
     (status, body)
@@ -533,7 +537,7 @@ mod tests {
         let v = serde_json::to_value(&body).unwrap();
         let mut keys: Vec<&String> = v["error"].as_object().unwrap().keys().collect();
         keys.sort();
-        assert_eq!(keys, ["code", "message", "param", "type"]);
+        assert_eq!(keys, ["code", "message", "param", "request_id", "type"]);
         let limited = ErrorObject {
             code: "rate_limited".into(),
             details: None,
