@@ -9,7 +9,7 @@ mod models;
 mod models_fetch;
 
 use clap::{Parser, Subcommand};
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
@@ -245,6 +245,7 @@ fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
 }
 
 async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
+    check_stdout_target(&a.output, std::io::stdout().is_terminal())?;
     let mut speech = Speech::new(read_text(a)?).engine(a.engine).speed(a.speed);
     speech.request.language = a.language.clone();
     speech.request.seed = a.seed;
@@ -319,6 +320,9 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` through a hidden `.NAME.part` file renamed into
+/// place, so a reader never sees half a file. A failure names the user's
+/// path (never the hidden one) and leaves no `.part` file behind.
 fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
     let dir = path
         .parent()
@@ -328,8 +332,23 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
         ".{}.part",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
+    Ok(())
+}
+
+/// Refuses `-o -` when standard output is a terminal: audio bytes would
+/// only garble it.
+fn check_stdout_target(output: &Path, stdout_is_terminal: bool) -> vctts_core::Result<()> {
+    if output.as_os_str() == "-" && stdout_is_terminal {
+        return Err(Error::invalid(
+            "output",
+            "standard output is a terminal; redirect it (-o - > speech.wav) or pipe it into a player",
+        ));
+    }
+    Ok(())
 }
 
 async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {
@@ -444,4 +463,45 @@ async fn voices(cli: &Cli) -> vctts_core::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_writes_name_the_users_path_and_leave_no_part_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file should go: the rename fails.
+        let target = dir.path().join("out.wav");
+        std::fs::create_dir(&target).unwrap();
+        let e = write_atomic(&target, b"RIFF").unwrap_err().to_string();
+        assert!(e.contains("out.wav") && !e.contains(".part"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("out.wav")]);
+        // A missing folder: the first write fails, with the same message.
+        let e = write_atomic(&dir.path().join("no/such/x.mp3"), b"x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.mp3") && !e.contains(".part"), "{e}");
+        // And a good write leaves only the file.
+        let ok = dir.path().join("ok.wav");
+        write_atomic(&ok, b"RIFF").unwrap();
+        assert_eq!(std::fs::read(&ok).unwrap(), b"RIFF");
+        assert!(!dir.path().join(".ok.wav.part").exists());
+    }
+
+    #[test]
+    fn audio_is_not_written_to_a_terminal() {
+        let dash = Path::new("-");
+        assert_eq!(
+            check_stdout_target(dash, true).unwrap_err().code(),
+            "invalid_input"
+        );
+        assert!(check_stdout_target(dash, false).is_ok());
+        assert!(check_stdout_target(Path::new("x.wav"), true).is_ok());
+    }
 }
