@@ -48,6 +48,20 @@ enum Command {
     /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Print a shell completion script, e.g.
+    /// `vctts completions bash > /etc/bash_completion.d/vctts`,
+    /// `vctts completions zsh > "${fpath[1]}/_vctts"`,
+    /// `vctts completions fish > ~/.config/fish/completions/vctts.fish`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script of `shell` for the whole command tree.
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "vctts", out);
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,6 +184,10 @@ fn main() -> ExitCode {
     if let Command::Models(cmd) = cli.command {
         return models::run(cmd, &cli.models);
     }
+    if let Command::Completions { shell } = cli.command {
+        completions(shell, &mut std::io::stdout().lock());
+        return ExitCode::SUCCESS;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -183,7 +201,7 @@ fn main() -> ExitCode {
             Command::Extract(a) => extract(&cli, a).await,
             Command::Engines => engines(&cli),
             Command::Voices => voices(&cli).await,
-            Command::Models(_) => Ok(()),
+            Command::Models(_) | Command::Completions { .. } => Ok(()),
         }
     });
     match result {
@@ -492,6 +510,31 @@ mod tests {
         write_atomic(&ok, b"RIFF").unwrap();
         assert_eq!(std::fs::read(&ok).unwrap(), b"RIFF");
         assert!(!dir.path().join(".ok.wav.part").exists());
+    }
+
+    #[test]
+    fn completions_cover_every_subcommand_and_option() {
+        for (shell, marker) in [
+            (clap_complete::Shell::Bash, "complete -F"),
+            (clap_complete::Shell::Zsh, "#compdef vctts"),
+            (clap_complete::Shell::Fish, "complete -c vctts"),
+        ] {
+            let mut out = Vec::new();
+            completions(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(marker), "{shell}: {text}");
+            for word in [
+                "synth",
+                "extract",
+                "voices",
+                "models",
+                "--format",
+                "--reference",
+                "--models",
+            ] {
+                assert!(text.contains(word), "{shell} lacks {word}");
+            }
+        }
     }
 
     #[test]
