@@ -523,16 +523,16 @@ mod tests {
             completions(shell, &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains(marker), "{shell}: {text}");
-            for word in [
-                "synth",
-                "extract",
-                "voices",
-                "models",
-                "--format",
-                "--reference",
-                "--models",
-            ] {
+            for word in ["synth", "extract", "voices", "models", "completions"] {
                 assert!(text.contains(word), "{shell} lacks {word}");
+            }
+            // Options as each shell names them.
+            let option = |name: &str| match shell {
+                clap_complete::Shell::Fish => format!("-l {name}"),
+                _ => format!("--{name}"),
+            };
+            for name in ["format", "reference", "models", "top-k"] {
+                assert!(text.contains(&option(name)), "{shell} lacks {}", option(name));
             }
         }
     }
