@@ -18,18 +18,22 @@ use vctts_engines::audio::encoders::encode_all;
 use vctts_engines::audio::format::AudioFormat;
 use vctts_engines::catalog::{self, EngineOptions};
 
+/// The help heading of the options every subcommand takes, so that help
+/// lists them once, apart from the subcommand's own.
+const GLOBAL: &str = "Global options";
+
 /// Voice-clone text-to-speech on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "vctts", version, about, long_about = None)]
 struct Cli {
     /// Models root: one folder per engine (openvoice/, xtts_v2/, gpt_sovits/).
-    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models")]
+    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models", help_heading = GLOBAL)]
     models: PathBuf,
     /// Data folder: the voice store (voices.db and voices/), shared with the server.
-    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data")]
+    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data", help_heading = GLOBAL)]
     data: PathBuf,
     /// Print only errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -535,6 +539,18 @@ mod tests {
                 assert!(text.contains(&option(name)), "{shell} lacks {}", option(name));
             }
         }
+    }
+
+    #[test]
+    fn global_options_are_listed_once_under_their_heading() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.build();
+        let synth = cmd.find_subcommand_mut("synth").unwrap();
+        let help = synth.render_help().to_string();
+        assert_eq!(help.matches("Global options:").count(), 1, "{help}");
+        assert_eq!(help.matches("--models").count(), 1, "{help}");
+        let own = help.split("Global options:").next().unwrap();
+        assert!(own.contains("--format") && !own.contains("--data"), "{help}");
     }
 
     #[test]
