@@ -21,18 +21,25 @@ use vctts_engines::audio::AudioFormat;
 #[serde(deny_unknown_fields)]
 pub struct SamplingDto {
     /// Softmax temperature (autoregressive engines), 0.01–5.
+    #[schema(minimum = 0.01, maximum = 5.0)]
     pub temperature: Option<f32>,
     /// Keep the k most likely tokens (≥ 1).
+    #[schema(minimum = 1)]
     pub top_k: Option<usize>,
     /// Nucleus sampling threshold, 0–1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
     /// Repetition penalty, 0.1–20.
+    #[schema(minimum = 0.1, maximum = 20.0)]
     pub repetition_penalty: Option<f32>,
     /// VITS noise scale, 0–2.
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub noise_scale: Option<f32>,
     /// VITS duration noise scale, 0–2.
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub noise_scale_w: Option<f32>,
     /// OpenVoice converter temperature, 0–1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub tau: Option<f32>,
 }
 
@@ -55,9 +62,11 @@ impl From<SamplingDto> for SamplingParams {
 #[serde(deny_unknown_fields)]
 pub struct SynthesizeRequest {
     /// The text to speak.
+    #[schema(min_length = 1)]
     pub text: String,
     /// `xtts`, `openvoice` or `gpt-sovits`; default: the service's default engine.
     #[serde(default)]
+    #[schema(value_type = Option<EngineName>)]
     pub engine: Option<String>,
     /// A stored voice id, or a built-in voice of the engine; default: the engine's default voice.
     #[serde(default)]
@@ -67,6 +76,7 @@ pub struct SynthesizeRequest {
     pub language: Option<String>,
     /// Speaking rate, 0.25–4 (1 is normal).
     #[serde(default)]
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed: Option<f32>,
     /// `wav` (16-bit, default), `wav_f32`, `pcm` (raw s16le), `mp3`, `opus`
     /// (Ogg), `aac` (ADTS) or `flac`.
@@ -84,6 +94,19 @@ pub struct SynthesizeRequest {
     /// Sampling parameters.
     #[serde(default)]
     pub sampling: Option<SamplingDto>,
+}
+
+/// The engines (documentation: `engine` arrives as a string, so an unknown
+/// name gets its own code, `unknown_engine`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineName {
+    /// Coqui XTTS-v2.
+    Xtts,
+    /// OpenVoice v2.
+    Openvoice,
+    /// GPT-SoVITS v2.
+    GptSovits,
 }
 
 /// The values of `format` (documentation: the field arrives as a string and
@@ -218,6 +241,7 @@ impl SynthesizeRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// The items, each a synthesis request.
+    #[schema(min_items = 1, value_type = Vec<SynthesizeRequest>)]
     pub items: Vec<serde_json::Value>,
     /// `json` (default: base64 audio per item) or `zip` (one file per item plus `manifest.json`).
     #[serde(default)]
@@ -566,7 +590,9 @@ pub struct SpeechRequest {
     pub input: String,
     /// An OpenAI voice name (mapped by the config's `openai.voices`, else
     /// spread over the engine's built-in voices), a stored voice id or a
-    /// built-in voice; or `{"id": "<voice id>"}`.
+    /// built-in voice; or `{"id": "<voice id>"}` (OpenAI's custom-voice form,
+    /// also accepted).
+    #[schema(value_type = String, min_length = 1)]
     pub voice: SpeechVoice,
     /// `mp3` (default), `opus`, `aac`, `flac`, `wav` or `pcm` (s16le); all at 24 kHz.
     #[serde(default)]

@@ -826,6 +826,25 @@ async fn openapi_document_covers_every_public_route() {
         .expect("response_format enum");
     assert_eq!(speech.len(), 6, "{speech:?}");
     assert!(schemas["OpenAiErrorBody"].is_object());
+    let engines = schemas["EngineName"]["enum"].as_array().expect("engine enum");
+    assert!(engines.iter().any(|e| e == "gpt-sovits"), "{engines:?}");
+    let schemes = &v["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    // Every operation documents the limiter's 429; those with a body 415.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("429"), "{method} {path} lacks 429");
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("415"), "{method} {path} lacks 415");
+            }
+        }
+    }
+    assert!(paths["/v1/audio/speech"]["post"]["responses"]["503"].is_object());
     assert!(paths["/api/v3/voices/{id}"].get("delete").is_some());
     assert!(v["components"]["schemas"]["ErrorBody"].is_object());
     assert!(v["components"]["schemas"]["SynthesizeRequest"].is_object());
