@@ -9,7 +9,7 @@ mod models;
 mod models_fetch;
 
 use clap::{Parser, Subcommand};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
@@ -18,22 +18,18 @@ use vctts_engines::audio::encoders::encode_all;
 use vctts_engines::audio::format::AudioFormat;
 use vctts_engines::catalog::{self, EngineOptions};
 
-/// The help heading of the options every subcommand takes, so that help
-/// lists them once, apart from the subcommand's own.
-const GLOBAL: &str = "Global options";
-
 /// Voice-clone text-to-speech on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "vctts", version, about, long_about = None)]
 struct Cli {
     /// Models root: one folder per engine (openvoice/, xtts_v2/, gpt_sovits/).
-    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models", help_heading = GLOBAL)]
+    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models")]
     models: PathBuf,
     /// Data folder: the voice store (voices.db and voices/), shared with the server.
-    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data", help_heading = GLOBAL)]
+    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data")]
     data: PathBuf,
     /// Print only errors.
-    #[arg(long, short, global = true, help_heading = GLOBAL)]
+    #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -52,20 +48,6 @@ enum Command {
     /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Print a shell completion script, e.g.
-    /// `vctts completions bash > /etc/bash_completion.d/vctts`,
-    /// `vctts completions zsh > "${fpath[1]}/_vctts"`,
-    /// `vctts completions fish > ~/.config/fish/completions/vctts.fish`.
-    Completions {
-        /// bash, zsh, fish, elvish or powershell.
-        shell: clap_complete::Shell,
-    },
-}
-
-/// Writes the completion script of `shell` for the whole command tree.
-fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cmd, "vctts", out);
 }
 
 #[derive(Debug, clap::Args)]
@@ -188,10 +170,6 @@ fn main() -> ExitCode {
     if let Command::Models(cmd) = cli.command {
         return models::run(cmd, &cli.models);
     }
-    if let Command::Completions { shell } = cli.command {
-        completions(shell, &mut std::io::stdout().lock());
-        return ExitCode::SUCCESS;
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -205,7 +183,7 @@ fn main() -> ExitCode {
             Command::Extract(a) => extract(&cli, a).await,
             Command::Engines => engines(&cli),
             Command::Voices => voices(&cli).await,
-            Command::Models(_) | Command::Completions { .. } => Ok(()),
+            Command::Models(_) => Ok(()),
         }
     });
     match result {
@@ -267,7 +245,6 @@ fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
 }
 
 async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
-    check_stdout_target(&a.output, std::io::stdout().is_terminal())?;
     let mut speech = Speech::new(read_text(a)?).engine(a.engine).speed(a.speed);
     speech.request.language = a.language.clone();
     speech.request.seed = a.seed;
@@ -342,9 +319,6 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a hidden `.NAME.part` file renamed into
-/// place, so a reader never sees half a file. A failure names the user's
-/// path (never the hidden one) and leaves no `.part` file behind.
 fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
     let dir = path
         .parent()
@@ -354,23 +328,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
         ".{}.part",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     ));
-    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(format!("writing {}", path.display()), e));
-    }
-    Ok(())
-}
-
-/// Refuses `-o -` when standard output is a terminal: audio bytes would
-/// only garble it.
-fn check_stdout_target(output: &Path, stdout_is_terminal: bool) -> vctts_core::Result<()> {
-    if output.as_os_str() == "-" && stdout_is_terminal {
-        return Err(Error::invalid(
-            "output",
-            "standard output is a terminal; redirect it (-o - > speech.wav) or pipe it into a player",
-        ));
-    }
-    Ok(())
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {
@@ -485,82 +444,4 @@ async fn voices(cli: &Cli) -> vctts_core::Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_writes_name_the_users_path_and_leave_no_part_file() {
-        let dir = tempfile::tempdir().unwrap();
-        // A folder where the file should go: the rename fails.
-        let target = dir.path().join("out.wav");
-        std::fs::create_dir(&target).unwrap();
-        let e = write_atomic(&target, b"RIFF").unwrap_err().to_string();
-        assert!(e.contains("out.wav") && !e.contains(".part"), "{e}");
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(left, vec![std::ffi::OsString::from("out.wav")]);
-        // A missing folder: the first write fails, with the same message.
-        let e = write_atomic(&dir.path().join("no/such/x.mp3"), b"x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("x.mp3") && !e.contains(".part"), "{e}");
-        // And a good write leaves only the file.
-        let ok = dir.path().join("ok.wav");
-        write_atomic(&ok, b"RIFF").unwrap();
-        assert_eq!(std::fs::read(&ok).unwrap(), b"RIFF");
-        assert!(!dir.path().join(".ok.wav.part").exists());
-    }
-
-    #[test]
-    fn completions_cover_every_subcommand_and_option() {
-        for (shell, marker) in [
-            (clap_complete::Shell::Bash, "complete -F"),
-            (clap_complete::Shell::Zsh, "#compdef vctts"),
-            (clap_complete::Shell::Fish, "complete -c vctts"),
-        ] {
-            let mut out = Vec::new();
-            completions(shell, &mut out);
-            let text = String::from_utf8(out).unwrap();
-            assert!(text.contains(marker), "{shell}: {text}");
-            for word in ["synth", "extract", "voices", "models", "completions"] {
-                assert!(text.contains(word), "{shell} lacks {word}");
-            }
-            // Options as each shell names them.
-            let option = |name: &str| match shell {
-                clap_complete::Shell::Fish => format!("-l {name}"),
-                _ => format!("--{name}"),
-            };
-            for name in ["format", "reference", "models", "top-k"] {
-                assert!(text.contains(&option(name)), "{shell} lacks {}", option(name));
-            }
-        }
-    }
-
-    #[test]
-    fn global_options_are_listed_once_under_their_heading() {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        cmd.build();
-        let synth = cmd.find_subcommand_mut("synth").unwrap();
-        let help = synth.render_help().to_string();
-        assert_eq!(help.matches("Global options:").count(), 1, "{help}");
-        assert_eq!(help.matches("--models").count(), 1, "{help}");
-        let own = help.split("Global options:").next().unwrap();
-        assert!(own.contains("--format") && !own.contains("--data"), "{help}");
-    }
-
-    #[test]
-    fn audio_is_not_written_to_a_terminal() {
-        let dash = Path::new("-");
-        assert_eq!(
-            check_stdout_target(dash, true).unwrap_err().code(),
-            "invalid_input"
-        );
-        assert!(check_stdout_target(dash, false).is_ok());
-        assert!(check_stdout_target(Path::new("x.wav"), true).is_ok());
-    }
 }
