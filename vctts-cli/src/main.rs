@@ -7,29 +7,47 @@
 
 mod models;
 mod models_fetch;
+mod output;
+mod progress;
 
-use clap::{Parser, Subcommand};
-use std::io::{Read, Write};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
 use vctts_core::{EngineKind, Error, VoiceId};
-use vctts_engines::audio::encoders::encode_all;
+use vctts_engines::audio::encoders::{StreamEncoder, encode_all};
 use vctts_engines::audio::format::AudioFormat;
 use vctts_engines::catalog::{self, EngineOptions};
+
+/// The help heading of the options every command takes: listed once, after
+/// the command's own.
+const GLOBAL: &str = "Global options";
 
 /// Voice-clone text-to-speech on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "vctts", version, about, long_about = None)]
 struct Cli {
     /// Models root: one folder per engine (openvoice/, xtts_v2/, gpt_sovits/).
-    #[arg(long, global = true, env = "VCTTS_MODELS", default_value = "models")]
+    #[arg(
+        long,
+        global = true,
+        env = "VCTTS_MODELS",
+        default_value = "models",
+        help_heading = GLOBAL
+    )]
     models: PathBuf,
     /// Data folder: the voice store (voices.db and voices/), shared with the server.
-    #[arg(long, global = true, env = "VCTTS_DATA", default_value = "data")]
+    #[arg(
+        long,
+        global = true,
+        env = "VCTTS_DATA",
+        default_value = "data",
+        help_heading = GLOBAL
+    )]
     data: PathBuf,
     /// Print only errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -48,6 +66,15 @@ enum Command {
     /// Fetch models from a hub; pack, verify, restore and list model packages.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `vctts completions bash > ~/.local/share/bash-completion/completions/vctts`;
+    /// zsh: `vctts completions zsh > ~/.zfunc/_vctts`;
+    /// fish: `vctts completions fish > ~/.config/fish/completions/vctts.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,7 +140,11 @@ struct SynthArgs {
     /// Inference threads.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
-    /// Output file; `-` writes to standard output.
+    /// Write audio as it is made instead of all at once at the end (the
+    /// file can be played while it grows; `-` sends it down a pipe).
+    #[arg(long)]
+    stream: bool,
+    /// Output file; `-` writes to standard output (never to a terminal).
     #[arg(long, short)]
     output: PathBuf,
 }
@@ -167,6 +198,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "vctts", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     if let Command::Models(cmd) = cli.command {
         return models::run(cmd, &cli.models);
     }
@@ -183,7 +218,7 @@ fn main() -> ExitCode {
             Command::Extract(a) => extract(&cli, a).await,
             Command::Engines => engines(&cli),
             Command::Voices => voices(&cli).await,
-            Command::Models(_) => Ok(()),
+            Command::Models(_) | Command::Completions { .. } => Ok(()),
         }
     });
     match result {
@@ -245,6 +280,7 @@ fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
 }
 
 async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
+    output::check_stdout_target(&a.output)?;
     let mut speech = Speech::new(read_text(a)?).engine(a.engine).speed(a.speed);
     speech.request.language = a.language.clone();
     speech.request.seed = a.seed;
@@ -270,7 +306,7 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
         (None, Some(v)) if Path::new(v).is_file() => tts.read_reference(Path::new(v)).await?.audio.into(),
         (None, Some(v)) => VoiceChoice::Named(v.clone()),
     };
-    let progress = !cli.quiet && speech.request.text.chars().count() > 200;
+    let progress = progress::Progress::new(&speech.request.text, a.speed, !cli.quiet);
     let mut stream = tts.speak_stream(&speech).await.map_err(|e| match e {
         Error::VoiceNotFound(v) => Error::VoiceNotFound(format!(
             "{v}: not a file, not a stored voice in {}, not a built-in {} voice",
@@ -279,57 +315,73 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
         )),
         e => e,
     })?;
-    let mut audio: Option<vctts_core::Audio> = None;
-    while let Some(chunk) = stream.next_chunk().await {
-        let chunk = chunk?;
-        match &mut audio {
-            Some(all) => all.append(&chunk.audio),
-            None => audio = Some(chunk.audio),
-        }
-        if progress {
-            let secs = audio.as_ref().map(|x| x.duration().as_secs_f32()).unwrap_or(0.0);
-            eprintln!("sentence {} done, {secs:.1} s of audio so far", chunk.index + 1);
-        }
-    }
-    let audio = audio.ok_or_else(|| Error::Inference("the engine returned no audio".into()))?;
     // An explicit --format wins; otherwise the output file's extension says
     // (x.mp3 is MP3, never a WAV under another name); otherwise WAV.
     let format = a
         .format
         .or_else(|| AudioFormat::from_path(&a.output))
         .unwrap_or(AudioFormat::Wav);
-    let bytes = encode_all(&audio, format, None)?;
-    if a.output.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        out.write_all(&bytes)
-            .and_then(|_| out.flush())
-            .map_err(|e| Error::io("writing to standard output", e))?;
-    } else {
-        write_atomic(&a.output, &bytes)?;
-        if !cli.quiet {
-            eprintln!(
-                "wrote {} ({:.2} s, {} Hz, {})",
-                a.output.display(),
-                audio.duration().as_secs_f32(),
-                audio.sample_rate,
-                a.engine
-            );
+    let mut out = output::Output::open(&a.output, a.stream)?;
+    let written = write_speech(&mut stream, &mut out, format, a.stream, &progress).await;
+    progress.finish();
+    let (seconds, rate) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            out.abandon();
+            return Err(e);
         }
+    };
+    out.finish()?;
+    if !cli.quiet && a.output.as_os_str() != "-" {
+        eprintln!(
+            "wrote {} ({seconds:.2} s, {rate} Hz, {}, {})",
+            a.output.display(),
+            format.name(),
+            a.engine
+        );
     }
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> vctts_core::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.part",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+/// Pulls the stream and writes it: chunk by chunk through a stream encoder
+/// (`stream`), or collected and encoded whole (exact headers). Returns the
+/// seconds of audio and its sample rate.
+async fn write_speech(
+    stream: &mut vctts::stream::AccountedStream,
+    out: &mut output::Output,
+    format: AudioFormat,
+    streaming: bool,
+    progress: &progress::Progress,
+) -> vctts_core::Result<(f32, u32)> {
+    let mut seconds = 0.0f32;
+    let mut rate = 0u32;
+    let mut encoder: Option<StreamEncoder> = None;
+    let mut whole: Option<vctts_core::Audio> = None;
+    while let Some(chunk) = stream.next_chunk().await {
+        let chunk = chunk?;
+        rate = chunk.audio.sample_rate;
+        seconds += chunk.audio.duration().as_secs_f32();
+        progress.made(seconds);
+        if streaming {
+            if encoder.is_none() {
+                encoder = Some(StreamEncoder::new(format, rate, None)?);
+            }
+            if let Some(enc) = encoder.as_mut() {
+                out.write(&enc.push(&chunk.audio.samples)?)?;
+            }
+        } else {
+            match &mut whole {
+                Some(all) => all.append(&chunk.audio),
+                None => whole = Some(chunk.audio),
+            }
+        }
+    }
+    match (encoder, whole) {
+        (Some(enc), _) => out.write(&enc.finish()?)?,
+        (None, Some(audio)) => out.write(&encode_all(&audio, format, None)?)?,
+        (None, None) => return Err(Error::Inference("the engine returned no audio".into())),
+    }
+    Ok((seconds, rate))
 }
 
 async fn extract(cli: &Cli, a: &ExtractArgs) -> vctts_core::Result<()> {

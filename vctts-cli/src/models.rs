@@ -136,49 +136,14 @@ impl From<CompressionArg> for Compression {
     }
 }
 
-/// Parses a size such as `4096`, `100M`, `1.5G`, `100MB` or `64KiB`.
+/// Parses a size such as `4096`, `100M` (MiB, as `split -b`), `100MB`
+/// (decimal) or `64KiB` ([`vctts_core::units::parse_size`]).
+/// Zero is refused: a part must hold something.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "invalid size {text:?}: use a number of bytes, or a number with K, M, G, T \
-             (powers of 1024) or KB, MB, GB, TB (powers of 1000), e.g. 100M"
-        )
-    };
-    let s = text.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let multiplier: u64 = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KIB" => 1 << 10,
-        "M" | "MIB" => 1 << 20,
-        "G" | "GIB" => 1 << 30,
-        "T" | "TIB" => 1 << 40,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        _ => return Err(bad()),
-    };
-    if number.is_empty() {
-        return Err(bad());
+    match vctts_core::units::parse_size(text)? {
+        0 => Err(format!("{text:?} is not a size a part can have: give at least 1 byte")),
+        n => Ok(n),
     }
-    let bytes = if number.contains('.') {
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        let bytes = value * multiplier as f64;
-        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-            return Err(bad());
-        }
-        bytes as u64
-    } else {
-        let value: u64 = number.parse().map_err(|_| bad())?;
-        value.checked_mul(multiplier).ok_or_else(bad)?
-    };
-    if bytes == 0 {
-        return Err(format!("invalid size {text:?}: it must be more than 0"));
-    }
-    Ok(bytes)
 }
 
 /// Runs one `vctts models` command and prints its result; `models` is the

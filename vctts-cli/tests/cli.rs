@@ -335,3 +335,141 @@ fn every_flag_has_help() {
         }
     }
 }
+
+#[test]
+fn global_options_are_listed_once_under_their_heading() {
+    for args in [
+        &["--help"][..],
+        &["synth", "--help"],
+        &["models", "fetch", "--help"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_vctts"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        let (own, global) = text
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("{args:?}: no global heading\n{text}"));
+        for flag in ["--models <MODELS>", "--data <DATA>", "--quiet"] {
+            assert!(!own.contains(flag), "{args:?}: {flag} among the command's own");
+            assert_eq!(global.matches(flag).count(), 1, "{args:?}: {flag}");
+        }
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _vctts"),
+        ("zsh", "#compdef vctts"),
+        ("fish", "complete -c vctts"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_vctts"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(marker), "{shell}: {marker}");
+        // Subcommands and their flags are completed.
+        assert!(
+            text.contains("synth") && text.contains("repetition-penalty"),
+            "{shell}"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_vctts"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tcsh"));
+}
+
+#[test]
+fn stream_writes_the_same_file_as_a_whole_synthesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Streaming writes as it speaks. The second sentence follows the first.";
+    for (name, stream) in [
+        ("whole.wav", false),
+        ("streamed.wav", true),
+        ("streamed.mp3", true),
+    ] {
+        let mut c = vctts(dir.path());
+        c.args(["synth", "--seed", "7", "--text", text, "-o", name]);
+        if stream {
+            c.arg("--stream");
+        }
+        let o = run(&mut c);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+    let whole = std::fs::read(dir.path().join("whole.wav")).unwrap();
+    let streamed = std::fs::read(dir.path().join("streamed.wav")).unwrap();
+    // The streamed WAV's header gets its real sizes at the end.
+    assert_eq!(whole, streamed);
+    let mp3 = std::fs::read(dir.path().join("streamed.mp3")).unwrap();
+    assert!(
+        mp3.len() > 1000 && (mp3.starts_with(b"ID3") || mp3[0] == 0xFF),
+        "not MP3"
+    );
+    // Streamed to a pipe: the same samples.
+    let o = run(vctts(dir.path()).args(["synth", "--seed", "7", "--text", text, "--stream", "-o", "-"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&o.stdout[..4], b"RIFF");
+    assert_eq!(o.stdout[44..], whole[44..]);
+}
+
+#[test]
+fn output_errors_name_the_users_path_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(vctts(dir.path()).args(["synth", "--text", "Hi.", "-o", "missing/out.wav"]));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("missing/out.wav") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(".part"), "{err}");
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    let o = run(vctts(dir.path()).args(["synth", "--text", "Hi.", "-o", "folder"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("folder is a folder"), "{}", stderr(&o));
+    // A failed synthesis (unknown voice) leaves no file and no .part.
+    for stream in [false, true] {
+        let mut c = vctts(dir.path());
+        c.args(["synth", "--text", "Hi.", "--voice", "nobody", "-o", "x.wav"]);
+        if stream {
+            c.arg("--stream");
+        }
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "folder" && n != "data")
+            .collect();
+        assert!(names.is_empty(), "left behind: {names:?}");
+    }
+}
+
+/// `script` (util-linux) gives the command a terminal on stdout.
+#[test]
+fn audio_is_never_written_to_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} --models {} synth --text Hi -o -",
+        env!("CARGO_BIN_EXE_vctts"),
+        repo().join("models").display()
+    );
+    let o = Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("standard output is a terminal"), "{out}");
+    assert!(!out.contains("RIFF"));
+}

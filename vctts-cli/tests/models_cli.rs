@@ -256,7 +256,7 @@ fn bad_arguments_are_explained() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o.stderr).contains("invalid size \"lots\""),
+        text(&o.stderr).contains("\"lots\" is not a size"),
         "{}",
         text(&o.stderr)
     );

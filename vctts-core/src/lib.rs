@@ -34,6 +34,7 @@ pub mod package;
 pub mod registry;
 pub mod request;
 pub mod store;
+pub mod units;
 pub mod voice;
 
 pub use audio::{Audio, AudioChunk};

@@ -14,7 +14,8 @@
 //!   ("limiter.ip_rpm must be > 0, got 0");
 //! - durations are seconds (a number, fractions allowed) or strings with a unit
 //!   (`500ms`, `10s`, `2m`, `1h`); sizes are bytes or strings with a unit
-//!   (`512KB`, `10MB`, `1GB`, binary multiples).
+//!   (`512KB` = 512,000, `64KiB` = 65,536, `10MB`, `1GiB`; one parser for
+//!   all, [`vctts_core::units`]).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -92,29 +93,9 @@ impl Seconds {
     }
 }
 
-/// Parses `10`, `0.5`, `500ms`, `10s`, `2m`, `1h`.
+/// Parses `10`, `0.5`, `500ms`, `10s`, `2m`, `1h` ([`vctts_core::units`]).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let t = s.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (use seconds, or 500ms, 10s, 2m, 1h)"))?;
-    let secs = v * mult;
-    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    vctts_core::units::parse_duration(s)
 }
 
 impl<'de> Deserialize<'de> for Seconds {
@@ -128,33 +109,9 @@ impl<'de> Deserialize<'de> for Seconds {
 #[serde(transparent)]
 pub struct ByteSize(pub u64);
 
-/// Parses `1024`, `512KB`, `10MB`, `1.5GB` (binary multiples; `KiB` etc. too).
+/// Parses `1024`, `512KB` (512,000), `10MiB`, `1GB` ([`vctts_core::units`]).
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let upper = t.to_ascii_uppercase();
-    let units: [(&str, u64); 8] = [
-        ("KIB", 1 << 10),
-        ("MIB", 1 << 20),
-        ("GIB", 1 << 30),
-        ("KB", 1 << 10),
-        ("MB", 1 << 20),
-        ("GB", 1 << 30),
-        ("K", 1 << 10),
-        ("B", 1),
-    ];
-    let (num, mult) = units
-        .iter()
-        .find_map(|(u, m)| upper.strip_suffix(u).map(|n| (n.to_string(), *m)))
-        .unwrap_or((upper.clone(), 1));
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (use bytes, or 512KB, 10MB, 1GB)"))?;
-    let bytes = v * mult as f64;
-    if !bytes.is_finite() || !(0.0..=1.0e15).contains(&bytes) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(bytes.round() as u64)
+    vctts_core::units::parse_size(s)
 }
 
 impl<'de> Deserialize<'de> for ByteSize {
@@ -688,7 +645,7 @@ impl LoggingSection {
         })?;
         check(self.max_size.0 >= 1024, || {
             format!(
-                "logging.max_size must be at least 1KB, got {} bytes",
+                "logging.max_size must be at least 1KiB, got {} bytes",
                 self.max_size.0
             )
         })
@@ -1120,13 +1077,13 @@ impl GatewayConfig {
         })?;
         check(b.max_body_size.0 >= 1024, || {
             format!(
-                "limits.max_body_size must be at least 1KB, got {} bytes",
+                "limits.max_body_size must be at least 1KiB, got {} bytes",
                 b.max_body_size.0
             )
         })?;
         check(b.max_upload_size.0 >= 1024, || {
             format!(
-                "limits.max_upload_size must be at least 1KB, got {} bytes",
+                "limits.max_upload_size must be at least 1KiB, got {} bytes",
                 b.max_upload_size.0
             )
         })?;
@@ -1411,9 +1368,10 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         let s = |x| parse_size(x).unwrap();
         assert_eq!(s("1024"), 1024);
-        assert_eq!(s("10MB"), 10 << 20);
-        assert_eq!(s("512kb"), 512 << 10);
-        assert_eq!(s("6GB"), 6 << 30);
+        assert_eq!(s("10MB"), 10_000_000);
+        assert_eq!(s("10MiB"), 10 << 20);
+        assert_eq!(s("512kb"), 512_000);
+        assert_eq!(s("6GiB"), 6 << 30);
         assert_eq!(s("1.5KiB"), 1536);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-3MB").is_err());
@@ -1453,7 +1411,8 @@ announcements:
         assert_eq!(c.server.port, 8000);
         assert_eq!(c.server.workers, 4);
         assert_eq!(c.registry.dead_threshold.0, Duration::from_secs(30));
-        assert_eq!(c.logging.max_size.0, 10 << 20);
+        // The SPEC writes `10MB`: decimal, as the unit says.
+        assert_eq!(c.logging.max_size.0, 10_000_000);
         assert_eq!(c.auth.admin_password.as_deref(), Some("admin123"));
         assert_eq!(c.announcements[0].kind, "warning");
         // Without the token a non-loopback bind is refused, naming the key.
@@ -1573,7 +1532,7 @@ worker:    { type: xtts, host: 0.0.0.0, port: 8001 }
 gateway:   { url: "http://localhost:8000" }
 cluster:   { token: "0123456789abcdef" }
 model:     { path: ./models/xtts_v2, device: cuda, auto_load: false }
-resources: { max_concurrent: 5, gpu_memory_limit: 6GB }
+resources: { max_concurrent: 5, gpu_memory_limit: 6GiB }
 "#;
         let c = WorkerConfig::parse(text, &Env::empty()).unwrap();
         assert_eq!(c.worker.kind, EngineKind::Xtts);

@@ -24,29 +24,10 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     d.deserialize_any(SecsVisitor)
 }
 
-/// Parses `"1.5"`, `"500ms"`, `"10s"`, `"5m"` or `"1h"` (spaces allowed
-/// between number and unit).
+/// Parses `"1.5"`, `"500ms"`, `"10s"`, `"5m"` or `"1h"`: the one duration
+/// parser, [`crate::units::parse_duration`].
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| {
-        format!("{text:?} is not a duration (use seconds, or e.g. \"500ms\", \"10s\", \"5m\")")
-    })?;
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?} (ms, s, m, h)"
-            ));
-        }
-    };
-    secs(value * scale)
+    crate::units::parse_duration(text)
 }
 
 fn secs(v: f64) -> Result<Duration, String> {
