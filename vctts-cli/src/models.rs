@@ -141,7 +141,9 @@ impl From<CompressionArg> for Compression {
 /// Zero is refused: a part must hold something.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     match vctts_core::units::parse_size(text)? {
-        0 => Err(format!("{text:?} is not a size a part can have: give at least 1 byte")),
+        0 => Err(format!(
+            "{text:?} is not a size a part can have: give at least 1 byte"
+        )),
         n => Ok(n),
     }
 }
