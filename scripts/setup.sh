@@ -313,6 +313,33 @@ else
     say "espeak-ng present: $(command -v espeak-ng)"
 fi
 
+# ------------------------------------------------- the openai client (tests)
+# vctts-server/tests/openai_client.rs runs the official `openai` Python client
+# (pinned) against a live server; it lives in its own virtual environment.
+OPENAI_CLIENT_REQ="openai==3.51.0"
+OPENAI_VENV="$VCTTS_HOME/openai-client"
+openai_client_ok() {
+    [ -x "$OPENAI_VENV/bin/python" ] &&
+        "$OPENAI_VENV/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '${OPENAI_CLIENT_REQ#openai==}')" 2> /dev/null
+}
+if openai_client_ok; then
+    say "openai client present: ${OPENAI_VENV#"$REPO_ROOT"/} ($OPENAI_CLIENT_REQ)"
+elif ! have python3 || ! python3 -c "import venv, ensurepip" 2> /dev/null; then
+    warn "python3 with venv (e.g. apt-get install python3-venv) is needed for the openai client test; skipped"
+else
+    say "installing $OPENAI_CLIENT_REQ into ${OPENAI_VENV#"$REPO_ROOT"/}"
+    pip_quiet=()
+    [ "$QUIET" -eq 1 ] && pip_quiet=(-q)
+    rm -rf -- "$OPENAI_VENV"
+    if python3 -m venv "$OPENAI_VENV" &&
+        "$OPENAI_VENV/bin/pip" install "${pip_quiet[@]}" --disable-pip-version-check "$OPENAI_CLIENT_REQ" >&2 &&
+        openai_client_ok; then
+        say "installed $OPENAI_CLIENT_REQ"
+    else
+        warn "installing $OPENAI_CLIENT_REQ failed (is PyPI reachable?); the openai client test will fail until it is installed"
+    fi
+fi
+
 say "done. ONNX Runtime: $LIB_DIR/libonnxruntime.so.1.32.0; voice: ${VOICE_DIR#"$REPO_ROOT"/}/en_US-joe-medium.onnx"
 if [ ! -f "$REPO_ROOT/models/openvoice/converter/tone_clone_model.onnx" ]; then
     say "voice cloning needs the OpenVoice tone color converter (not installed): run"

@@ -188,7 +188,7 @@ function describe(where, path, name, schema, required) {
 function voiceOptions(d) {
   const speech = current.path.startsWith('/v1/');
   const opts = [];
-  if (speech) opts.push(el('option', { value: 'alloy', text: "alloy (the engine's default voice)" }));
+  if (speech) opts.push(el('option', { value: 'alloy', text: "alloy (an OpenAI name, mapped to a vctts voice)" }));
   else if (!d.required) opts.push(el('option', { value: '', text: "(the engine's default voice)" }));
   if (voices.length) {
     opts.push(el('optgroup', { label: 'Stored voices' },

@@ -878,6 +878,48 @@ pub struct GatewayConfig {
     pub announcements: Vec<Announcement>,
     /// Worker processes the gateway launches and supervises.
     pub local_workers: Vec<LocalWorkerConfig>,
+    /// The OpenAI-compatible endpoints (`/v1/*`).
+    pub openai: OpenAiSection,
+    /// Other servers' APIs, mounted under their own paths when enabled.
+    pub compat: CompatSection,
+}
+
+/// Other TTS servers' APIs (`compat:`), each off unless enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompatSection {
+    /// daswer123's xtts-api-server (`/tts_to_audio/`, `/tts_stream`,
+    /// `/speakers`, ...), as SillyTavern's XTTS provider calls it.
+    pub xtts_api_server: bool,
+    /// GPT-SoVITS's `api_v2.py` (`/tts`, `/set_refer_audio`, `/control` refused).
+    pub gpt_sovits_api: bool,
+}
+
+/// The OpenAI-compatible endpoints (`openai:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiSection {
+    /// OpenAI voice name (`alloy`, `nova`, ...) → the vctts voice it speaks
+    /// with: a stored voice id or a built-in voice of the engine. Names not
+    /// listed are spread over the engine's built-in voices.
+    pub voices: BTreeMap<String, String>,
+}
+
+impl OpenAiSection {
+    /// Checks the voice table; errors name the entry.
+    pub fn validate(&self) -> Result<()> {
+        for (name, voice) in &self.voices {
+            check(!name.trim().is_empty(), || {
+                "openai.voices: a voice name must not be empty".into()
+            })?;
+            check(vctts_core::VoiceId::new(voice.clone()).is_ok(), || {
+                format!(
+                    "openai.voices.{name} must be a voice id (letters, digits, '-', '_', '.'), got {voice:?}"
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// One supervised worker process (`local_workers:`).
@@ -954,6 +996,7 @@ impl GatewayConfig {
 
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
+        self.openai.validate()?;
         check(!self.server.host.trim().is_empty(), || {
             "server.host must not be empty".into()
         })?;
@@ -1424,6 +1467,23 @@ announcements:
         let env = Env::from_pairs([("VCTTS_LIMITER__NOPE", "1")]);
         let e = err(GatewayConfig::parse("", &env));
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn openai_voice_table_is_checked() {
+        let gw = GatewayConfig::parse(
+            "openai: { voices: { alloy: en_US-joe-medium, nova: alice } }",
+            &Env::empty(),
+        )
+        .unwrap();
+        assert_eq!(gw.openai.voices["nova"], "alice");
+        let e = err(GatewayConfig::parse(
+            "openai: { voices: { alloy: \"../x\" } }",
+            &Env::empty(),
+        ));
+        assert!(e.contains("openai.voices.alloy"), "{e}");
+        let e = err(GatewayConfig::parse("openai: { colours: {} }", &Env::empty()));
+        assert!(e.contains("colours"), "{e}");
     }
 
     #[test]

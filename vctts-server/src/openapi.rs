@@ -4,7 +4,8 @@
 //!
 //! Invariant: every public route of [`crate::api::public_routes`] appears here
 //! (the integration test `openapi_document_covers_every_public_route` checks
-//! each route, its methods and the shared schemas).
+//! each route, its methods and the shared schemas), except the other servers'
+//! APIs of `compat:` ([`crate::api::xtts_compat`]), which are theirs.
 
 use crate::api;
 use crate::error::{ErrorBody, ErrorObject};
@@ -41,6 +42,9 @@ use utoipa::OpenApi;
         api::system::metrics,
         serve,
         api::openai::speech,
+        api::openai::list_models,
+        api::openai::get_model,
+        api::openai::list_voices,
     ),
     components(schemas(
         ErrorBody,
@@ -65,6 +69,17 @@ use utoipa::OpenApi;
         wire::NodesResponse,
         wire::HealthResponse,
         wire::SpeechRequest,
+        wire::SpeechVoice,
+        wire::AudioFormatName,
+        wire::EngineName,
+        wire::SpeechFormatName,
+        wire::StreamFormatName,
+        wire::OpenAiModel,
+        wire::OpenAiModelList,
+        wire::OpenAiVoice,
+        wire::OpenAiVoiceList,
+        api::openai::OpenAiErrorBody,
+        api::openai::OpenAiError,
     )),
     tags(
         (name = "synthesis", description = "Text to speech"),
@@ -80,7 +95,76 @@ pub struct ApiDoc;
 pub fn document() -> String {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    doc.to_json().unwrap_or_else(|_| "{}".to_string())
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return "{}".to_string();
+    };
+    complete(&mut value);
+    serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// Adds what every operation shares, so generated clients know every answer
+/// they can get: the API-key security schemes (keys are optional unless the
+/// gateway requires them), `429` on every operation (the limiter is in front
+/// of all of them), `415` on every operation with a body, and `503` on the
+/// operations that need a node. Responses an operation documents itself are
+/// kept; errors on `/v1/*` refer to OpenAI's error body.
+fn complete(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    if let Some(components) = doc.get_mut("components").and_then(|c| c.as_object_mut()) {
+        components.insert(
+            "securitySchemes".into(),
+            json!({
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API key as `Authorization: Bearer <key>` (required when `auth.api_key_enabled`)"},
+                "api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                            "description": "An API key in `X-API-Key` (required when `auth.api_key_enabled`)"}
+            }),
+        );
+    }
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("security".into(), json!([{}, {"bearer": []}, {"api_key": []}]));
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let openai = path.starts_with("/v1/");
+        let body = if openai { "OpenAiErrorBody" } else { "ErrorBody" };
+        let error = |description: &str| {
+            json!({
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
+            })
+        };
+        let needs_node = path.starts_with("/api/v3/synthesize")
+            || path == "/api/v3/extract_voice"
+            || path == "/v1/audio/speech";
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
+                continue;
+            }
+            let has_body = op.get("requestBody").is_some();
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            responses
+                .entry("429")
+                .or_insert_with(|| error("Rate limited; see Retry-After and RateLimit-*"));
+            if has_body {
+                responses
+                    .entry("415")
+                    .or_insert_with(|| error("The body is not of the content type the operation takes"));
+            }
+            if needs_node {
+                responses
+                    .entry("503")
+                    .or_insert_with(|| error("No ready node (or all are overloaded); see Retry-After"));
+            }
+        }
+    }
 }
 
 /// This document.

@@ -9,28 +9,37 @@
 //! bad value gets its own error code (`invalid_voice_id`, `unknown_engine`)
 //! rather than a generic decoding error.
 
+use crate::api::encoding::Encoding;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
-use vctts_core::{EngineKind, Error, OutputFormat, Result, SamplingParams, SynthesisRequest, VoiceId};
+use vctts_core::{EngineKind, Error, Result, SamplingParams, SynthesisRequest, VoiceId};
+use vctts_engines::audio::AudioFormat;
 
 /// Sampling and noise parameters; omitted fields use the engine's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingDto {
     /// Softmax temperature (autoregressive engines), 0.01–5.
+    #[schema(minimum = 0.01, maximum = 5.0)]
     pub temperature: Option<f32>,
     /// Keep the k most likely tokens (≥ 1).
+    #[schema(minimum = 1)]
     pub top_k: Option<usize>,
     /// Nucleus sampling threshold, 0–1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub top_p: Option<f32>,
     /// Repetition penalty, 0.1–20.
+    #[schema(minimum = 0.1, maximum = 20.0)]
     pub repetition_penalty: Option<f32>,
     /// VITS noise scale, 0–2.
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub noise_scale: Option<f32>,
     /// VITS duration noise scale, 0–2.
+    #[schema(minimum = 0.0, maximum = 2.0)]
     pub noise_scale_w: Option<f32>,
     /// OpenVoice converter temperature, 0–1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub tau: Option<f32>,
 }
 
@@ -53,9 +62,11 @@ impl From<SamplingDto> for SamplingParams {
 #[serde(deny_unknown_fields)]
 pub struct SynthesizeRequest {
     /// The text to speak.
+    #[schema(min_length = 1)]
     pub text: String,
     /// `xtts`, `openvoice` or `gpt-sovits`; default: the service's default engine.
     #[serde(default)]
+    #[schema(value_type = Option<EngineName>)]
     pub engine: Option<String>,
     /// A stored voice id, or a built-in voice of the engine; default: the engine's default voice.
     #[serde(default)]
@@ -65,16 +76,86 @@ pub struct SynthesizeRequest {
     pub language: Option<String>,
     /// Speaking rate, 0.25–4 (1 is normal).
     #[serde(default)]
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed: Option<f32>,
-    /// `wav` (16-bit, default), `wav_f32` or `pcm` (raw s16le).
+    /// `wav` (16-bit, default), `wav_f32`, `pcm` (raw s16le), `mp3`, `opus`
+    /// (Ogg), `aac` (ADTS) or `flac`.
     #[serde(default)]
+    #[schema(value_type = Option<AudioFormatName>, example = "wav")]
     pub format: Option<String>,
+    /// Rate of the encoded audio in Hz, 8000–96000; default: the engine's
+    /// rate (or the nearest one the codec accepts; Opus is always 48 kHz).
+    #[serde(default)]
+    #[schema(minimum = 8000, maximum = 96000)]
+    pub sample_rate: Option<u32>,
     /// Seed; the same seed gives the same audio.
     #[serde(default)]
     pub seed: Option<u64>,
     /// Sampling parameters.
     #[serde(default)]
     pub sampling: Option<SamplingDto>,
+}
+
+/// The engines (documentation: `engine` arrives as a string, so an unknown
+/// name gets its own code, `unknown_engine`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineName {
+    /// Coqui XTTS-v2.
+    Xtts,
+    /// OpenVoice v2.
+    Openvoice,
+    /// GPT-SoVITS v2.
+    GptSovits,
+}
+
+/// The values of `format` (documentation: the field arrives as a string and
+/// is parsed by [`parse_format`], which also takes aliases such as `ogg`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioFormatName {
+    /// 16-bit PCM WAV.
+    Wav,
+    /// 32-bit float WAV (not streamed).
+    WavF32,
+    /// Raw s16le.
+    Pcm,
+    /// MP3.
+    Mp3,
+    /// Opus in Ogg.
+    Opus,
+    /// AAC-LC in ADTS.
+    Aac,
+    /// FLAC.
+    Flac,
+}
+
+/// The values of OpenAI's `response_format` (documentation, as [`AudioFormatName`]).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpeechFormatName {
+    /// MP3 (the default).
+    Mp3,
+    /// Opus in Ogg.
+    Opus,
+    /// AAC-LC in ADTS.
+    Aac,
+    /// FLAC.
+    Flac,
+    /// 16-bit PCM WAV.
+    Wav,
+    /// Raw s16le at 24 kHz.
+    Pcm,
+}
+
+/// The values of OpenAI's `stream_format` (documentation).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamFormatName {
+    /// The audio bytes, streamed.
+    Audio,
+    /// Server-sent events with base64 audio.
+    Sse,
 }
 
 /// A validated synthesis request: where it goes and what the engine gets.
@@ -84,8 +165,11 @@ pub struct ParsedSynthesis {
     pub engine: Option<EngineKind>,
     /// The voice asked for, if any (stored or built-in; resolved later).
     pub voice: Option<VoiceId>,
-    /// The core request.
+    /// The core request (its `format` is refined per engine by
+    /// [`crate::api::encoding::Encoding::node_format`]).
     pub request: SynthesisRequest,
+    /// The encoding the client asked for.
+    pub encoding: Encoding,
 }
 
 /// Parses an engine name into its kind.
@@ -93,10 +177,10 @@ pub fn parse_engine(name: &str) -> Result<EngineKind> {
     name.parse::<EngineKind>()
 }
 
-/// Parses an output format name (`wav`, `wav_f32`, `pcm`).
-pub fn parse_format(name: &str) -> Result<OutputFormat> {
-    OutputFormat::parse(name)
-        .ok_or_else(|| Error::invalid("format", format!("{name:?} is not one of wav, wav_f32, pcm")))
+/// Parses an output format name (`wav`, `wav_f32`, `pcm`, `mp3`, `opus`,
+/// `aac`, `flac` and their aliases).
+pub fn parse_format(name: &str) -> Result<AudioFormat> {
+    crate::api::encoding::parse_format(name, "format")
 }
 
 impl SynthesizeRequest {
@@ -110,6 +194,7 @@ impl SynthesizeRequest {
             .map(parse_format)
             .transpose()?
             .unwrap_or_default();
+        let encoding = Encoding::new(format, self.sample_rate)?;
         let len = self.text.chars().count();
         if len > max_text_chars {
             return Err(Error::TextTooLong {
@@ -137,13 +222,16 @@ impl SynthesizeRequest {
             speed: self.speed.unwrap_or(1.0),
             sampling: self.sampling.clone().unwrap_or_default().into(),
             seed: self.seed,
-            format,
+            // The engine's rate is not known yet: the gateway refines this
+            // once the engine is chosen (`Encoding::node_format`).
+            format: encoding.node_format(0),
         };
         request.validate()?;
         Ok(ParsedSynthesis {
             engine,
             voice,
             request,
+            encoding,
         })
     }
 }
@@ -153,6 +241,7 @@ impl SynthesizeRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// The items, each a synthesis request.
+    #[schema(min_items = 1, value_type = Vec<SynthesizeRequest>)]
     pub items: Vec<serde_json::Value>,
     /// `json` (default: base64 audio per item) or `zip` (one file per item plus `manifest.json`).
     #[serde(default)]
@@ -494,26 +583,92 @@ pub struct HealthResponse {
 #[serde(deny_unknown_fields)]
 pub struct SpeechRequest {
     /// `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts` (the default engine) or an engine name.
+    #[schema(example = "tts-1")]
     pub model: String,
     /// The text.
+    #[schema(min_length = 1)]
     pub input: String,
-    /// A stored voice id or built-in voice; OpenAI voice names (`alloy`, ...) map to the default voice.
-    pub voice: String,
-    /// `wav` (default here) or `pcm`; other OpenAI formats are refused with `invalid_input`.
+    /// An OpenAI voice name (mapped by the config's `openai.voices`, else
+    /// spread over the engine's built-in voices), a stored voice id or a
+    /// built-in voice; or `{"id": "<voice id>"}` (OpenAI's custom-voice form,
+    /// also accepted).
+    #[schema(value_type = String, min_length = 1)]
+    pub voice: SpeechVoice,
+    /// `mp3` (default), `opus`, `aac`, `flac`, `wav` or `pcm` (s16le); all at 24 kHz.
     #[serde(default)]
+    #[schema(value_type = Option<SpeechFormatName>, example = "mp3")]
     pub response_format: Option<String>,
     /// Speaking rate, 0.25–4.
     #[serde(default)]
+    #[schema(minimum = 0.25, maximum = 4.0)]
     pub speed: Option<f32>,
     /// Accepted for compatibility; vctts engines do not take style instructions, so it is ignored.
     #[serde(default)]
     pub instructions: Option<String>,
-    /// Only `audio` is supported.
+    /// `audio` (default: the raw audio, streamed) or `sse` (server-sent
+    /// `speech.audio.delta` / `speech.audio.done` events).
     #[serde(default)]
+    #[schema(value_type = Option<StreamFormatName>, example = "audio")]
     pub stream_format: Option<String>,
+    /// vctts extension (send it with the SDK's `extra_body`): a seed, so
+    /// the same seed gives the same audio.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
-/// The voice names OpenAI clients send; they select the engine's default voice.
+/// The `voice` of a speech request: a name, or OpenAI's custom voice object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SpeechVoice {
+    /// A voice name or id.
+    Name(String),
+    /// `{"id": "<voice id>"}`: used as a voice id as is.
+    Object {
+        /// The voice id.
+        id: String,
+    },
+}
+
+/// A model of `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiModel {
+    /// Its id (the `model` of a speech request).
+    pub id: String,
+    /// Always `model`.
+    pub object: String,
+    /// When this gateway started, seconds since the Unix epoch.
+    pub created: u64,
+    /// Always `vctts`.
+    pub owned_by: String,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiModelList {
+    /// Always `list`.
+    pub object: String,
+    /// The models.
+    pub data: Vec<OpenAiModel>,
+}
+
+/// A voice of `GET /v1/audio/voices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiVoice {
+    /// What to send as `voice`.
+    pub id: String,
+    /// A display name.
+    pub name: String,
+}
+
+/// `GET /v1/audio/voices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OpenAiVoiceList {
+    /// OpenAI's voice names, then stored voices, then built-in voices.
+    pub voices: Vec<OpenAiVoice>,
+}
+
+/// The voice names OpenAI clients send, in the order they are spread over an
+/// engine's built-in voices (see `api::openai::map_voice`).
 pub const OPENAI_VOICES: [&str; 13] = [
     "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin",
     "cedar",
@@ -544,7 +699,8 @@ mod tests {
             code(r#"{"text":"hi","voice":"../etc/passwd"}"#),
             "invalid_voice_id"
         );
-        assert_eq!(code(r#"{"text":"hi","format":"mp3"}"#), "invalid_input");
+        assert_eq!(code(r#"{"text":"hi","format":"m4b"}"#), "invalid_input");
+        assert_eq!(code(r#"{"text":"hi","sample_rate":10}"#), "invalid_input");
         assert_eq!(code(r#"{"text":"hi","speed":9}"#), "invalid_input");
         assert_eq!(code(r#"{"text":"hi","language":"e n"}"#), "invalid_input");
         assert_eq!(code(r#"{"text":"hi","sampling":{"top_k":0}}"#), "invalid_input");
@@ -555,7 +711,14 @@ mod tests {
                 .unwrap();
         assert_eq!(p.engine, Some(EngineKind::OpenVoice));
         assert_eq!(p.voice.unwrap().as_str(), "alice");
-        assert_eq!(p.request.format, OutputFormat::Pcm);
+        assert_eq!(p.encoding.format, AudioFormat::Pcm);
+        assert_eq!(p.request.format, vctts_core::OutputFormat::Pcm);
+        let mp3 = req(r#"{"text":"hi","format":"mp3","sample_rate":24000}"#)
+            .unwrap()
+            .to_domain(20)
+            .unwrap();
+        assert_eq!(mp3.encoding.format, AudioFormat::Mp3);
+        assert_eq!(mp3.encoding.sample_rate, Some(24000));
         assert_eq!(p.request.speed, 1.5);
         assert_eq!(p.request.seed, Some(3));
     }
@@ -566,7 +729,10 @@ mod tests {
             r#"{"model":"tts-1","input":"hello","voice":"alloy","response_format":"wav"}"#,
         )
         .unwrap();
-        assert_eq!(s.voice, "alloy");
+        assert_eq!(s.voice, SpeechVoice::Name("alloy".into()));
+        let o: SpeechRequest =
+            serde_json::from_str(r#"{"model":"tts-1","input":"hello","voice":{"id":"alice"}}"#).unwrap();
+        assert_eq!(o.voice, SpeechVoice::Object { id: "alice".into() });
         assert!(
             serde_json::from_str::<SpeechRequest>(r#"{"model":"tts-1","input":"x","voice":"a","x":1}"#)
                 .is_err()

@@ -4,11 +4,13 @@
 //! Invariants: one failing item (malformed, unknown voice, node failure)
 //! never fails the batch — it gets its own status and error body; the answer
 //! lists items in request order; `format=zip` answers one audio file per
-//! successful item (`item-000.wav`, `item-001.pcm`, ...) plus `manifest.json`
+//! successful item (`item-000.wav`, `item-001.mp3`, ...: each item's own
+//! `format`, encoded as on `/synthesize`) plus `manifest.json`
 //! (the JSON answer without the base64 audio).
 
 use super::context::RequestId;
 use super::extract::{ApiQuery, JsonBody};
+use super::synth::{prepare_encoded, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject, WireError};
 use crate::gateway::Gateway;
@@ -21,7 +23,7 @@ use axum::{Extension, Json};
 use base64::Engine as _;
 use std::io::Write;
 use std::sync::Arc;
-use vctts_core::{Error, OutputFormat};
+use vctts_core::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Container {
@@ -85,29 +87,28 @@ async fn run_item(
     let parsed = item
         .to_domain(gw.config().limits.max_text_chars)
         .map_err(|e| fail(e.into()))?;
-    let extension = match parsed.request.format {
-        OutputFormat::Pcm => "pcm",
-        _ => "wav",
-    };
     let ctx = CallContext {
         request_id: format!("{request_id}.{index}"),
     };
-    let prepared = gw.prepare(parsed, &ctx).await.map_err(fail)?;
-    let s = gw.synthesize_prepared(&prepared, &ctx).await.map_err(fail)?;
+    let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await.map_err(fail)?;
+    let extension = enc.extension();
+    let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx)
+        .await
+        .map_err(fail)?;
     Ok(ItemOk {
         result: BatchItemResult {
             index,
             status: 200,
             node_id: Some(s.node_id.to_string()),
             engine: Some(s.engine.to_string()),
-            content_type: Some(s.audio.content_type.clone()),
-            sample_rate: Some(s.audio.sample_rate),
+            content_type: Some(out.content_type),
+            sample_rate: Some(out.sample_rate),
             duration_seconds: Some(s.audio.duration.as_secs_f64()),
             audio_base64: None,
             file: None,
             error: None,
         },
-        audio: s.audio.bytes,
+        audio: out.bytes,
         extension,
     })
 }

@@ -6,7 +6,8 @@
 //!   characters of letters, digits and `-_.:`) or a new UUID v4;
 //! - handlers and extractors read it from the [`RequestId`] extension;
 //! - an error answer made anywhere below (see [`crate::error::PendingError`])
-//!   gets its body's `request_id` filled in here;
+//!   gets its body's `request_id` filled in here; on `/v1/*` it is rendered
+//!   in OpenAI's shape instead ([`crate::api::openai::openai_error`]);
 //! - every request is counted by route template (not raw path, so ids do not
 //!   explode the label space) and logged once at its end, with stable keys.
 
@@ -84,7 +85,11 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         let status = res.status();
         let mut headers = res.headers().clone();
         headers.remove(axum::http::header::CONTENT_LENGTH);
-        res = ErrorBody::render(status, headers, obj);
+        res = if crate::api::openai::is_openai_path(&path) {
+            render_openai(status, headers, &obj)
+        } else {
+            ErrorBody::render(status, headers, obj)
+        };
     }
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         res.headers_mut().insert(REQUEST_ID_HEADER, v);
@@ -109,6 +114,24 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         duration_ms = took.as_secs_f64() * 1000.0,
         "request served"
     );
+    res
+}
+
+/// An error answer on `/v1/*`, in OpenAI's shape and status.
+fn render_openai(
+    status: axum::http::StatusCode,
+    mut headers: axum::http::HeaderMap,
+    obj: &crate::error::ErrorObject,
+) -> Response {
+    use axum::response::IntoResponse;
+    let (status, body) = crate::api::openai::openai_error(status, obj);
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().extend(headers);
     res
 }
 

@@ -1,11 +1,15 @@
 //! The public HTTP API of the gateway: `/api/v3/*`, the OpenAI-compatible
-//! `/v1/audio/speech`, and the cluster endpoints under `/cluster/v1`.
+//! `/v1/*` (speech, models, voices), and the cluster endpoints under `/cluster/v1`.
 //!
 //! - [`context`]: request ids, error bodies, metrics, access log (outermost);
 //! - [`limit`]: the core limiter in front of every public endpoint;
 //! - [`extract`], [`upload`]: body readers with the API's error codes;
+//! - [`encoding`]: the output format of every synthesis path (node bytes →
+//!   wav, pcm, mp3, opus, aac, flac; whole or chunk by chunk);
 //! - [`synth`], [`batch`], [`voices`], [`preprocess`], [`system`], [`openai`]:
 //!   the handlers, one file per group of endpoints;
+//! - [`xtts_compat`]: xtts-api-server's endpoints (`compat.xtts_api_server`);
+//! - [`gsv_compat`]: GPT-SoVITS `api_v2.py`'s endpoints (`compat.gpt_sovits_api`);
 //! - [`status`]: the status page's feeds (SSE events, the gateway's own endpoint checks);
 //! - [`crate::openapi`]: the OpenAPI 3.1 document generated from the handlers.
 //!
@@ -14,7 +18,9 @@
 
 pub mod batch;
 pub mod context;
+pub mod encoding;
 pub mod extract;
+pub mod gsv_compat;
 pub mod limit;
 pub mod openai;
 pub mod preprocess;
@@ -23,6 +29,7 @@ pub mod synth;
 pub mod system;
 pub mod upload;
 pub mod voices;
+pub mod xtts_compat;
 
 use crate::cluster::auth::require_token;
 use crate::error::{ApiError, WireError};
@@ -45,7 +52,7 @@ async fn method_not_allowed() -> ApiError {
 pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
     let limits = &gw.config().limits;
     let upload = DefaultBodyLimit::max(limits.max_upload_size.0 as usize);
-    Router::new()
+    let routes = Router::new()
         .route("/api/v3/synthesize", post(synth::synthesize))
         .route("/api/v3/synthesize/stream", post(synth::synthesize_stream))
         .route("/api/v3/synthesize/batch", post(batch::synthesize_batch))
@@ -65,6 +72,21 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
         .route("/api/v3/metrics", get(system::metrics))
         .route("/api/v3/openapi.json", get(crate::openapi::serve))
         .route("/v1/audio/speech", post(openai::speech))
+        .route("/v1/audio/voices", get(openai::list_voices))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{id}", get(openai::get_model));
+    let compat = &gw.config().compat;
+    let routes = if compat.xtts_api_server {
+        routes.merge(xtts_compat::routes())
+    } else {
+        routes
+    };
+    let routes = if compat.gpt_sovits_api {
+        routes.merge(gsv_compat::routes())
+    } else {
+        routes
+    };
+    routes
         .layer(Extension(BodyLimit(limits.max_body_size.0)))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), limit::limit))
 }

@@ -2,22 +2,27 @@
 //!
 //! Whole answers carry `X-Request-Id`, `X-Node-Id`, `X-Engine`,
 //! `X-Queue-Time-Ms`, `X-Inference-Time-Ms`, `X-Sample-Rate` and
-//! `X-Audio-Duration-Ms`. Streams answer `audio/wav` with a header whose sizes
-//! are `0xFFFFFFFF` (read to the end), or `audio/pcm;rate=N`, and send each
-//! chunk as the engine finishes it.
+//! `X-Audio-Duration-Ms`. The body is in the requested `format` (`wav`,
+//! `wav_f32`, `pcm`, `mp3`, `opus`, `aac`, `flac`; see [`super::encoding`])
+//! with its `Content-Type` (`audio/wav`, `audio/pcm;rate=N`, `audio/mpeg`,
+//! `audio/ogg;codecs=opus`, `audio/aac`, `audio/flac`). Streams encode each
+//! chunk as the engine finishes it and flush the encoder at the end (a
+//! streamed `wav` states `0xFFFFFFFF` sizes: read to the end); they carry
+//! `X-Accel-Buffering: no` so proxies pass bytes on at once.
 //!
 //! Invariants: a stream's lease on its node is finished when the stream ends
 //! (success) or fails (failure); when the client goes away the body is
 //! dropped, which drops the node stream and so cancels the work on the node.
 
 use super::context::RequestId;
+use super::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
 use super::extract::JsonBody;
 use crate::cluster::CallContext;
 use crate::cluster::proto::{INFERENCE_TIME_HEADER, QUEUE_TIME_HEADER, SAMPLE_RATE_HEADER};
 use crate::error::{ApiResult, ErrorBody};
 use crate::gateway::Gateway;
-use crate::synthesis::Synthesized;
-use crate::wire::SynthesizeRequest;
+use crate::synthesis::{Prepared, Synthesized};
+use crate::wire::{ParsedSynthesis, SynthesizeRequest};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -25,10 +30,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::sync::Arc;
+use vctts_core::Error;
 use vctts_core::registry::Outcome;
-use vctts_core::{Error, OutputFormat};
-use vctts_engines::audio::encode::wav_stream_header;
+use vctts_engines::audio::AudioFormat;
 
 pub(crate) fn hv(v: impl ToString) -> HeaderValue {
     HeaderValue::from_str(&v.to_string()).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
@@ -52,7 +58,7 @@ pub(crate) fn synthesis_headers(h: &mut HeaderMap, s: &Synthesized) {
     tag = "synthesis",
     request_body = SynthesizeRequest,
     responses(
-        (status = 200, description = "The audio (`audio/wav`, or `audio/pcm;rate=N` for `pcm`), with X-Request-Id, X-Node-Id, X-Engine, X-Queue-Time-Ms, X-Inference-Time-Ms", content_type = "audio/wav"),
+        (status = 200, description = "The audio in the requested format, with X-Request-Id, X-Node-Id, X-Engine, X-Queue-Time-Ms, X-Inference-Time-Ms, X-Sample-Rate", content(("audio/wav"), ("audio/pcm"), ("audio/mpeg"), ("audio/ogg"), ("audio/aac"), ("audio/flac"))),
         (status = 400, description = "Malformed JSON or voice id", body = ErrorBody),
         (status = 404, description = "Unknown voice", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -69,11 +75,54 @@ pub async fn synthesize(
 ) -> ApiResult<Response> {
     let parsed = req.to_domain(gw.config().limits.max_text_chars)?;
     let ctx = CallContext { request_id: rid.0 };
-    let prepared = gw.prepare(parsed, &ctx).await?;
-    let s = gw.synthesize_prepared(&prepared, &ctx).await?;
-    let mut res = Response::new(Body::from(s.audio.bytes.clone()));
+    let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
+    let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx).await?;
+    let mut res = Response::new(Body::from(out.bytes.clone()));
     synthesis_headers(res.headers_mut(), &s);
+    encoded_headers(res.headers_mut(), &out);
     Ok(res)
+}
+
+/// Chooses the engine and voice of a parsed request, checks that the
+/// requested encoding can carry the engine's audio, and sets what the node
+/// is asked for.
+pub(crate) async fn prepare_encoded(
+    gw: &Arc<Gateway>,
+    parsed: ParsedSynthesis,
+    ctx: &CallContext,
+) -> ApiResult<(Prepared, Encoding)> {
+    let enc = parsed.encoding;
+    let mut prepared = gw.prepare(parsed, ctx).await?;
+    let rate = prepared.info.sample_rate;
+    enc.check(rate)?;
+    prepared.request.format = enc.node_format(rate);
+    Ok((prepared, enc))
+}
+
+/// A whole synthesis on a routed node, encoded as asked.
+pub(crate) async fn synthesize_encoded(
+    gw: &Arc<Gateway>,
+    prepared: &Prepared,
+    enc: Encoding,
+    ctx: &CallContext,
+) -> ApiResult<(Synthesized, EncodedAudio)> {
+    let s = gw.synthesize_prepared(prepared, ctx).await?;
+    let a = &s.audio;
+    if !enc.passthrough(a.sample_rate) && !a.content_type.starts_with("audio/pcm") {
+        return Err(Error::Internal(format!(
+            "node {} answered {} where raw PCM was asked for",
+            s.node_id, a.content_type
+        ))
+        .into());
+    }
+    let out = encode_whole(enc, a.bytes.clone(), &a.content_type, a.sample_rate).await?;
+    Ok((s, out))
+}
+
+/// The headers of encoded audio (they replace the node's).
+pub(crate) fn encoded_headers(h: &mut HeaderMap, out: &EncodedAudio) {
+    h.insert(header::CONTENT_TYPE, hv(&out.content_type));
+    h.insert(SAMPLE_RATE_HEADER, hv(out.sample_rate));
 }
 
 /// Speaks the text as a stream, each chunk sent as soon as it is ready.
@@ -83,8 +132,11 @@ pub async fn synthesize(
     tag = "synthesis",
     request_body = SynthesizeRequest,
     responses(
-        (status = 200, description = "Chunked audio: `audio/wav` with 0xFFFFFFFF sizes (format `wav`), or `audio/pcm;rate=N` (format `pcm`)", content_type = "audio/wav"),
-        (status = 422, description = "A field is invalid (`wav_f32` cannot be streamed)", body = ErrorBody),
+        (status = 200, description = "Chunked audio in the requested format, encoded chunk by chunk (`wav` states 0xFFFFFFFF sizes; `aac` arrives at the end)", content(("audio/wav"), ("audio/pcm"), ("audio/mpeg"), ("audio/ogg"), ("audio/aac"), ("audio/flac"))),
+        (status = 400, description = "Malformed JSON or voice id", body = ErrorBody),
+        (status = 404, description = "Unknown voice", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`wav_f32` cannot be streamed; a rate the format cannot carry)", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody),
         (status = 503, description = "No ready node for the engine", body = ErrorBody),
     )
@@ -95,15 +147,66 @@ pub async fn synthesize_stream(
     JsonBody(req): JsonBody<SynthesizeRequest>,
 ) -> ApiResult<Response> {
     let parsed = req.to_domain(gw.config().limits.max_text_chars)?;
-    let format = parsed.request.format;
-    if format == OutputFormat::WavF32 {
+    if parsed.encoding.format == AudioFormat::WavF32 {
         return Err(Error::invalid("format", "wav_f32 cannot be streamed; use wav or pcm").into());
     }
-    let ctx = CallContext {
-        request_id: rid.0.clone(),
-    };
-    let prepared = gw.prepare(parsed, &ctx).await?;
-    let started = gw.start_stream(&prepared, &ctx).await?;
+    let ctx = CallContext { request_id: rid.0 };
+    let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
+    let s = open_stream(&gw, &prepared, enc, &ctx).await?;
+    let mut h = HeaderMap::new();
+    s.headers(&mut h);
+    let mut res = Response::new(Body::from_stream(s.body));
+    res.headers_mut().extend(h);
+    Ok(res)
+}
+
+/// An encoded stream committed to the client (its first chunk was in hand).
+pub(crate) struct OpenedStream {
+    /// The encoded bytes; an `Err` ends the body.
+    pub body: BoxStream<'static, std::io::Result<Bytes>>,
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// The rate of the encoded audio.
+    pub sample_rate: u32,
+    /// The node.
+    pub node_id: String,
+    /// The engine.
+    pub engine: vctts_core::EngineKind,
+    /// Queue time on the node.
+    pub queue_time: std::time::Duration,
+    /// Time to the first chunk.
+    pub first_audio: std::time::Duration,
+}
+
+impl OpenedStream {
+    /// The answer headers of a stream (content type, no caching, no proxy
+    /// buffering, where it runs).
+    pub(crate) fn headers(&self, h: &mut HeaderMap) {
+        h.insert(header::CONTENT_TYPE, hv(&self.content_type));
+        self.common_headers(h);
+    }
+
+    /// Every header but the content type.
+    pub(crate) fn common_headers(&self, h: &mut HeaderMap) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        h.insert("x-node-id", hv(&self.node_id));
+        h.insert("x-engine", hv(self.engine));
+        h.insert(QUEUE_TIME_HEADER, hv(self.queue_time.as_millis()));
+        h.insert(SAMPLE_RATE_HEADER, hv(self.sample_rate));
+        h.insert("x-first-audio-ms", hv(self.first_audio.as_millis()));
+    }
+}
+
+/// Starts a streamed synthesis on a routed node and encodes it chunk by
+/// chunk as `enc` (flushed when the node stream ends).
+pub(crate) async fn open_stream(
+    gw: &Arc<Gateway>,
+    prepared: &Prepared,
+    enc: Encoding,
+    ctx: &CallContext,
+) -> ApiResult<OpenedStream> {
+    let started = gw.start_stream(prepared, ctx).await?;
     let engine = started.engine;
     let routed = started.routed;
     let node_id = routed.node_id.clone();
@@ -113,10 +216,6 @@ pub async fn synthesize_stream(
     let lease = routed.lease;
     let begun = routed.started;
 
-    let head: Vec<Bytes> = match format {
-        OutputFormat::Pcm => vec![first],
-        _ => vec![Bytes::from(wav_stream_header(rate)), first],
-    };
     // Finishes the lease when the node stream ends or fails; a dropped body
     // (client gone) drops the lease unfinished, which records nothing.
     struct Tail {
@@ -135,9 +234,9 @@ pub async fn synthesize_stream(
         begun,
         gw: gw.clone(),
         engine,
-        bytes: 0,
+        bytes: first.len() as u64,
         rate,
-        request_id: rid.0,
+        request_id: ctx.request_id.clone(),
     };
     let rest = futures::stream::unfold(tail, |mut t| async move {
         let item = t.chunks.next().await;
@@ -174,19 +273,18 @@ pub async fn synthesize_stream(
         failed = item.is_err();
         futures::future::ready(go)
     });
-    let body = futures::stream::iter(head.into_iter().map(Ok::<Bytes, std::io::Error>)).chain(rest);
-    let mut res = Response::new(Body::from_stream(body));
-    let h = res.headers_mut();
-    let ct = match format {
-        OutputFormat::Pcm => format!("audio/pcm;rate={rate}"),
-        _ => "audio/wav".to_string(),
-    };
-    h.insert(header::CONTENT_TYPE, hv(ct));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-node-id", hv(&node_id));
-    h.insert("x-engine", hv(engine));
-    h.insert(QUEUE_TIME_HEADER, hv(queue_time.as_millis()));
-    h.insert(SAMPLE_RATE_HEADER, hv(rate));
-    h.insert("x-first-audio-ms", hv(started.first_audio.as_millis()));
-    Ok(res)
+    let pcm = futures::stream::once(futures::future::ready(Ok::<Bytes, std::io::Error>(first)))
+        .chain(rest)
+        .boxed();
+    let (content_type, body) = encode_stream(enc, rate, pcm)?;
+    let sample_rate = enc.check(rate)?;
+    Ok(OpenedStream {
+        body,
+        content_type,
+        sample_rate,
+        node_id: node_id.to_string(),
+        engine,
+        queue_time,
+        first_audio: started.first_audio,
+    })
 }

@@ -235,7 +235,7 @@ async fn synthesis_endpoints_refuse_bad_input_with_their_codes() {
             "POST",
             path,
             j,
-            b"{\"text\":\"hi\",\"format\":\"mp3\"}",
+            b"{\"text\":\"hi\",\"format\":\"m4b\"}",
             422,
             "invalid_input",
         )
@@ -294,8 +294,8 @@ async fn openai_speech_refuses_what_it_cannot_do() {
         "POST",
         p,
         j,
-        br#"{"model":"tts-1","input":"hi","voice":"alloy","response_format":"mp3"}"#,
-        422,
+        br#"{"model":"tts-1","input":"hi","voice":"alloy","response_format":"ogg"}"#,
+        400,
         "invalid_input",
     )
     .await;
@@ -305,7 +305,7 @@ async fn openai_speech_refuses_what_it_cannot_do() {
         p,
         j,
         br#"{"model":"melo","input":"hi","voice":"alloy"}"#,
-        422,
+        400,
         "invalid_input",
     )
     .await;
@@ -315,7 +315,7 @@ async fn openai_speech_refuses_what_it_cannot_do() {
         p,
         j,
         br#"{"model":"tts-1","input":"hi","voice":"alloy","extra":1}"#,
-        422,
+        400,
         "invalid_input",
     )
     .await;
@@ -325,7 +325,7 @@ async fn openai_speech_refuses_what_it_cannot_do() {
         p,
         j,
         br#"{"model":"tts-1","input":"","voice":"alloy"}"#,
-        422,
+        400,
         "empty_text",
     )
     .await;
@@ -808,9 +808,43 @@ async fn openapi_document_covers_every_public_route() {
         "/api/v3/metrics",
         "/api/v3/openapi.json",
         "/v1/audio/speech",
+        "/v1/models",
+        "/v1/models/{id}",
+        "/v1/audio/voices",
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
+    let schemas = &v["components"]["schemas"];
+    let formats = schemas["AudioFormatName"]["enum"]
+        .as_array()
+        .expect("format enum");
+    for f in ["wav", "wav_f32", "pcm", "mp3", "opus", "aac", "flac"] {
+        assert!(formats.iter().any(|x| x == f), "{f} missing from {formats:?}");
+    }
+    let speech = schemas["SpeechFormatName"]["enum"]
+        .as_array()
+        .expect("response_format enum");
+    assert_eq!(speech.len(), 6, "{speech:?}");
+    assert!(schemas["OpenAiErrorBody"].is_object());
+    let engines = schemas["EngineName"]["enum"].as_array().expect("engine enum");
+    assert!(engines.iter().any(|e| e == "gpt-sovits"), "{engines:?}");
+    let schemes = &v["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    // Every operation documents the limiter's 429; those with a body 415.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("429"), "{method} {path} lacks 429");
+            if op.get("requestBody").is_some() {
+                assert!(responses.contains_key("415"), "{method} {path} lacks 415");
+            }
+        }
+    }
+    assert!(paths["/v1/audio/speech"]["post"]["responses"]["503"].is_object());
     assert!(paths["/api/v3/voices/{id}"].get("delete").is_some());
     assert!(v["components"]["schemas"]["ErrorBody"].is_object());
     assert!(v["components"]["schemas"]["SynthesizeRequest"].is_object());
