@@ -10,7 +10,7 @@ use crate::announcements::{Kind, Source, parse_expiry};
 use crate::api::context::RequestId;
 use crate::api::extract::JsonBody;
 use crate::api::system::nodes_response;
-use crate::auth::{Principal, clear_cookie, session_token};
+use crate::auth::{Principal, clear_cookie, session_token, token_digest};
 use crate::cluster::NodeAction;
 use crate::cluster::gateway_api::node_action;
 use crate::error::{ApiError, ApiResult, WireError};
@@ -90,6 +90,16 @@ async fn login(
         .unwrap_or_else(|| crate::auth::ADMIN_USER.to_string());
     match ops.auth.login(ip, &user, &body.password) {
         Ok(session) => {
+            // Shared sessions: recorded for every gateway, or no login.
+            if let Some(shared) = gw.shared_sessions() {
+                if let Err(e) = shared
+                    .insert(&token_digest(&session.token), &session.username, session.ttl)
+                    .await
+                {
+                    ops.auth.logout(&session.token);
+                    return Err(e.into());
+                }
+            }
             ops.audit(
                 &user,
                 "login",
@@ -123,6 +133,11 @@ async fn login(
 async fn logout(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     if let Some(t) = session_token(&headers) {
         gw.ops.auth.logout(t);
+        if let Some(shared) = gw.shared_sessions() {
+            if let Err(e) = shared.remove(&token_digest(t)).await {
+                tracing::warn!(error = %e, "could not end the shared admin session");
+            }
+        }
     }
     let mut res = Json(json!({ "ok": true })).into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_cookie()) {
