@@ -82,6 +82,9 @@ pub struct Gateway {
     /// Admin sessions shared with other gateways in PostgreSQL (with
     /// `storage.backend: postgres`).
     pub(crate) shared_sessions: Option<Arc<crate::shared::PgSessions>>,
+    /// Live settings shared with other gateways in PostgreSQL (with
+    /// `storage.backend: postgres`).
+    pub(crate) shared_settings: Option<Arc<crate::shared::PgSettings>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -123,11 +126,9 @@ pub fn limiter_config(cfg: &GatewayConfig) -> LimiterConfig {
 }
 
 /// Opens the configured voice store: SQLite under `storage.data_dir`, or
-/// PostgreSQL at `storage.url` (shared by several gateways, with the admin
-/// sessions on the same pool).
-pub fn open_store(
-    config: &GatewayConfig,
-) -> Result<(SharedVoiceStore, Option<Arc<crate::shared::PgSessions>>)> {
+/// PostgreSQL at `storage.url` (shared by several gateways; its pool is
+/// returned for the other shared state).
+pub fn open_store(config: &GatewayConfig) -> Result<(SharedVoiceStore, Option<Arc<crate::shared::PgPool>>)> {
     match config.storage.backend {
         StorageBackend::Sqlite => Ok((SqliteVoiceStore::open_shared(&config.storage.data_dir)?, None)),
         StorageBackend::Postgres => {
@@ -137,10 +138,9 @@ pub fn open_store(
                 ..Default::default()
             };
             let pg = Arc::new(crate::shared::PgPool::open(url, &opts)?);
-            let sessions = Arc::new(crate::shared::PgSessions::new(pg.clone()));
             Ok((
-                Arc::new(crate::shared::PgVoiceStore::with_pool(pg)),
-                Some(sessions),
+                Arc::new(crate::shared::PgVoiceStore::with_pool(pg.clone())),
+                Some(pg),
             ))
         }
     }
@@ -215,7 +215,11 @@ impl Gateway {
         registry_config.validate()?;
         let limiter_cfg = limiter_config(&config);
         limiter_cfg.validate()?;
-        let (store, shared_sessions) = open_store(&config)?;
+        let (store, shared_pg) = open_store(&config)?;
+        let shared_sessions = shared_pg
+            .as_ref()
+            .map(|pg| Arc::new(crate::shared::PgSessions::new(pg.clone())));
+        let shared_settings = shared_pg.map(|pg| Arc::new(crate::shared::PgSettings::new(pg)));
         let timeouts = NodeTimeouts {
             first_byte: config.cluster.first_byte_timeout.0,
             request: config.cluster.request_timeout.0,
@@ -237,6 +241,7 @@ impl Gateway {
             limiter,
             shared_limiter,
             shared_sessions,
+            shared_settings,
             profiles: Profiles::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
@@ -283,6 +288,11 @@ impl Gateway {
     /// The shared admin sessions, when voices are in PostgreSQL.
     pub fn shared_sessions(&self) -> Option<&Arc<crate::shared::PgSessions>> {
         self.shared_sessions.as_ref()
+    }
+
+    /// The shared live settings, when voices are in PostgreSQL.
+    pub fn shared_settings(&self) -> Option<&Arc<crate::shared::PgSettings>> {
+        self.shared_settings.as_ref()
     }
 
     /// The voice store.
@@ -552,6 +562,9 @@ pub async fn run(
 ) -> Result<()> {
     gateway.spawn_background();
     crate::admin::start(&gateway);
+    if let Some(shared) = gateway.shared_settings() {
+        crate::shared::settings::spawn_follower(&gateway, shared.clone());
+    }
     let app = api::router(gateway.clone());
     let gw = gateway.clone();
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

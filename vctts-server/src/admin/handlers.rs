@@ -261,6 +261,23 @@ async fn put_config(
     Extension(rid): Extension<RequestId>,
     JsonBody(update): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    // Shared settings: published for every gateway before they change here.
+    if let Some(shared) = gw.shared_settings() {
+        match crate::settings::apply_update(&gw.ops.settings.get(), &update) {
+            Ok(next) => {
+                shared.publish(&next).await?;
+            }
+            Err(bad) => {
+                return Ok(error_body(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    format!("{}: {}", bad.field, bad.message),
+                    Some(&bad.field),
+                    &rid,
+                ));
+            }
+        }
+    }
     match gw.ops.settings.update(&update) {
         Ok(s) => {
             apply_settings(&gw, &s);

@@ -1,6 +1,7 @@
 //! State that several gateways share, in the databases operators already
-//! run: voices and admin sessions in PostgreSQL ([`pg_store`],
-//! [`sessions`]) and rate-limit budgets in Redis ([`limit`]). A single gateway needs neither: SQLite and the in-memory
+//! run: voices, admin sessions and live settings in PostgreSQL
+//! ([`pg_store`], [`sessions`], [`settings`]) and rate-limit budgets in
+//! Redis ([`limit`]). A single gateway needs neither: SQLite and the in-memory
 //! limiter stay the defaults.
 //!
 //! Invariants: nothing here is required at start except what the
@@ -13,8 +14,10 @@ pub mod pg;
 pub mod pg_store;
 pub mod resp;
 pub mod sessions;
+pub mod settings;
 
 pub use limit::{SharedLimiter, SharedLimiterOptions};
 pub use pg::{PgOptions, PgPool};
 pub use pg_store::PgVoiceStore;
 pub use sessions::PgSessions;
+pub use settings::PgSettings;

@@ -70,6 +70,14 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     );
     CREATE INDEX vctts_admin_sessions_by_expiry ON vctts_admin_sessions (expires_at);",
     ),
+    (
+        3,
+        "CREATE TABLE vctts_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        doc TEXT NOT NULL,
+        version BIGINT NOT NULL
+    );",
+    ),
 ];
 
 /// Pool settings.

@@ -217,6 +217,33 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
         || async { ready(&a).await.then_some(()) },
     )
     .await;
+    // A live setting changed through B reaches A.
+    let r = c
+        .put(format!("{b}/admin/api/config"))
+        .header("cookie", cookie.clone())
+        .header("x-requested-with", "vctts")
+        .json(&json!({"announcements": {"ttl_seconds": 600}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    crate::common::eventually(Duration::from_secs(30), "the setting on gateway A", || {
+        let (c, a, cookie) = (c.clone(), a.clone(), cookie.clone());
+        async move {
+            let v: Value = c
+                .get(format!("{a}/admin/api/config"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (v["announcements"]["ttl_seconds"] == 600).then_some(())
+        }
+    })
+    .await;
+
     // Logging out through B ends the session on A too.
     let admin_nodes = |base: String| {
         let (c, cookie) = (c.clone(), cookie.clone());

@@ -337,3 +337,36 @@ async fn shared_sessions_live_and_end() {
         "an expired session is refused"
     );
 }
+
+/// Live settings in PostgreSQL: each publish is a new version that another
+/// pool (another gateway) reads whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_settings_are_versioned_documents() {
+    use vctts_server::GatewayConfig;
+    use vctts_server::settings::Settings;
+    use vctts_server::shared::{PgPool, PgSettings};
+    let url = Postgres::shared().database();
+    let open = || {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || PgPool::open(&url, &PgOptions::default()).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let a = PgSettings::new(Arc::new(open().await));
+    let b = PgSettings::new(Arc::new(open().await));
+    assert!(b.latest().await.unwrap().is_none());
+    let mut s = Settings::from_config(&GatewayConfig::default());
+    s.limiter.ip_rpm = 7;
+    assert_eq!(a.publish(&s).await.unwrap(), 1);
+    assert_eq!(a.seen(), 1);
+    s.limiter.ip_rpm = 9;
+    assert_eq!(a.publish(&s).await.unwrap(), 2);
+    let (version, doc) = b.latest().await.unwrap().unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(doc["limiter"]["ip_rpm"], 9);
+    let back: Settings = serde_json::from_value(doc).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(b.seen(), 0, "reading is not applying");
+}
