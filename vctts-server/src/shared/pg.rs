@@ -30,7 +30,7 @@ use tokio_postgres::NoTls;
 use vctts_core::{Error, Result};
 
 /// The lock key gateways take while migrating ("vctts" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7663_7474_73;
+const MIGRATION_LOCK: i64 = 0x0076_6374_7473;
 
 /// Schema migrations, in order; the number is the version.
 pub const MIGRATIONS: &[(i32, &str)] = &[

@@ -189,13 +189,37 @@ impl Drop for Service {
 pub struct Postgres {
     /// Its port on 127.0.0.1.
     pub port: u16,
-    service: Service,
+    service: Option<Service>,
     next_db: AtomicUsize,
+    dir: PathBuf,
+    ids: Option<(u32, u32)>,
+    /// Whether dropping this value removes the folder (else the watcher does
+    /// when the test process ends: the shared server is never dropped).
+    owned: bool,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if self.owned {
+            self.stop();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 impl Postgres {
     /// initdb, start, await `pg_isready`.
     pub fn start() -> Postgres {
+        Self::init(false)
+    }
+
+    /// A server of the caller's own, stoppable and restartable (its data
+    /// kept across restarts, removed when it is dropped).
+    pub fn start_owned() -> Postgres {
+        Self::init(true)
+    }
+
+    fn init(owned: bool) -> Postgres {
         let ids = pg_user();
         let dir = tempfile::Builder::new()
             .prefix("vctts-pg-")
@@ -225,17 +249,39 @@ impl Postgres {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
+        let mut pg = Postgres {
+            port: free_port(),
+            service: None,
+            next_db: AtomicUsize::new(0),
+            dir,
+            ids,
+            owned,
+        };
+        pg.restart();
+        pg
+    }
+
+    /// Stops it (fast shutdown: committed data is kept).
+    pub fn stop(&mut self) {
+        if let Some(mut s) = self.service.take() {
+            s.stop();
+        }
+    }
+
+    /// Starts it (again) on the same port and data; awaits `pg_isready`.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.port;
         let argv: Vec<String> = [
             format!("{PG_BIN}/postgres"),
             "-D".into(),
-            data.to_string_lossy().into_owned(),
+            self.dir.join("data").to_string_lossy().into_owned(),
             "-h".into(),
             "127.0.0.1".into(),
             "-p".into(),
             port.to_string(),
             "-k".into(),
-            dir.to_string_lossy().into_owned(),
+            self.dir.to_string_lossy().into_owned(),
         ]
         .into_iter()
         .chain(
@@ -250,25 +296,16 @@ impl Postgres {
             .flat_map(|s| ["-c".to_string(), s.to_string()]),
         )
         .collect();
-        let service = Service::spawn("postgres", ids, &argv, Some(&dir));
-        let pg = Postgres {
-            port,
-            service,
-            next_db: AtomicUsize::new(0),
-        };
-        await_ready(
-            Duration::from_secs(60),
-            "PostgreSQL",
-            &|| pg.service.logs(),
-            || {
-                Command::new(format!("{PG_BIN}/pg_isready"))
-                    .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "vctts"])
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false)
-            },
-        );
-        pg
+        let remove = (!self.owned).then_some(self.dir.as_path());
+        let service = Service::spawn("postgres", self.ids, &argv, remove);
+        await_ready(Duration::from_secs(60), "PostgreSQL", &|| service.logs(), || {
+            Command::new(format!("{PG_BIN}/pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "vctts"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        });
+        self.service = Some(service);
     }
 
     /// The server every test of this run shares (started on first use,
@@ -312,7 +349,7 @@ impl Postgres {
 
     /// Its log.
     pub fn logs(&self) -> String {
-        self.service.logs()
+        self.service.as_ref().map(|s| s.logs()).unwrap_or_default()
     }
 }
 

@@ -370,3 +370,37 @@ async fn shared_settings_are_versioned_documents() {
     assert_eq!(back, s);
     assert_eq!(b.seen(), 0, "reading is not applying");
 }
+
+/// PostgreSQL restarted under a running store: while it is down the store
+/// answers `overloaded` (retryable) at once rather than hanging; once it is
+/// back the same store serves again, with every voice committed before.
+#[test]
+fn a_restarted_database_loses_nothing_and_the_store_recovers() {
+    let mut pg = Postgres::start_owned();
+    let url = pg.database();
+    let opts = PgOptions {
+        max_connections: 2,
+        connect_timeout: std::time::Duration::from_secs(2),
+    };
+    let s = PgVoiceStore::open(&url, &opts).unwrap();
+    s.insert(voice("ivan")).unwrap();
+    s.add_profile(&id("ivan"), &profile(EngineKind::Xtts, 2, &[6]))
+        .unwrap();
+    pg.stop();
+    let e = s.get(&id("ivan")).unwrap_err();
+    assert_eq!(e.code(), "overloaded", "{e}");
+    assert_eq!(s.insert(voice("jane")).unwrap_err().code(), "overloaded");
+    pg.restart();
+    let v = s.get(&id("ivan")).unwrap().unwrap();
+    assert_eq!(v.voice.engines.len(), 2);
+    assert_eq!(
+        s.reference_audio(&id("ivan")).unwrap().unwrap(),
+        b"RIFF ivan WAVE"
+    );
+    assert!(
+        s.get(&id("jane")).unwrap().is_none(),
+        "the refused insert left nothing"
+    );
+    s.insert(voice("jane")).unwrap();
+    assert_eq!(s.count().unwrap(), 2);
+}
