@@ -141,7 +141,14 @@ pub fn redact_url(url: &str) -> String {
 
 /// Maps a database error: unreachable is retryable, the rest is internal.
 pub(crate) fn pg_err(context: &str, e: tokio_postgres::Error) -> Error {
-    if e.as_db_error().is_none() && (e.is_closed() || e.to_string().contains("connect")) {
+    // Unreachable: the connection closed or failed at the socket, or the
+    // server says it cannot serve now (SQLSTATE class 08, connection
+    // exception; 57P0x, shutting down or starting up).
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    let unavailable = e
+        .code()
+        .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P0"));
+    if e.is_closed() || io || unavailable {
         Error::Overloaded(format!("the database is unreachable ({context}): {e}"))
     } else {
         Error::Internal(format!("database: {context}: {e}"))
