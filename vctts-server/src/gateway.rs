@@ -85,6 +85,9 @@ pub struct Gateway {
     /// Live settings shared with other gateways in PostgreSQL (with
     /// `storage.backend: postgres`).
     pub(crate) shared_settings: Option<Arc<crate::shared::PgSettings>>,
+    /// Operator announcements shared with other gateways in PostgreSQL
+    /// (with `storage.backend: postgres`).
+    pub(crate) shared_announcements: Option<Arc<crate::shared::PgAnnouncements>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -219,6 +222,9 @@ impl Gateway {
         let shared_sessions = shared_pg
             .as_ref()
             .map(|pg| Arc::new(crate::shared::PgSessions::new(pg.clone())));
+        let shared_announcements = shared_pg
+            .as_ref()
+            .map(|pg| Arc::new(crate::shared::PgAnnouncements::new(pg.clone())));
         let shared_settings = shared_pg.map(|pg| Arc::new(crate::shared::PgSettings::new(pg)));
         let timeouts = NodeTimeouts {
             first_byte: config.cluster.first_byte_timeout.0,
@@ -242,6 +248,7 @@ impl Gateway {
             shared_limiter,
             shared_sessions,
             shared_settings,
+            shared_announcements,
             profiles: Profiles::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
@@ -293,6 +300,11 @@ impl Gateway {
     /// The shared live settings, when voices are in PostgreSQL.
     pub fn shared_settings(&self) -> Option<&Arc<crate::shared::PgSettings>> {
         self.shared_settings.as_ref()
+    }
+
+    /// The shared operator announcements, when voices are in PostgreSQL.
+    pub fn shared_announcements(&self) -> Option<&Arc<crate::shared::PgAnnouncements>> {
+        self.shared_announcements.as_ref()
     }
 
     /// The voice store.

@@ -347,15 +347,29 @@ async fn logs_stream(
         .into_response())
 }
 
+/// This gateway's announcements and, with shared state, every gateway's
+/// operator posts; newest first.
+async fn all_announcements(gw: &Gateway) -> Vec<crate::announcements::Announcement> {
+    let mut list = gw.ops.announcements.list();
+    if let Some(shared) = gw.shared_announcements() {
+        match shared.list().await {
+            Ok(more) => list.extend(more),
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared announcements are unreachable; showing this gateway's")
+            }
+        }
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    }
+    list
+}
+
 async fn list_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    Json(json!({ "announcements": gw.ops.announcements.list() }))
+    Json(json!({ "announcements": all_announcements(&gw).await }))
 }
 
 async fn public_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    let list: Vec<Value> = gw
-        .ops
-        .announcements
-        .list()
+    let list: Vec<Value> = all_announcements(&gw)
+        .await
         .into_iter()
         .map(|a| {
             json!({"id": a.id, "type": a.kind, "message": a.message,
@@ -391,10 +405,16 @@ async fn post_announcement(
     if expires.is_none() && defaults.ttl_seconds > 0 && body.expires_at.is_null() {
         expires = Some(gw.ops.announcements.now() + Duration::from_secs(defaults.ttl_seconds));
     }
-    let a = gw
+    let mut a = gw
         .ops
         .announcements
         .post(kind, &body.message, expires, Source::Operator, None)?;
+    if let Some(shared) = gw.shared_announcements() {
+        // Validated and shaped here; kept in the database for every gateway.
+        gw.ops.announcements.delete(&a.id);
+        a.id = crate::shared::announcements::new_id();
+        shared.insert(&a, expires).await?;
+    }
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
@@ -402,7 +422,11 @@ async fn delete_announcement(
     State(gw): State<Arc<Gateway>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if gw.ops.announcements.delete(&id) {
+    let shared = match gw.shared_announcements() {
+        Some(s) => s.delete(&id).await?,
+        None => false,
+    };
+    if shared || gw.ops.announcements.delete(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::from(WireError::NotFound(format!("announcement {id}"))))

@@ -78,6 +78,15 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
         version BIGINT NOT NULL
     );",
     ),
+    (
+        4,
+        "CREATE TABLE vctts_announcements (
+        id TEXT PRIMARY KEY,
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        doc TEXT NOT NULL,
+        expires_at TIMESTAMPTZ
+    );",
+    ),
 ];
 
 /// Pool settings.

@@ -244,6 +244,56 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
     })
     .await;
 
+    // An announcement posted through B shows on A; deleted through A, it is
+    // gone from B.
+    let r = c
+        .post(format!("{b}/admin/api/announcements"))
+        .header("cookie", cookie.clone())
+        .header("x-requested-with", "vctts")
+        .json(&json!({"type": "warning", "message": "Maintenance at noon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let posted: Value = r.json().await.unwrap();
+    let shown = |base: String| {
+        let c = c.clone();
+        async move {
+            let v: Value = c
+                .get(format!("{base}/api/v3/announcements"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["announcements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["message"] == "Maintenance at noon")
+                .map(|x| x["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        shown(a.clone()).await,
+        vec![posted["id"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(shown(b.clone()).await.len(), 1);
+    let r = c
+        .delete(format!(
+            "{a}/admin/api/announcements/{}",
+            posted["id"].as_str().unwrap()
+        ))
+        .header("cookie", cookie.clone())
+        .header("x-requested-with", "vctts")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(shown(b.clone()).await.is_empty());
+
     // Logging out through B ends the session on A too.
     let admin_nodes = |base: String| {
         let (c, cookie) = (c.clone(), cookie.clone());
