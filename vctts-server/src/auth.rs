@@ -93,6 +93,11 @@ fn digest(secret: &str) -> Digest32 {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// The hex SHA-256 digest of a session token: what shared sessions store.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(digest(token))
+}
+
 /// Constant-time equality of two digests.
 fn same(a: &Digest32, b: &Digest32) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -412,6 +417,27 @@ impl Auth {
             username: self.admin_user.clone(),
             ttl: self.session_ttl,
         })
+    }
+
+    /// Takes over a live session recorded by another gateway (shared
+    /// sessions), with the time it has left; replaces any local copy.
+    pub fn adopt_session(&self, token: &str, username: &str, left: Duration) {
+        let now = self.clock.now();
+        let mut sessions = self.sessions.lock();
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&digest(token)) {
+            sessions.retain(|_, s| s.expires > now);
+            if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k) {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            digest(token),
+            Session {
+                username: username.to_string(),
+                created: now,
+                expires: now + left,
+            },
+        );
     }
 
     /// Ends a session (unknown tokens are ignored).

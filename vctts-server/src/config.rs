@@ -530,6 +530,35 @@ pub struct LimiterSection {
     pub queue_timeout: Seconds,
     /// Per-endpoint requests per minute, keyed by path (`/api/v3/synthesize`).
     pub endpoints: BTreeMap<String, u32>,
+    /// Where the rate budgets are counted: `local` (this gateway's memory)
+    /// or `redis` (shared by every gateway; see `redis_url`).
+    pub backend: LimiterBackend,
+    /// Redis for `backend: redis` (`redis://[:password@]host[:port][/db]`).
+    pub redis_url: Option<String>,
+    /// Longest wait for Redis on one request before the local limiter decides.
+    pub redis_timeout: Seconds,
+}
+
+/// Where rate budgets are counted (`limiter.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LimiterBackend {
+    /// In this gateway's memory (one gateway).
+    #[default]
+    Local,
+    /// In Redis, shared by several gateways; local limits while Redis is down.
+    Redis,
+}
+
+/// Where voices live (`storage.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    /// SQLite and WAV files under `data_dir` (one gateway).
+    #[default]
+    Sqlite,
+    /// PostgreSQL at `url`, shared by several gateways.
+    Postgres,
 }
 
 impl Default for LimiterSection {
@@ -545,6 +574,9 @@ impl Default for LimiterSection {
             queue_size: 100,
             queue_timeout: Seconds::secs(30),
             endpoints: BTreeMap::new(),
+            backend: LimiterBackend::Local,
+            redis_url: None,
+            redis_timeout: Seconds(Duration::from_millis(250)),
         }
     }
 }
@@ -585,12 +617,22 @@ impl Default for LimitsSection {
 pub struct StorageSection {
     /// Data folder (voice database and reference audio).
     pub data_dir: PathBuf,
+    /// `sqlite` (default, under `data_dir`) or `postgres` (at `url`).
+    pub backend: StorageBackend,
+    /// PostgreSQL for `backend: postgres` (`postgres://user:pass@host:port/db`).
+    pub url: Option<String>,
+    /// Most connections to PostgreSQL.
+    #[serde(deserialize_with = "lenient")]
+    pub max_connections: usize,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            backend: StorageBackend::Sqlite,
+            url: None,
+            max_connections: 16,
         }
     }
 }
@@ -1099,6 +1141,26 @@ impl GatewayConfig {
         check(!self.storage.data_dir.as_os_str().is_empty(), || {
             "storage.data_dir must not be empty".into()
         })?;
+        check(
+            self.storage.backend != StorageBackend::Postgres
+                || self.storage.url.as_deref().is_some_and(|u| !u.trim().is_empty()),
+            || "storage.backend postgres needs storage.url (postgres://user:pass@host:port/db)".into(),
+        )?;
+        check(self.storage.max_connections > 0, || {
+            "storage.max_connections must be at least 1".into()
+        })?;
+        check(
+            self.limiter.backend != LimiterBackend::Redis
+                || self
+                    .limiter
+                    .redis_url
+                    .as_deref()
+                    .is_some_and(|u| !u.trim().is_empty()),
+            || "limiter.backend redis needs limiter.redis_url (redis://host:port)".into(),
+        )?;
+        check(self.limiter.redis_timeout.0 > Duration::ZERO, || {
+            "limiter.redis_timeout must be above 0".into()
+        })?;
         let mut seen = Vec::new();
         for (i, e) in self.engines.iter().enumerate() {
             check(!seen.contains(&e.kind), || {
@@ -1484,6 +1546,38 @@ announcements:
         assert!(e.contains("openai.voices.alloy"), "{e}");
         let e = err(GatewayConfig::parse("openai: { colours: {} }", &Env::empty()));
         assert!(e.contains("colours"), "{e}");
+    }
+
+    #[test]
+    fn shared_state_backends() {
+        let c = GatewayConfig::parse("", &Env::empty()).unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::Sqlite);
+        assert_eq!(c.limiter.backend, LimiterBackend::Local);
+        let env = Env::from_pairs([
+            ("VCTTS_DATABASE_URL", "postgres://vctts:pw@db/vctts"),
+            ("VCTTS_REDIS_URL", "redis://cache:6379"),
+        ]);
+        let c = GatewayConfig::parse(
+            "storage: { backend: postgres, url: \"${VCTTS_DATABASE_URL}\", max_connections: 4 }\n\
+             limiter: { backend: redis, redis_url: \"${VCTTS_REDIS_URL}\", redis_timeout: 100ms }",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::Postgres);
+        assert_eq!(c.storage.url.as_deref(), Some("postgres://vctts:pw@db/vctts"));
+        assert_eq!(c.storage.max_connections, 4);
+        assert_eq!(c.limiter.backend, LimiterBackend::Redis);
+        assert_eq!(c.limiter.redis_url.as_deref(), Some("redis://cache:6379"));
+        assert_eq!(c.limiter.redis_timeout.0, Duration::from_millis(100));
+        let e = err(GatewayConfig::parse(
+            "storage: { backend: postgres }",
+            &Env::empty(),
+        ));
+        assert!(e.contains("storage.url"), "{e}");
+        let e = err(GatewayConfig::parse("limiter: { backend: redis }", &Env::empty()));
+        assert!(e.contains("limiter.redis_url"), "{e}");
+        let e = err(GatewayConfig::parse("storage: { backend: mysql }", &Env::empty()));
+        assert!(e.contains("mysql"), "{e}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::cluster::NodeApi;
 use crate::cluster::auth::ClusterToken;
 use crate::cluster::client::{NodeTimeouts, RemoteNode};
 use crate::cluster::proto::{WireNodeMetrics, WireNodeState};
-use crate::config::{GatewayConfig, PolicyName};
+use crate::config::{GatewayConfig, LimiterBackend, PolicyName, StorageBackend};
 use crate::metrics::{Metrics, ScrapeState};
 use crate::worker::WorkerNode;
 use parking_lot::RwLock;
@@ -76,6 +76,18 @@ pub struct Gateway {
     shutdown: watch::Sender<bool>,
     /// Operator state: auth, live settings, announcements, logs, supervisor.
     pub(crate) ops: crate::admin::Ops,
+    /// Rate budgets shared with other gateways in Redis (`limiter.backend:
+    /// redis`); `None` counts in `limiter` alone.
+    pub(crate) shared_limiter: Option<Arc<crate::shared::SharedLimiter>>,
+    /// Admin sessions shared with other gateways in PostgreSQL (with
+    /// `storage.backend: postgres`).
+    pub(crate) shared_sessions: Option<Arc<crate::shared::PgSessions>>,
+    /// Live settings shared with other gateways in PostgreSQL (with
+    /// `storage.backend: postgres`).
+    pub(crate) shared_settings: Option<Arc<crate::shared::PgSettings>>,
+    /// Operator announcements shared with other gateways in PostgreSQL
+    /// (with `storage.backend: postgres`).
+    pub(crate) shared_announcements: Option<Arc<crate::shared::PgAnnouncements>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -114,6 +126,46 @@ pub fn limiter_config(cfg: &GatewayConfig) -> LimiterConfig {
         queue_timeout: l.queue_timeout.0,
         ..LimiterConfig::default()
     }
+}
+
+/// Opens the configured voice store: SQLite under `storage.data_dir`, or
+/// PostgreSQL at `storage.url` (shared by several gateways; its pool is
+/// returned for the other shared state).
+pub fn open_store(config: &GatewayConfig) -> Result<(SharedVoiceStore, Option<Arc<crate::shared::PgPool>>)> {
+    match config.storage.backend {
+        StorageBackend::Sqlite => Ok((SqliteVoiceStore::open_shared(&config.storage.data_dir)?, None)),
+        StorageBackend::Postgres => {
+            let url = config.storage.url.as_deref().unwrap_or_default();
+            let opts = crate::shared::PgOptions {
+                max_connections: config.storage.max_connections,
+                ..Default::default()
+            };
+            let pg = Arc::new(crate::shared::PgPool::open(url, &opts)?);
+            Ok((
+                Arc::new(crate::shared::PgVoiceStore::with_pool(pg.clone())),
+                Some(pg),
+            ))
+        }
+    }
+}
+
+/// The Redis limiter of `limiter.backend: redis`, deciding with `local`
+/// while Redis is unreachable.
+fn shared_limiter(
+    config: &GatewayConfig,
+    local: &Arc<Limiter>,
+) -> Result<Option<Arc<crate::shared::SharedLimiter>>> {
+    if config.limiter.backend != LimiterBackend::Redis {
+        return Ok(None);
+    }
+    let url = config.limiter.redis_url.as_deref().unwrap_or_default();
+    let opts = crate::shared::SharedLimiterOptions {
+        timeout: config.limiter.redis_timeout.0,
+        ..Default::default()
+    };
+    let shared = crate::shared::SharedLimiter::new(url, local.clone(), opts)?;
+    tracing::info!(redis = %shared.redis_addr(), "rate limits are shared through Redis");
+    Ok(Some(Arc::new(shared)))
 }
 
 /// Maps the protocol's state to the registry's.
@@ -166,7 +218,14 @@ impl Gateway {
         registry_config.validate()?;
         let limiter_cfg = limiter_config(&config);
         limiter_cfg.validate()?;
-        let store = SqliteVoiceStore::open_shared(&config.storage.data_dir)?;
+        let (store, shared_pg) = open_store(&config)?;
+        let shared_sessions = shared_pg
+            .as_ref()
+            .map(|pg| Arc::new(crate::shared::PgSessions::new(pg.clone())));
+        let shared_announcements = shared_pg
+            .as_ref()
+            .map(|pg| Arc::new(crate::shared::PgAnnouncements::new(pg.clone())));
+        let shared_settings = shared_pg.map(|pg| Arc::new(crate::shared::PgSettings::new(pg)));
         let timeouts = NodeTimeouts {
             first_byte: config.cluster.first_byte_timeout.0,
             request: config.cluster.request_timeout.0,
@@ -178,12 +237,18 @@ impl Gateway {
             .build()
             .map_err(|e| Error::Internal(format!("building the HTTP client: {e}")))?;
         let (shutdown, _) = watch::channel(false);
+        let limiter = Arc::new(Limiter::with_clock(limiter_cfg, clock.clone()));
+        let shared_limiter = shared_limiter(&config, &limiter)?;
         let gw = Arc::new(Self {
             token: ClusterToken::new(config.cluster.token.clone()),
             policy: RwLock::new(policy_kind(config.registry.policy).build()),
             ops: crate::admin::Ops::new(&config, clock.clone())?,
             registry: Arc::new(Registry::new(registry_config, clock.clone())),
-            limiter: Arc::new(Limiter::with_clock(limiter_cfg, clock)),
+            limiter,
+            shared_limiter,
+            shared_sessions,
+            shared_settings,
+            shared_announcements,
             profiles: Profiles::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
@@ -220,6 +285,26 @@ impl Gateway {
     /// The operator state (auth, settings, announcements, logs, supervisor).
     pub fn ops(&self) -> &crate::admin::Ops {
         &self.ops
+    }
+
+    /// The Redis limiter, when rate budgets are shared with other gateways.
+    pub fn shared_limiter(&self) -> Option<&Arc<crate::shared::SharedLimiter>> {
+        self.shared_limiter.as_ref()
+    }
+
+    /// The shared admin sessions, when voices are in PostgreSQL.
+    pub fn shared_sessions(&self) -> Option<&Arc<crate::shared::PgSessions>> {
+        self.shared_sessions.as_ref()
+    }
+
+    /// The shared live settings, when voices are in PostgreSQL.
+    pub fn shared_settings(&self) -> Option<&Arc<crate::shared::PgSettings>> {
+        self.shared_settings.as_ref()
+    }
+
+    /// The shared operator announcements, when voices are in PostgreSQL.
+    pub fn shared_announcements(&self) -> Option<&Arc<crate::shared::PgAnnouncements>> {
+        self.shared_announcements.as_ref()
     }
 
     /// The voice store.
@@ -489,6 +574,9 @@ pub async fn run(
 ) -> Result<()> {
     gateway.spawn_background();
     crate::admin::start(&gateway);
+    if let Some(shared) = gateway.shared_settings() {
+        crate::shared::settings::spawn_follower(&gateway, shared.clone());
+    }
     let app = api::router(gateway.clone());
     let gw = gateway.clone();
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -12,7 +12,9 @@
 //! - [`worker`]: one hosted engine as a node, its admission and its process;
 //! - [`cluster`]: the worker↔gateway protocol, both sides;
 //! - [`standalone`]: a gateway with in-process nodes for every installed engine;
-//! - [`metrics`]: Prometheus metrics.
+//! - [`metrics`]: Prometheus metrics;
+//! - [`shared`]: state several gateways share (voices in PostgreSQL, rate
+//!   budgets in Redis).
 //!
 //! Every role's entry point takes an injected listener and shutdown future:
 //! [`gateway::run`], [`worker::run`], [`standalone::run`].
@@ -36,6 +38,7 @@ pub mod openapi;
 pub mod pages;
 pub mod routing;
 pub mod settings;
+pub mod shared;
 pub mod standalone;
 pub mod supervisor;
 pub mod synthesis;

@@ -9,7 +9,7 @@
 //!   open. The caller's [`Principal`] goes into the request's extensions, so
 //!   the limiter applies the key's own rate.
 
-use crate::auth::{CSRF_HEADER, CSRF_VALUE, Principal, Scope};
+use crate::auth::{CSRF_HEADER, CSRF_VALUE, Principal, Scope, presented_key, session_token, token_digest};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -79,6 +79,22 @@ pub async fn admin_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next:
     let target = req.uri().path().to_string();
     let ip = client_ip(&req);
     let rid = request_id(&req);
+    // Shared sessions: the database says whether the cookie's session lives
+    // (issued or ended through any gateway); unreachable means no.
+    if let (Some(shared), Some(token), None) = (
+        gw.shared_sessions(),
+        session_token(req.headers()),
+        presented_key(req.headers()),
+    ) {
+        match shared.lookup(&token_digest(token)).await {
+            Ok(Some((user, left))) => ops.auth.adopt_session(token, &user, left),
+            Ok(None) => ops.auth.logout(token),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared admin sessions are unreachable: refusing the session");
+                ops.auth.logout(token);
+            }
+        }
+    }
     let principal = match ops.auth.identify(req.headers()) {
         Ok(Some(p)) => p,
         Ok(None) => {

@@ -10,7 +10,7 @@ use crate::announcements::{Kind, Source, parse_expiry};
 use crate::api::context::RequestId;
 use crate::api::extract::JsonBody;
 use crate::api::system::nodes_response;
-use crate::auth::{Principal, clear_cookie, session_token};
+use crate::auth::{Principal, clear_cookie, session_token, token_digest};
 use crate::cluster::NodeAction;
 use crate::cluster::gateway_api::node_action;
 use crate::error::{ApiError, ApiResult, WireError};
@@ -90,6 +90,16 @@ async fn login(
         .unwrap_or_else(|| crate::auth::ADMIN_USER.to_string());
     match ops.auth.login(ip, &user, &body.password) {
         Ok(session) => {
+            // Shared sessions: recorded for every gateway, or no login.
+            if let Some(shared) = gw.shared_sessions() {
+                if let Err(e) = shared
+                    .insert(&token_digest(&session.token), &session.username, session.ttl)
+                    .await
+                {
+                    ops.auth.logout(&session.token);
+                    return Err(e.into());
+                }
+            }
             ops.audit(
                 &user,
                 "login",
@@ -123,6 +133,11 @@ async fn login(
 async fn logout(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     if let Some(t) = session_token(&headers) {
         gw.ops.auth.logout(t);
+        if let Some(shared) = gw.shared_sessions() {
+            if let Err(e) = shared.remove(&token_digest(t)).await {
+                tracing::warn!(error = %e, "could not end the shared admin session");
+            }
+        }
     }
     let mut res = Json(json!({ "ok": true })).into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_cookie()) {
@@ -246,6 +261,23 @@ async fn put_config(
     Extension(rid): Extension<RequestId>,
     JsonBody(update): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    // Shared settings: published for every gateway before they change here.
+    if let Some(shared) = gw.shared_settings() {
+        match crate::settings::apply_update(&gw.ops.settings.get(), &update) {
+            Ok(next) => {
+                shared.publish(&next).await?;
+            }
+            Err(bad) => {
+                return Ok(error_body(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    format!("{}: {}", bad.field, bad.message),
+                    Some(&bad.field),
+                    &rid,
+                ));
+            }
+        }
+    }
     match gw.ops.settings.update(&update) {
         Ok(s) => {
             apply_settings(&gw, &s);
@@ -315,15 +347,29 @@ async fn logs_stream(
         .into_response())
 }
 
+/// This gateway's announcements and, with shared state, every gateway's
+/// operator posts; newest first.
+async fn all_announcements(gw: &Gateway) -> Vec<crate::announcements::Announcement> {
+    let mut list = gw.ops.announcements.list();
+    if let Some(shared) = gw.shared_announcements() {
+        match shared.list().await {
+            Ok(more) => list.extend(more),
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared announcements are unreachable; showing this gateway's")
+            }
+        }
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    }
+    list
+}
+
 async fn list_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    Json(json!({ "announcements": gw.ops.announcements.list() }))
+    Json(json!({ "announcements": all_announcements(&gw).await }))
 }
 
 async fn public_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    let list: Vec<Value> = gw
-        .ops
-        .announcements
-        .list()
+    let list: Vec<Value> = all_announcements(&gw)
+        .await
         .into_iter()
         .map(|a| {
             json!({"id": a.id, "type": a.kind, "message": a.message,
@@ -359,10 +405,16 @@ async fn post_announcement(
     if expires.is_none() && defaults.ttl_seconds > 0 && body.expires_at.is_null() {
         expires = Some(gw.ops.announcements.now() + Duration::from_secs(defaults.ttl_seconds));
     }
-    let a = gw
+    let mut a = gw
         .ops
         .announcements
         .post(kind, &body.message, expires, Source::Operator, None)?;
+    if let Some(shared) = gw.shared_announcements() {
+        // Validated and shaped here; kept in the database for every gateway.
+        gw.ops.announcements.delete(&a.id);
+        a.id = crate::shared::announcements::new_id();
+        shared.insert(&a, expires).await?;
+    }
     Ok((StatusCode::CREATED, Json(a)).into_response())
 }
 
@@ -370,7 +422,11 @@ async fn delete_announcement(
     State(gw): State<Arc<Gateway>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if gw.ops.announcements.delete(&id) {
+    let shared = match gw.shared_announcements() {
+        Some(s) => s.delete(&id).await?,
+        None => false,
+    };
+    if shared || gw.ops.announcements.delete(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::from(WireError::NotFound(format!("announcement {id}"))))

@@ -10,6 +10,9 @@
 //! - health, metrics, the OpenAPI document and the status page's feeds are
 //!   not limited, nor are the gateway's own checks (probes and scrapers must
 //!   get through);
+//! - with `limiter.backend: redis` the rate layers are counted across
+//!   gateways ([`crate::shared::limit`]), with this gateway's limiter
+//!   deciding while Redis is unreachable; [`SCOPE_HEADER`] tells which did;
 //! - a concurrency slot is held until the answer body is complete, so a long
 //!   stream counts for as long as it runs.
 
@@ -17,11 +20,17 @@ use crate::error::{ApiError, RateLimitInfo};
 use crate::gateway::Gateway;
 use axum::body::{Body, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use std::sync::Arc;
 use vctts_core::limit::{LimitRequest, Refusal};
+
+/// With `limiter.backend: redis`, on every limited answer: `shared` when
+/// the budgets of all gateways decided, `local` when Redis was unreachable
+/// and this gateway's own limiter decided instead.
+pub const SCOPE_HEADER: &str = "x-ratelimit-scope";
 
 /// Routes the limiter never refuses.
 pub const EXEMPT: [&str; 7] = [
@@ -57,12 +66,26 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
     }
     let ip = crate::api::context::client_addr(req.extensions()).map(|a| a.ip());
     let principal = req.extensions().get::<crate::auth::Principal>().cloned();
-    let check = gw.limiter.check(&LimitRequest {
+    let limit_req = LimitRequest {
         ip,
         endpoint: &endpoint,
         key: principal.as_ref().and_then(|p| p.rate_key()),
-    });
+    };
+    // Shared budgets (Redis) when configured; `scope` says which decided.
+    let (check, scope) = match gw.shared_limiter() {
+        Some(shared) => {
+            let check = shared.check(&limit_req).await;
+            (check, Some(if shared.degraded() { "local" } else { "shared" }))
+        }
+        None => (gw.limiter.check(&limit_req), None),
+    };
     if let Err(r) = check {
+        if let Some(scope) = scope {
+            let mut res = refused(&gw, r);
+            res.headers_mut()
+                .insert(SCOPE_HEADER, HeaderValue::from_static(scope));
+            return res;
+        }
         tracing::info!(endpoint = %endpoint, layer = r.layer.as_str(), "request refused by the rate limiter");
         return refused(&gw, r);
     }
@@ -70,7 +93,11 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         Ok(p) => p,
         Err(r) => return refused(&gw, r),
     };
-    let res = next.run(req).await;
+    let mut res = next.run(req).await;
+    if let Some(scope) = scope {
+        res.headers_mut()
+            .insert(SCOPE_HEADER, HeaderValue::from_static(scope));
+    }
     if res.body().size_hint().exact().is_some() {
         // The whole body is in hand: the work is done.
         drop(permit);

@@ -1,0 +1,35 @@
+//! Tests of several gateways sharing state: the voice store contract on
+//! SQLite and PostgreSQL (`store_contract`), the Redis limiter
+//! (`limiter`), and two gateways behind nginx (`gateways`).
+//!
+//! They start real PostgreSQL 15, Redis and nginx processes from Debian's
+//! packages (`apt-get install postgresql redis-server nginx`), unprivileged,
+//! in temp folders, on loopback ports (`tier/services.rs`).
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "tier/gateways.rs"]
+mod gateways;
+#[path = "tier/limiter.rs"]
+mod limiter;
+#[path = "tier/services.rs"]
+mod services;
+#[path = "tier/store_contract.rs"]
+mod store_contract;
+
+/// The shipped nginx config adapts to the test's addresses.
+#[test]
+fn shipped_nginx_config_adapts() {
+    let shipped = std::fs::read_to_string(services::repo_path("config/nginx-gateways.conf")).unwrap();
+    let site = services::adapt_site(
+        &shipped,
+        &["127.0.0.1:1111", "127.0.0.1:2222"],
+        3333,
+        std::path::Path::new("/tmp/x"),
+    );
+    assert!(site.contains("server 127.0.0.1:1111 max_fails=1"), "{site}");
+    assert!(site.contains("server 127.0.0.1:2222 max_fails=1"));
+    assert!(site.contains("listen 127.0.0.1:3333;"));
+    assert!(!site.contains("/var/log/nginx"));
+}
