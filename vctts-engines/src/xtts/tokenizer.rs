@@ -201,6 +201,27 @@ fn abbreviations(lang: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// Coqui's Russian abbreviations, whole words without a dot (`\bг-жа\b`).
+fn russian_abbreviations(text: &str) -> String {
+    static RU: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> = std::sync::OnceLock::new();
+    let table = RU.get_or_init(|| {
+        [("г-жа", "госпожа"), ("г-н", "господин"), ("д-р", "доктор")]
+            .into_iter()
+            .map(|(p, w)| {
+                (
+                    regex::Regex::new(&format!(r"(?i)\b{p}\b")).expect("static pattern"),
+                    w,
+                )
+            })
+            .collect()
+    });
+    let mut t = text.to_string();
+    for (re, with) in table {
+        t = re.replace_all(&t, *with).into_owned();
+    }
+    t
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -282,6 +303,9 @@ pub fn clean(sentence: &str, lang: &str) -> Result<String> {
     }
     for (pat, with) in abbreviations(lang) {
         t = replace_at_word_start(&t, pat, with);
+    }
+    if lang == "ru" {
+        t = russian_abbreviations(&t);
     }
     for (sym, word) in ['&', '@', '%', '#', '$', '£', '°'].iter().zip(symbols(lang)) {
         if !word.is_empty() && t.contains(*sym) {
