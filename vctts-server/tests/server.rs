@@ -1,6 +1,7 @@
 //! Integration tests of vctts-server: handler-level tests on an in-process
 //! gateway (`handlers`), and tests that start real gateway and worker
-//! processes on 127.0.0.1 (`cluster`, `synthesis`).
+//! processes on 127.0.0.1 (`cluster`, `synthesis`, and `xtts`: the XTTS
+//! engine on its fixture model through a worker and standalone).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -11,3 +12,5 @@ mod cluster;
 mod handlers;
 #[path = "server/synthesis.rs"]
 mod synthesis;
+#[path = "server/xtts.rs"]
+mod xtts;
