@@ -12,8 +12,12 @@
 //!
 //! Invariants: [`clean`] and [`XttsTokenizer::encode`] are total for the
 //! supported languages (no panic on any input); an unsupported language is
-//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused (Coqui
-//! romanises it with cutlet/MeCab, which vctts does not have); romaji passes.
+//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused
+//! (`invalid_input`); romaji passes. Coqui romanises Japanese with cutlet
+//! (MeCab + UniDic + cutlet's Hepburn rules); the Rust analyzers that could
+//! read UniDic fetch the dictionary from its publisher at build time, which
+//! a crates.io-only build cannot, so there is no faithful path yet (see
+//! `models/xtts_v2/README.md`).
 
 use std::path::Path;
 use tokenizers::Tokenizer;
