@@ -41,6 +41,12 @@ pub const READ_OUT: [&str; 12] = [
     "en", "de", "fr", "es", "nl", "it", "pt", "pl", "cs", "ru", "hu", "ko",
 ];
 
+/// A word with the value it stands for (num2words' `(text, num)` pairs).
+type Pair = (String, u128);
+
+/// num2words' `merge`: joins two neighbouring pairs of the split tree.
+type Merge = fn(Pair, Pair) -> Pair;
+
 /// A node of num2words' split tree: a word with its value, or a group.
 #[derive(Debug, Clone)]
 enum Node {
@@ -55,7 +61,7 @@ struct Cards {
     cards: Vec<(u128, String)>,
     /// num2words' `MAXVAL`: 1000 × the largest card.
     maxval: u128,
-    merge: fn((String, u128), (String, u128)) -> (String, u128),
+    merge: Merge,
 }
 
 impl Cards {
@@ -69,7 +75,7 @@ impl Cards {
         en_style: bool,
         mid: &[(u128, &str)],
         low: &[&str],
-        merge: fn((String, u128), (String, u128)) -> (String, u128),
+        merge: Merge,
     ) -> Cards {
         let mut cards: Vec<(u128, String)> = Vec::new();
         let pow = |n: usize| -> Option<u128> { 10u128.checked_pow(n as u32) };
@@ -98,7 +104,7 @@ impl Cards {
         for (i, w) in low.iter().enumerate() {
             cards.push(((low.len() - 1 - i) as u128, w.to_string()));
         }
-        cards.sort_by(|a, b| b.0.cmp(&a.0));
+        cards.sort_by_key(|c| std::cmp::Reverse(c.0));
         cards.dedup_by_key(|c| c.0);
         // num2words' MAXVAL is 1000 × its largest card; cards past u128 are
         // left out here, so numbers that large are refused (None) instead.
@@ -2090,7 +2096,7 @@ fn ko() -> &'static Cards {
         for (i, w) in low.iter().enumerate() {
             cards.push(((low.len() - 1 - i) as u128, w.to_string()));
         }
-        cards.sort_by(|a, b| b.0.cmp(&a.0));
+        cards.sort_by_key(|c| std::cmp::Reverse(c.0));
         Cards {
             cards,
             maxval: u128::MAX,
@@ -2239,7 +2245,7 @@ fn float2tuple(v: f64) -> (u128, u128, usize) {
 /// as an integer; otherwise the integer part, the point word and each
 /// fraction digit.
 pub fn float_words(v: f64, lang: &str) -> Option<String> {
-    if !v.is_finite() || v < 0.0 || v >= 1e30 {
+    if !v.is_finite() || !(0.0..1e30).contains(&v) {
         return None;
     }
     if lang == "it" {
@@ -2348,7 +2354,7 @@ fn plural_index(lang: &str, n: u128) -> usize {
 
 /// num2words' `parse_currency_parts` of a float: rounded half up to cents.
 fn currency_parts(v: f64) -> Option<(u128, u128)> {
-    if !v.is_finite() || v < 0.0 || v >= 1e30 {
+    if !v.is_finite() || !(0.0..1e30).contains(&v) {
         return None;
     }
     // The float's exact decimal expansion, then ROUND_HALF_UP at 0.01.
