@@ -3,7 +3,8 @@
 //! engines' parity fixtures (`vctts-engines/tests/fixtures/xtts/model`, used
 //! as `models/xtts_v2` of a temporary models root).
 //!
-//! What must hold: `/api/v3/engines` lists xtts with its 17 languages and
+//! What must hold: `/api/v3/engines` (which the playground's engine and
+//! language fields are filled from) lists xtts with its 17 languages and
 //! cloning; a voice extracted through `/api/v3/extract_voice` speaks through
 //! `/api/v3/synthesize` and `/stream` with the request's sampling; the same
 //! deterministic request (top_k 1, a seed) gives the same samples from the
@@ -118,6 +119,10 @@ async fn stream(c: &reqwest::Client, base: &str, body: &Value) -> Wav {
 /// Checks the engine entry and the bad-input answers; returns the whole
 /// answer of the deterministic French request with `voice`.
 async fn exercise(c: &reqwest::Client, base: &str, voice: &str) -> Wav {
+    // The playground fills its engine, voice and language fields from
+    // /api/v3/engines and /api/v3/voices: xtts is offered once listed here.
+    let r = c.get(format!("{base}/playground")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
     let e = wait_xtts(c, base).await;
     assert_eq!(e["languages"].as_array().map(Vec::len), Some(17), "{e}");
     assert_eq!(
