@@ -5,7 +5,9 @@
 //! the Coqui PyTorch column come from
 //! `python scripts/fixtures/make_xtts_parity.py --alsa DIR --full-size OUT`,
 //! which builds the model, exports it to `OUT/model`, writes `OUT/ref.wav`
-//! and prints Coqui's figures on the same weights and threads. Then:
+//! and measures Coqui on the same weights and threads (`OUT/coqui.json`).
+//! Then the bench prints both columns side by side (a warning when the
+//! threads or token counts of the two runs differ):
 //!
 //!     VCTTS_XTTS_BENCH=OUT cargo bench --bench xtts
 //!
@@ -58,7 +60,8 @@ fn main() {
     let audio = decode_file(&reference, &DecodeLimits::default()).expect("reference");
     let t = Instant::now();
     let voice = x.voice(&[audio], &ConditioningConfig::default()).expect("voice");
-    println!("voice extraction: {:.3} s", t.elapsed().as_secs_f64());
+    let extraction_s = t.elapsed().as_secs_f64();
+    println!("voice extraction: {extraction_s:.3} s");
 
     let text = "Hello world, this is a test of the speed of the engine.";
     let ids = x.tokenize(text, "en").expect("tokens");
@@ -98,14 +101,75 @@ fn main() {
     })
     .expect("stream");
     println!("codes: {}  audio: {:.2} s", g.codes.len(), dur);
-    println!("vctts  prefill: {:.1} ms", prefill * 1000.0);
-    println!("vctts  GPT step: {step_ms:.2} ms/token");
+    let ours = Figures {
+        voice_extraction_s: extraction_s,
+        prefill_ms: prefill * 1000.0,
+        step_ms,
+        first_audio_s: first.unwrap_or(f64::NAN),
+        rtf: (gen_s + voc_s) / dur.max(1e-9),
+    };
+    let coqui = std::env::var_os("VCTTS_XTTS_BENCH")
+        .map(|d| PathBuf::from(d).join("coqui.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    if let Some(c) = &coqui {
+        if c["threads"].as_u64() != Some(threads as u64) || c["tokens"].as_u64() != Some(tokens as u64) {
+            println!(
+                "WARNING: coqui.json was measured with {} threads and {} tokens, this run {threads} and {tokens}",
+                c["threads"], c["tokens"]
+            );
+        }
+    }
+    let col = |key: &str| coqui.as_ref().and_then(|c| c[key].as_f64());
+    let fmt = |v: Option<f64>, unit: &str, digits: usize| match v {
+        Some(v) => format!("{v:.digits$} {unit}"),
+        None => "(no coqui.json)".to_string(),
+    };
     println!(
-        "vctts  time to first audio (stream, 20 tokens): {:.3} s",
-        first.unwrap_or(f64::NAN)
+        "\n{:<44} {:>16} {:>20}",
+        format!("XTTS-v2, {threads} threads, {tokens} tokens"),
+        "vctts (ORT)",
+        "coqui-tts (PyTorch)"
     );
-    println!(
-        "vctts  RTF (generate {gen_s:.2} s + vocode {voc_s:.2} s) / {dur:.2} s = {:.3}",
-        (gen_s + voc_s) / dur.max(1e-9)
-    );
+    let rows: [(&str, f64, Option<f64>, &str, usize); 5] = [
+        (
+            "voice extraction",
+            ours.voice_extraction_s,
+            col("voice_extraction_s"),
+            "s",
+            3,
+        ),
+        (
+            "GPT prefill (coqui: + first token)",
+            ours.prefill_ms,
+            col("prefill_ms"),
+            "ms",
+            1,
+        ),
+        ("GPT step per token", ours.step_ms, col("step_ms"), "ms", 2),
+        (
+            "time to first audio (stream, 20 tokens)",
+            ours.first_audio_s,
+            col("first_audio_s"),
+            "s",
+            3,
+        ),
+        ("real-time factor (whole sentence)", ours.rtf, col("rtf"), "", 3),
+    ];
+    for (name, v, c, unit, digits) in rows {
+        println!(
+            "{name:<44} {:>16} {:>20}",
+            fmt(Some(v), unit, digits),
+            fmt(c, unit, digits)
+        );
+    }
+}
+
+/// The figures of one implementation.
+struct Figures {
+    voice_extraction_s: f64,
+    prefill_ms: f64,
+    step_ms: f64,
+    first_audio_s: f64,
+    rtf: f64,
 }

@@ -1,6 +1,7 @@
 //! Integration tests of vctts-server: handler-level tests on an in-process
 //! gateway (`handlers`), and tests that start real gateway and worker
-//! processes on 127.0.0.1 (`cluster`, `synthesis`, `gpt_sovits`).
+//! processes on 127.0.0.1 (`cluster`, `synthesis`, `gpt_sovits`, and `xtts`:
+//! the XTTS engine on its fixture model through a worker and standalone).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -13,3 +14,5 @@ mod gpt_sovits;
 mod handlers;
 #[path = "server/synthesis.rs"]
 mod synthesis;
+#[path = "server/xtts.rs"]
+mod xtts;

@@ -12,8 +12,12 @@
 //!
 //! Invariants: [`clean`] and [`XttsTokenizer::encode`] are total for the
 //! supported languages (no panic on any input); an unsupported language is
-//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused (Coqui
-//! romanises it with cutlet/MeCab, which vctts does not have); romaji passes.
+//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused
+//! (`invalid_input`); romaji passes. Coqui romanises Japanese with cutlet
+//! (MeCab + UniDic + cutlet's Hepburn rules); the Rust analyzers that could
+//! read UniDic fetch the dictionary from its publisher at build time, which
+//! a crates.io-only build cannot, so there is no faithful path yet (see
+//! `models/xtts_v2/README.md`).
 
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -201,6 +205,27 @@ fn abbreviations(lang: &str) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// Coqui's Russian abbreviations, whole words without a dot (`\bг-жа\b`).
+fn russian_abbreviations(text: &str) -> String {
+    static RU: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> = std::sync::OnceLock::new();
+    let table = RU.get_or_init(|| {
+        [("г-жа", "госпожа"), ("г-н", "господин"), ("д-р", "доктор")]
+            .into_iter()
+            .map(|(p, w)| {
+                (
+                    regex::Regex::new(&format!(r"(?i)\b{p}\b")).expect("static pattern"),
+                    w,
+                )
+            })
+            .collect()
+    });
+    let mut t = text.to_string();
+    for (re, with) in table {
+        t = re.replace_all(&t, *with).into_owned();
+    }
+    t
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -282,6 +307,9 @@ pub fn clean(sentence: &str, lang: &str) -> Result<String> {
     }
     for (pat, with) in abbreviations(lang) {
         t = replace_at_word_start(&t, pat, with);
+    }
+    if lang == "ru" {
+        t = russian_abbreviations(&t);
     }
     for (sym, word) in ['&', '@', '%', '#', '$', '£', '°'].iter().zip(symbols(lang)) {
         if !word.is_empty() && t.contains(*sym) {
