@@ -27,7 +27,6 @@
 //! - the concurrency cap and the node layer stay local: they protect this
 //!   gateway and the nodes it calls.
 
-use super::resp::{RedisClient, RedisError, RedisTarget, Value};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -59,6 +58,17 @@ end
 return {0, 0}
 "#;
 
+/// Why Redis gave no decision.
+#[derive(Debug, thiserror::Error)]
+enum SharedError {
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Protocol(String),
+}
+
 /// Settings of the shared limiter.
 #[derive(Debug, Clone)]
 pub struct SharedLimiterOptions {
@@ -68,8 +78,6 @@ pub struct SharedLimiterOptions {
     pub timeout: Duration,
     /// While degraded, how often Redis is tried again.
     pub retry_interval: Duration,
-    /// Connections to Redis.
-    pub connections: usize,
 }
 
 impl Default for SharedLimiterOptions {
@@ -78,7 +86,6 @@ impl Default for SharedLimiterOptions {
             prefix: "vctts:rl".into(),
             timeout: Duration::from_millis(250),
             retry_interval: Duration::from_secs(1),
-            connections: 4,
         }
     }
 }
@@ -93,13 +100,16 @@ struct Layer {
     burst: u32,
 }
 
-/// The shared limiter of one gateway.
-#[derive(Debug)]
+/// The shared limiter of one gateway: one multiplexed connection (the
+/// `redis` crate pipelines concurrent calls on it), dropped and made again
+/// after a failure.
 pub struct SharedLimiter {
-    redis: RedisClient,
+    client: redis::Client,
+    addr: String,
+    connection: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    script: redis::Script,
     local: Arc<Limiter>,
     opts: SharedLimiterOptions,
-    script_sha: String,
     degraded: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
     fallbacks: AtomicU64,
@@ -115,11 +125,6 @@ fn ip_key(ip: IpAddr) -> IpAddr {
             None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
         },
     }
-}
-
-fn sha1_hex(s: &str) -> String {
-    use sha1::Digest as _;
-    hex::encode(sha1::Sha1::digest(s.as_bytes()))
 }
 
 /// The layers a request goes through, in order, under `config`.
@@ -162,17 +167,29 @@ fn layers(prefix: &str, config: &LimiterConfig, req: &LimitRequest<'_>) -> Vec<L
     out
 }
 
+impl std::fmt::Debug for SharedLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimiter")
+            .field("redis", &self.addr)
+            .field("degraded", &self.degraded())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SharedLimiter {
     /// A shared limiter on Redis at `url`, falling back to `local` (whose
     /// configuration it also follows). Connects lazily: a Redis that is down
     /// at start is a fallback, not a failure to start.
     pub fn new(url: &str, local: Arc<Limiter>, opts: SharedLimiterOptions) -> vctts_core::Result<Self> {
-        let target = RedisTarget::parse(url)
+        let client = redis::Client::open(url)
             .map_err(|e| vctts_core::Error::Config(format!("limiter.redis_url: {e}")))?;
+        let addr = client.get_connection_info().addr().to_string();
         Ok(Self {
-            redis: RedisClient::new(target, opts.connections, opts.timeout),
+            client,
+            addr,
+            connection: tokio::sync::Mutex::new(None),
+            script: redis::Script::new(GCRA_SCRIPT),
             local,
-            script_sha: sha1_hex(GCRA_SCRIPT),
             opts,
             degraded: AtomicBool::new(false),
             retry_at: Mutex::new(None),
@@ -192,7 +209,7 @@ impl SharedLimiter {
 
     /// Where the shared budgets live.
     pub fn redis_addr(&self) -> &str {
-        &self.redis.target().addr
+        &self.addr
     }
 
     /// Checks a request against the IP, key, endpoint and global layers,
@@ -241,11 +258,11 @@ impl SharedLimiter {
         }
     }
 
-    fn failed(&self, e: &RedisError) {
+    fn failed(&self, e: &SharedError) {
         *self.retry_at.lock() = Some(Instant::now() + self.opts.retry_interval);
         if !self.degraded.swap(true, Ordering::AcqRel) {
             tracing::warn!(
-                redis = %self.redis.target().addr,
+                redis = %self.addr,
                 error = %e,
                 "the shared rate limiter's Redis is unreachable: limiting with this gateway's local limiter until it is back"
             );
@@ -255,47 +272,56 @@ impl SharedLimiter {
     fn recovered(&self) {
         if self.degraded.swap(false, Ordering::AcqRel) {
             tracing::info!(
-                redis = %self.redis.target().addr,
+                redis = %self.addr,
                 "the shared rate limiter's Redis is reachable again: limits are shared across gateways again"
             );
         }
     }
 
-    async fn eval(&self, layers: &[Layer]) -> Result<Result<(), Refusal>, RedisError> {
-        let nkeys = layers.len().to_string();
-        let args: Vec<String> = layers
-            .iter()
-            .flat_map(|l| [l.interval_us.to_string(), l.burst.to_string()])
-            .collect();
-        let mut cmd: Vec<&[u8]> = vec![b"EVALSHA", self.script_sha.as_bytes(), nkeys.as_bytes()];
-        cmd.extend(layers.iter().map(|l| l.key.as_bytes()));
-        cmd.extend(args.iter().map(|a| a.as_bytes()));
-        let mut reply = self.redis.call(&cmd).await?;
-        if matches!(&reply, Value::Error(e) if e.starts_with("NOSCRIPT")) {
-            cmd[0] = b"EVAL";
-            cmd[1] = GCRA_SCRIPT.as_bytes();
-            reply = self.redis.call(&cmd).await?;
+    /// The connection, made on first use or after a failure dropped it.
+    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection, SharedError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
         }
-        let items = match reply.ok()? {
-            Value::Array(Some(items)) if items.len() == 2 => items,
-            other => {
-                return Err(RedisError::Protocol(format!(
-                    "the limiter script answered {other:?}"
-                )));
+        let c = self.client.get_multiplexed_async_connection().await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs the script (EVALSHA, loading it on NOSCRIPT) within the timeout,
+    /// connecting included; a failed connection is dropped.
+    async fn eval(&self, layers: &[Layer]) -> Result<Result<(), Refusal>, SharedError> {
+        let call = async {
+            let mut c = self.connect().await?;
+            let mut invocation = self.script.prepare_invoke();
+            for l in layers {
+                invocation.key(&l.key);
+            }
+            for l in layers {
+                invocation.arg(l.interval_us).arg(l.burst);
+            }
+            Ok::<(i64, i64), SharedError>(invocation.invoke_async(&mut c).await?)
+        };
+        let reply = match tokio::time::timeout(self.opts.timeout, call).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                *self.connection.lock().await = None;
+                return Err(e);
+            }
+            Err(_) => {
+                *self.connection.lock().await = None;
+                return Err(SharedError::Timeout(self.opts.timeout));
             }
         };
-        let (Some(i), Some(wait_us)) = (items[0].as_int(), items[1].as_int()) else {
-            return Err(RedisError::Protocol(format!(
-                "the limiter script answered {items:?}"
-            )));
-        };
+        let (i, wait_us) = reply;
         if i == 0 {
             return Ok(Ok(()));
         }
         let layer = usize::try_from(i - 1)
             .ok()
             .and_then(|i| layers.get(i))
-            .ok_or_else(|| RedisError::Protocol(format!("the limiter script named layer {i}")))?;
+            .ok_or_else(|| SharedError::Protocol(format!("the limiter script named layer {i}")))?;
         Ok(Err(Refusal {
             layer: layer.layer,
             retry_after: Duration::from_micros(wait_us.max(0) as u64),

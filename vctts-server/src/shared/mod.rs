@@ -1,7 +1,8 @@
 //! State that several gateways share, in the databases operators already
 //! run: voices, admin sessions, live settings and operator announcements
 //! in PostgreSQL ([`pg_store`], [`sessions`], [`settings`],
-//! [`announcements`]) and rate-limit budgets in Redis ([`limit`]). A single gateway needs neither: SQLite and the in-memory
+//! [`announcements`]) and rate-limit budgets in Redis ([`limit`], on the
+//! `redis` crate). A single gateway needs neither: SQLite and the in-memory
 //! limiter stay the defaults.
 //!
 //! Invariants: nothing here is required at start except what the
@@ -13,7 +14,6 @@ pub mod announcements;
 pub mod limit;
 pub mod pg;
 pub mod pg_store;
-pub mod resp;
 pub mod sessions;
 pub mod settings;
 
