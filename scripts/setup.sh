@@ -340,6 +340,32 @@ else
     fi
 fi
 
+# ------------------------------------------------- schemathesis (tests)
+# scripts/schemathesis.sh checks the OpenAPI document against a live server.
+SCHEMATHESIS_REQ="schemathesis==4.32.5"
+SCHEMATHESIS_VENV="$VCTTS_HOME/schemathesis"
+schemathesis_ok() {
+    [ -x "$SCHEMATHESIS_VENV/bin/schemathesis" ] &&
+        "$SCHEMATHESIS_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '${SCHEMATHESIS_REQ#schemathesis==}')" 2> /dev/null
+}
+if schemathesis_ok; then
+    say "schemathesis present: ${SCHEMATHESIS_VENV#"$REPO_ROOT"/} ($SCHEMATHESIS_REQ)"
+elif ! have python3 || ! python3 -c "import venv, ensurepip" 2> /dev/null; then
+    warn "python3 with venv (e.g. apt-get install python3-venv) is needed for the schemathesis run; skipped"
+else
+    say "installing $SCHEMATHESIS_REQ into ${SCHEMATHESIS_VENV#"$REPO_ROOT"/}"
+    st_quiet=()
+    [ "$QUIET" -eq 1 ] && st_quiet=(-q)
+    rm -rf -- "$SCHEMATHESIS_VENV"
+    if python3 -m venv "$SCHEMATHESIS_VENV" &&
+        "$SCHEMATHESIS_VENV/bin/pip" install "${st_quiet[@]}" --disable-pip-version-check "$SCHEMATHESIS_REQ" >&2 &&
+        schemathesis_ok; then
+        say "installed $SCHEMATHESIS_REQ"
+    else
+        warn "installing $SCHEMATHESIS_REQ failed (is PyPI reachable?); scripts/schemathesis.sh will fail until it is installed"
+    fi
+fi
+
 say "done. ONNX Runtime: $LIB_DIR/libonnxruntime.so.1.32.0; voice: ${VOICE_DIR#"$REPO_ROOT"/}/en_US-joe-medium.onnx"
 if [ ! -f "$REPO_ROOT/models/openvoice/converter/tone_clone_model.onnx" ]; then
     say "voice cloning needs the OpenVoice tone color converter (not installed): run"

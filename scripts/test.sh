@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command; CI runs it).
-# Formatting, lints, every test of the workspace, the examples, and the
-# README's first command (which must produce a real, non-silent WAV).
+# Formatting, lints, every test of the workspace, schemathesis against a live
+# server, the examples, and the README's first command (which must produce a real, non-silent WAV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "schemathesis: the OpenAPI document against a live server"
+scripts/schemathesis.sh
 
 step "examples"
 cargo run -q --example custom_engine

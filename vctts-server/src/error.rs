@@ -213,8 +213,10 @@ pub struct ErrorObject {
     pub engine: Option<String>,
     /// The typed fields of the error (e.g. `len` and `limit` of
     /// `text_too_long`), so programs and the cluster never parse the message.
+    /// Any JSON value: an object of fields, or a string for errors that
+    /// carry one value (e.g. the voice id of `voice_not_found`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<utoipa::openapi::schema::Value>)]
     pub details: Option<serde_json::Value>,
 }
 

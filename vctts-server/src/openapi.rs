@@ -105,7 +105,8 @@ pub fn document() -> String {
 /// Adds what every operation shares, so generated clients know every answer
 /// they can get: the API-key security schemes (keys are optional unless the
 /// gateway requires them), `429` on every operation (the limiter is in front
-/// of all of them), `415` on every operation with a body, and `503` on the
+/// of all of them), `400` on every operation with query parameters, `415` on
+/// every operation with a body, and `503` on the
 /// operations that need a node. Responses an operation documents itself are
 /// kept; errors on `/v1/*` refer to OpenAI's error body.
 fn complete(doc: &mut serde_json::Value) {
@@ -139,6 +140,7 @@ fn complete(doc: &mut serde_json::Value) {
         let needs_node = path.starts_with("/api/v3/synthesize")
             || path == "/api/v3/extract_voice"
             || path == "/v1/audio/speech";
+        let voice_path = path.starts_with("/api/v3/voices/{id}");
         let Some(item) = item.as_object_mut() else {
             continue;
         };
@@ -146,13 +148,25 @@ fn complete(doc: &mut serde_json::Value) {
             if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
                 continue;
             }
+            if voice_path {
+                voice_id_pattern(op);
+            }
             let has_body = op.get("requestBody").is_some();
+            let has_query = op
+                .get("parameters")
+                .and_then(|p| p.as_array())
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
             let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
                 continue;
             };
             responses
                 .entry("429")
                 .or_insert_with(|| error("Rate limited; see Retry-After and RateLimit-*"));
+            if has_query {
+                responses
+                    .entry("400")
+                    .or_insert_with(|| error("The query string cannot be read (`invalid_query`)"));
+            }
             if has_body {
                 responses
                     .entry("415")
@@ -163,6 +177,20 @@ fn complete(doc: &mut serde_json::Value) {
                     .entry("503")
                     .or_insert_with(|| error("No ready node (or all are overloaded); see Retry-After"));
             }
+        }
+    }
+}
+
+/// The voice id path parameter gets the id rule: the ASCII part of what
+/// [`vctts_core::VoiceId`] accepts (it also takes letters of any script).
+fn voice_id_pattern(op: &mut serde_json::Value) {
+    let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+        return;
+    };
+    for p in params.iter_mut().filter(|p| p["in"] == "path" && p["name"] == "id") {
+        if let Some(schema) = p.get_mut("schema").and_then(|s| s.as_object_mut()) {
+            schema.insert("pattern".into(), "^[A-Za-z0-9_-]+([.][A-Za-z0-9_-]+)*$".into());
+            schema.insert("maxLength".into(), vctts_core::voice::MAX_VOICE_ID_LEN.into());
         }
     }
 }

@@ -68,8 +68,11 @@ pub struct SynthesizeRequest {
     #[serde(default)]
     #[schema(value_type = Option<EngineName>)]
     pub engine: Option<String>,
-    /// A stored voice id, or a built-in voice of the engine; default: the engine's default voice.
+    /// A stored voice id, or a built-in voice of the engine; default: the
+    /// engine's default voice. The pattern is the ASCII part of what ids may
+    /// be (letters of any script are accepted too).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]+([.][A-Za-z0-9_-]+)*$", max_length = 64)]
     pub voice: Option<String>,
     /// Language code; default: the engine's default language.
     #[serde(default)]
@@ -254,6 +257,7 @@ pub struct BatchRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchQuery {
     /// `json` or `zip`.
+    #[param(pattern = "^(json|zip)$")]
     pub format: Option<String>,
 }
 
@@ -372,6 +376,7 @@ pub struct VoicesQuery {
     /// Voices to skip (default 0).
     pub offset: Option<usize>,
     /// Voices per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 
@@ -425,6 +430,7 @@ pub struct ExtractVoiceForm {
     /// Display name.
     pub name: String,
     /// Voice id to use (letters, digits, `-`, `_`, `.`); default: generated.
+    #[schema(pattern = "^[A-Za-z0-9_-]+([.][A-Za-z0-9_-]+)*$", max_length = 64)]
     pub voice_id: Option<String>,
     /// Transcript of the reference.
     pub transcript: Option<String>,
@@ -582,8 +588,9 @@ pub struct HealthResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechRequest {
-    /// `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts` (the default engine) or an engine name.
-    #[schema(example = "tts-1")]
+    /// `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts` (any `tts-*` or `gpt-*`: the
+    /// default engine) or an engine name.
+    #[schema(example = "tts-1", pattern = "^(tts-[A-Za-z0-9._-]*|gpt-[A-Za-z0-9._-]*|xtts|openvoice|gpt-sovits)$")]
     pub model: String,
     /// The text.
     #[schema(min_length = 1)]

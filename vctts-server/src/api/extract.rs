@@ -59,14 +59,59 @@ pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
 }
 
 /// Decodes JSON bytes, classifying errors.
+///
+/// A number with a zero fraction (`9193.0`) is an integer to JSON Schema,
+/// and some clients write integers that way; such numbers are read as
+/// integers, so they fit integer fields (float fields take integers too).
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let classify = |e: serde_json::Error| -> ApiError {
         use serde_json::error::Category;
         match e.classify() {
             Category::Syntax | Category::Eof | Category::Io => WireError::MalformedJson(e.to_string()).into(),
             Category::Data => Error::invalid("body", e.to_string()).into(),
         }
-    })
+    };
+    match serde_json::from_slice(bytes) {
+        Ok(v) => Ok(v),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(classify)?;
+            if !integral_floats_to_integers(&mut value) {
+                return Err(classify(e));
+            }
+            serde_json::from_value(value).map_err(classify)
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+/// Rewrites every float with a zero fraction that fits an `i64`/`u64` as an
+/// integer; says whether anything changed.
+fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let integer = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if f >= 0.0 && f < u64::MAX as f64 {
+                Some(serde_json::Number::from(f as u64))
+            } else if f < 0.0 && f >= i64::MIN as f64 {
+                Some(serde_json::Number::from(f as i64))
+            } else {
+                None
+            };
+            match integer {
+                Some(i) => {
+                    *n = i;
+                    true
+                }
+                None => false,
+            }
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |c, x| integral_floats_to_integers(x) | c),
+        Value::Object(map) => map.values_mut().fold(false, |c, x| integral_floats_to_integers(x) | c),
+        _ => false,
+    }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -127,6 +172,16 @@ mod tests {
     #[allow(dead_code)]
     struct T {
         a: u32,
+    }
+
+    #[test]
+    fn integral_floats_fit_integer_fields() {
+        assert_eq!(decode_json::<T>(b"{\"a\": 9193.0}").unwrap().a, 9193);
+        assert_eq!(decode_json::<T>(b"{\"a\": 9193.5}").unwrap_err().code(), "invalid_input");
+        assert_eq!(decode_json::<T>(b"{\"a\": -1.0}").unwrap_err().code(), "invalid_input");
+        // Other shape errors keep serde's message.
+        let e = decode_json::<T>(b"{\"a\": 1.0, \"b\": 2}").unwrap_err();
+        assert!(e.to_string().contains("unknown field `b`"), "{e}");
     }
 
     #[test]
