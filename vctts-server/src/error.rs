@@ -42,6 +42,13 @@ pub enum WireError {
     /// A batch has more items than allowed.
     #[error("batch has {count} items, the limit is {limit}")]
     BatchTooLarge { count: usize, limit: usize },
+    /// The text would make more audio than one request may
+    /// (`limits.max_output_duration`; a batch counts all its items).
+    #[error(
+        "the text would make about {seconds} s of audio; the limit per request is {limit} s \
+         (limits.max_output_duration): split it into several requests"
+    )]
+    OutputTooLong { seconds: u64, limit: u64 },
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),
@@ -60,6 +67,7 @@ impl WireError {
             WireError::UnsupportedMediaType { .. } => "unsupported_media_type",
             WireError::PayloadTooLarge { .. } => "payload_too_large",
             WireError::BatchTooLarge { .. } => "batch_too_large",
+            WireError::OutputTooLong { .. } => "output_too_long",
             WireError::NotFound(_) => "not_found",
             WireError::MethodNotAllowed => "method_not_allowed",
         }
@@ -187,7 +195,7 @@ pub fn status_for(code: &str) -> StatusCode {
     match code {
         "malformed_json" | "malformed_multipart" | "invalid_query" => StatusCode::BAD_REQUEST,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "payload_too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large" | "batch_too_large" | "output_too_long" => StatusCode::PAYLOAD_TOO_LARGE,
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         other => vctts_core::error::spec_for_code(other)

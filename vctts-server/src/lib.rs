@@ -12,6 +12,8 @@
 //! - [`worker`]: one hosted engine as a node, its admission and its process;
 //! - [`cluster`]: the worker↔gateway protocol, both sides;
 //! - [`standalone`]: a gateway with in-process nodes for every installed engine;
+//! - [`budget`]: the cost bound of one request (output duration, answer size);
+//! - [`serve`]: the accept loop (connection limit, header and body deadlines);
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! Every role's entry point takes an injected listener and shutdown future:
@@ -26,6 +28,7 @@ pub mod admin;
 pub mod announcements;
 pub mod api;
 pub mod auth;
+pub mod budget;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -35,6 +38,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod routing;
+pub mod serve;
 pub mod settings;
 pub mod standalone;
 pub mod supervisor;

@@ -9,5 +9,7 @@ mod common;
 mod cluster;
 #[path = "server/handlers.rs"]
 mod handlers;
+#[path = "server/hardening.rs"]
+mod hardening;
 #[path = "server/synthesis.rs"]
 mod synthesis;

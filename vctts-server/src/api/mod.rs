@@ -24,7 +24,6 @@ pub mod system;
 pub mod upload;
 pub mod voices;
 
-use crate::cluster::auth::require_token;
 use crate::error::{ApiError, WireError};
 use crate::gateway::Gateway;
 use axum::extract::DefaultBodyLimit;
@@ -73,19 +72,22 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
 pub fn router(gw: Arc<Gateway>) -> Router {
     let cluster = crate::cluster::gateway_api::router()
         .layer(Extension(BodyLimit(
-            crate::cluster::worker_api::CLUSTER_BODY_LIMIT,
+            crate::cluster::gateway_api::CONTROL_BODY_LIMIT,
         )))
         .layer(axum::middleware::from_fn_with_state(
-            gw.token.clone(),
-            require_token,
+            gw.clone(),
+            crate::cluster::gateway_api::guard,
         ));
-    let app = Router::new()
+    let mut app = Router::new();
+    if gw.control_plane() {
+        app = app.nest(crate::cluster::proto::PREFIX, cluster);
+    }
+    let app = app
         .merge(public_routes(&gw))
         .route("/api/v3/events", get(status::events))
         .route("/api/v3/status/endpoints", get(status::endpoints))
         .merge(crate::admin::router(&gw))
         .merge(crate::pages::router())
-        .nest(crate::cluster::proto::PREFIX, cluster)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
