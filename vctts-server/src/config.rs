@@ -1506,7 +1506,7 @@ announcements:
         assert_eq!(c.server.workers, 4);
         assert_eq!(c.registry.dead_threshold.0, Duration::from_secs(30));
         assert_eq!(c.logging.max_size.0, 10 << 20);
-        assert_eq!(c.auth.admin_password.as_deref(), Some("admin123"));
+        assert_eq!(c.auth.admin_password.as_deref(), Some("a-real-password"));
         assert_eq!(c.announcements[0].kind, "warning");
         // Without the token a non-loopback bind is refused, naming the key.
         let e = err(GatewayConfig::parse(
