@@ -623,3 +623,25 @@ fn a_garbage_voice_database_is_named_in_one_line() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn oversized_or_undecodable_requests_get_the_json_error_body() {
+    let l = Local::new("");
+    let get = |uri: String, header: Option<String>| {
+        let mut b = Request::builder().uri(uri);
+        if let Some(h) = header {
+            b = b.header("x-padding", h);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let (s, v) = l.send(get(format!("/api/v3/voices/{}", "a".repeat(9000)), None)).await;
+    assert_eq!((s.as_u16(), code(&v)), (414, "uri_too_long"), "{v}");
+    let (s, v) = l.send(get("/api/v3/health".into(), Some("h".repeat(40_000)))).await;
+    assert_eq!((s.as_u16(), code(&v)), (431, "headers_too_large"), "{v}");
+    let (s, v) = l.send(get("/api/v3/voices/%FF%FE".into(), None)).await;
+    assert_eq!((s.as_u16(), code(&v)), (400, "invalid_path"), "{v}");
+    assert!(v["error"]["request_id"].is_string(), "{v}");
+    // Ordinary escapes still pass.
+    let (s, v) = l.send(get("/api/v3/voices/caf%C3%A9".into(), None)).await;
+    assert_ne!(code(&v), "invalid_path", "{s} {v}");
+}
