@@ -205,7 +205,9 @@ fn status_code(status: u16) -> StatusCode {
 /// one table in core. Unknown codes are 500.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
-        "malformed_json" | "malformed_multipart" | "invalid_query" | "invalid_path" => StatusCode::BAD_REQUEST,
+        "malformed_json" | "malformed_multipart" | "invalid_query" | "invalid_path" => {
+            StatusCode::BAD_REQUEST
+        }
         "uri_too_long" => StatusCode::URI_TOO_LONG,
         "headers_too_large" => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,

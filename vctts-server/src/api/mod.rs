@@ -59,7 +59,10 @@ pub fn path_is_utf8(path: &str) -> bool {
 
 /// Refuses requests whose URI or headers are too large, or whose path is
 /// not UTF-8, with the JSON error body (before any handler runs).
-async fn request_shape(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn request_shape(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let uri_len = req.uri().to_string().len();
     if uri_len > MAX_URI_BYTES {

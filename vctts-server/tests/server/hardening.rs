@@ -634,9 +634,13 @@ async fn oversized_or_undecodable_requests_get_the_json_error_body() {
         }
         b.body(Body::empty()).unwrap()
     };
-    let (s, v) = l.send(get(format!("/api/v3/voices/{}", "a".repeat(9000)), None)).await;
+    let (s, v) = l
+        .send(get(format!("/api/v3/voices/{}", "a".repeat(9000)), None))
+        .await;
     assert_eq!((s.as_u16(), code(&v)), (414, "uri_too_long"), "{v}");
-    let (s, v) = l.send(get("/api/v3/health".into(), Some("h".repeat(40_000)))).await;
+    let (s, v) = l
+        .send(get("/api/v3/health".into(), Some("h".repeat(40_000))))
+        .await;
     assert_eq!((s.as_u16(), code(&v)), (431, "headers_too_large"), "{v}");
     let (s, v) = l.send(get("/api/v3/voices/%FF%FE".into(), None)).await;
     assert_eq!((s.as_u16(), code(&v)), (400, "invalid_path"), "{v}");
