@@ -158,7 +158,15 @@ impl AudioStream {
     /// every sender is dropped, i.e. the work has actually stopped.
     pub async fn stop(mut self) {
         self.rx.close();
-        while self.rx.recv().await.is_some() {}
+        // After `close` the buffer drains to `None` even while a sender is
+        // alive, so wait for the senders themselves to go.
+        loop {
+            while self.rx.try_recv().is_ok() {}
+            if self.rx.sender_strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Reads the whole stream into one clip.
