@@ -11,7 +11,9 @@
 //! - every chunk handed to the reader is counted in [`StreamStats::audio`],
 //!   the last one included;
 //! - values handed to [`AccountedStream::hold`] (an admission slot, say) are
-//!   released only after the observer has heard the end.
+//!   released only after the observer has heard the end, and, when the
+//!   reader drops the stream early, only after the engine has let go of it
+//!   (its work has actually stopped; [`AudioStream::stop`]).
 
 use futures::Stream;
 use std::pin::Pin;
@@ -181,7 +183,24 @@ impl Stream for AccountedStream {
 
 impl Drop for AccountedStream {
     fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // Abandoned: the engine stops before its next chunk, and what is
+        // held (the admission slot) is let go only once it has actually
+        // stopped, so a client that hangs up cannot free a slot early.
+        let held = std::mem::take(&mut self.held);
         self.end(StreamOutcome::Abandoned);
+        let stream = std::mem::replace(&mut self.stream, AudioStream::channel(1).1);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !held.is_empty() => {
+                rt.spawn(async move {
+                    stream.stop().await;
+                    drop(held);
+                });
+            }
+            _ => drop(stream),
+        }
     }
 }
 
@@ -253,8 +272,21 @@ mod tests {
         assert!(s.next_chunk().await.unwrap().is_ok());
         assert_eq!(Arc::strong_count(&held), 2);
         drop(s);
-        assert_eq!(Arc::strong_count(&held), 1, "held values are released at the end");
         assert_eq!(log.0.lock().unwrap()[0].0, StreamOutcome::Abandoned);
         assert_eq!(log.0.lock().unwrap()[0].1.chunks, 1);
+        // The producer has not let go yet: the slot stays taken.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(Arc::strong_count(&held), 2, "held until the engine stops");
+        assert!(tx.is_closed(), "the engine is told to stop");
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while Arc::strong_count(&held) != 1 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("released once the engine let go");
     }
 }

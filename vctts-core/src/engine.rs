@@ -152,6 +152,23 @@ impl AudioStream {
         self.rx.recv().await
     }
 
+    /// Stops the producer and waits until it has let go of the stream: the
+    /// channel is closed (its next send fails, so an engine stops before its
+    /// next chunk) and the chunks already made are discarded. Returns once
+    /// every sender is dropped, i.e. the work has actually stopped.
+    pub async fn stop(mut self) {
+        self.rx.close();
+        // After `close` the buffer drains to `None` even while a sender is
+        // alive, so wait for the senders themselves to go.
+        loop {
+            while self.rx.try_recv().is_ok() {}
+            if self.rx.sender_strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Reads the whole stream into one clip.
     pub async fn collect_audio(mut self) -> Result<Audio> {
         let mut out: Option<Audio> = None;
@@ -242,6 +259,41 @@ mod tests {
         assert_eq!(i.check_request(&r).unwrap_err().code(), "unsupported_language");
         r.language = Some("EN".into());
         assert!(i.check_request(&r).is_ok());
+    }
+
+    #[tokio::test]
+    async fn stop_waits_for_the_producer_to_let_go() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (tx, rx) = AudioStream::channel(1);
+        let exited = std::sync::Arc::new(AtomicBool::new(false));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let flag = exited.clone();
+        let producer = std::thread::spawn(move || {
+            let mut sent = 0;
+            loop {
+                let chunk = AudioChunk {
+                    index: sent,
+                    audio: Audio::new(vec![0.0; 4], 16000),
+                    is_last: false,
+                };
+                if !tx.blocking_send(Ok(chunk)) {
+                    break;
+                }
+                sent += 1;
+                let _ = started_tx.send(());
+                // A "sentence" of work between chunks.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            flag.store(true, Ordering::SeqCst);
+            drop(tx);
+        });
+        started_rx.recv().unwrap();
+        rx.stop().await;
+        assert!(
+            exited.load(Ordering::SeqCst),
+            "stop returned before the producer let go"
+        );
+        producer.join().unwrap();
     }
 
     #[tokio::test]

@@ -274,7 +274,38 @@ pub struct Auth {
     session_ttl: Duration,
     sessions: Mutex<HashMap<Digest32, Session>>,
     login_limiter: Limiter,
-    blocked: Mutex<HashMap<IpAddr, Duration>>,
+    blocked: Mutex<HashMap<IpAddr, Block>>,
+    account_limiter: Limiter,
+    account_block: Mutex<Block>,
+}
+
+/// A login block: until when, and how many blocks came before it (each one
+/// is twice as long as the one before).
+#[derive(Debug, Clone, Copy, Default)]
+struct Block {
+    until: Duration,
+    strikes: u32,
+}
+
+/// The first login block.
+pub const LOGIN_BLOCK_BASE: Duration = Duration::from_secs(30);
+/// The longest login block.
+pub const LOGIN_BLOCK_MAX: Duration = Duration::from_secs(3600);
+/// Failed logins per minute for the admin account from all addresses
+/// together before the account is blocked for a while.
+pub const ACCOUNT_FAILURES_PER_MINUTE: u32 = 5 * LOGIN_FAILURES_PER_MINUTE;
+
+impl Block {
+    /// Records one more block starting `now`, twice as long as the last.
+    fn strike(&mut self, now: Duration, at_least: Duration) {
+        let grow = LOGIN_BLOCK_BASE.saturating_mul(1u32 << self.strikes.min(16));
+        self.until = now + grow.min(LOGIN_BLOCK_MAX).max(at_least);
+        self.strikes = self.strikes.saturating_add(1);
+    }
+
+    fn remaining(&self, now: Duration) -> Option<Duration> {
+        (self.until > now).then(|| self.until - now)
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -334,6 +365,16 @@ impl Auth {
             },
             clock.clone(),
         );
+        let account_limiter = Limiter::with_clock(
+            LimiterConfig {
+                enabled: true,
+                global_rpm: ACCOUNT_FAILURES_PER_MINUTE,
+                ip_rpm: 0,
+                concurrent_limit: 0,
+                ..LimiterConfig::default()
+            },
+            clock.clone(),
+        );
         Ok(Self {
             clock,
             admin_user: ADMIN_USER.to_string(),
@@ -345,6 +386,8 @@ impl Auth {
             sessions: Mutex::new(HashMap::new()),
             login_limiter,
             blocked: Mutex::new(HashMap::new()),
+            account_limiter,
+            account_block: Mutex::new(Block::default()),
         })
     }
 
@@ -363,20 +406,28 @@ impl Auth {
         &self.keys
     }
 
-    /// Checks a login. Errors: `rate_limited` when the IP spent its failure
-    /// budget (the password is then not checked), `unauthorized` otherwise.
+    /// Checks a login. Errors: `rate_limited` when the IP (or the account,
+    /// from all addresses together) spent its failure budget — the password
+    /// is then not checked, and each new block of the same IP or account is
+    /// twice as long as the one before ([`LOGIN_BLOCK_BASE`] up to
+    /// [`LOGIN_BLOCK_MAX`]) until a login succeeds — `unauthorized` otherwise.
     pub fn login(&self, ip: Option<IpAddr>, username: &str, password: &str) -> Result<IssuedSession> {
         let now = self.clock.now();
+        let refused = |left: Duration| Error::RateLimited {
+            layer: LimitLayer::Ip,
+            retry_after: left,
+        };
         if let Some(ip) = ip {
-            let mut blocked = self.blocked.lock();
-            if let Some(until) = blocked.get(&ip).copied() {
-                if until > now {
-                    return Err(Error::RateLimited {
-                        layer: LimitLayer::Ip,
-                        retry_after: until - now,
-                    });
-                }
-                blocked.remove(&ip);
+            if let Some(left) = self.blocked.lock().get(&ip).and_then(|b| b.remaining(now)) {
+                return Err(refused(left));
+            }
+        }
+        if username == self.admin_user {
+            if let Some(left) = self.account_block.lock().remaining(now) {
+                return Err(Error::RateLimited {
+                    layer: LimitLayer::Global,
+                    retry_after: left,
+                });
             }
         }
         let user_ok = username == self.admin_user;
@@ -390,12 +441,33 @@ impl Auth {
                     key: None,
                 });
                 if let Err(r) = check {
-                    self.blocked.lock().insert(ip, now + r.retry_after);
+                    self.blocked
+                        .lock()
+                        .entry(ip)
+                        .or_default()
+                        .strike(now, r.retry_after);
+                }
+            }
+            if user_ok {
+                let check = self.account_limiter.check(&LimitRequest {
+                    ip: None,
+                    endpoint: "/admin/api/login",
+                    key: None,
+                });
+                if let Err(r) = check {
+                    self.account_block.lock().strike(now, r.retry_after);
+                    tracing::warn!(
+                        "too many failed admin logins from all addresses; the account is blocked for a while"
+                    );
                 }
             }
             tracing::warn!(client_ip = ?ip, "failed admin login");
             return Err(Error::Unauthorized("wrong user name or password".into()));
         }
+        if let Some(ip) = ip {
+            self.blocked.lock().remove(&ip);
+        }
+        *self.account_block.lock() = Block::default();
         let token = new_token();
         let mut sessions = self.sessions.lock();
         sessions.retain(|_, s| s.expires > now);
@@ -631,6 +703,56 @@ mod tests {
         assert!(a.login(Some(other), "admin", "s3cret-pass").is_ok());
         clock.advance(Duration::from_secs(61));
         assert!(a.login(Some(ip), "admin", "s3cret-pass").is_ok());
+    }
+
+    /// Fails logins from `ip` until blocked; the block's length.
+    fn block_of(a: &Auth, ip: IpAddr) -> Duration {
+        for _ in 0..(LOGIN_FAILURES_PER_MINUTE * 3) {
+            if let Err(Error::RateLimited { retry_after, .. }) = a.login(Some(ip), "admin", "nope") {
+                return retry_after;
+            }
+        }
+        panic!("never blocked");
+    }
+
+    #[test]
+    fn login_blocks_grow_until_a_login_succeeds() {
+        let (a, clock) = auth();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let mut last = Duration::ZERO;
+        for round in 0..4 {
+            let b = block_of(&a, ip);
+            assert!(b >= LOGIN_BLOCK_BASE, "round {round}: {b:?}");
+            assert!(b > last, "round {round}: {b:?} after {last:?}");
+            last = b;
+            clock.advance(b + Duration::from_secs(61));
+        }
+        assert!(last >= LOGIN_BLOCK_BASE * 8);
+        // A success forgives.
+        assert!(a.login(Some(ip), "admin", "s3cret-pass").is_ok());
+        assert!(block_of(&a, ip) <= LOGIN_BLOCK_BASE + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_account_is_blocked_when_failures_come_from_many_addresses() {
+        let (a, _clock) = auth();
+        let mut blocked = false;
+        for i in 0..(ACCOUNT_FAILURES_PER_MINUTE * 2) {
+            // A fresh address each time: the per-IP limit never triggers.
+            let ip: IpAddr = format!("10.1.{}.{}", i / 250, i % 250 + 1).parse().unwrap();
+            if let Err(Error::RateLimited { retry_after, .. }) = a.login(Some(ip), "admin", "nope") {
+                assert!(retry_after >= LOGIN_BLOCK_BASE);
+                blocked = true;
+                break;
+            }
+        }
+        assert!(blocked, "the account must be blocked");
+        // Even the right password, from a new address, waits.
+        let fresh: IpAddr = "10.9.9.9".parse().unwrap();
+        assert!(matches!(
+            a.login(Some(fresh), "admin", "s3cret-pass"),
+            Err(Error::RateLimited { .. })
+        ));
     }
 
     #[test]

@@ -411,6 +411,13 @@ pub struct ServerSection {
     /// Async runtime worker threads (0 = one per core).
     #[serde(deserialize_with = "lenient")]
     pub workers: usize,
+    /// Most client connections served at once (more wait to be accepted).
+    #[serde(deserialize_with = "lenient")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's head (slow clients are cut off).
+    pub header_read_timeout: Seconds,
+    /// Time a client has to send a request's whole body.
+    pub body_read_timeout: Seconds,
 }
 
 impl Default for ServerSection {
@@ -419,6 +426,20 @@ impl Default for ServerSection {
             host: "127.0.0.1".into(),
             port: 8000,
             workers: 0,
+            max_connections: 1024,
+            header_read_timeout: Seconds::secs(10),
+            body_read_timeout: Seconds::secs(120),
+        }
+    }
+}
+
+impl ServerSection {
+    /// The connection limits of the listener.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout.0,
+            body_read_timeout: self.body_read_timeout.0,
         }
     }
 }
@@ -473,8 +494,13 @@ impl Default for RegistrySection {
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSection {
     /// Shared token; required when either side binds a non-loopback address.
+    /// Without one a gateway generates a token and stores it in `token_file`.
     #[serde(deserialize_with = "lenient_opt_string", skip_serializing)]
     pub token: Option<String>,
+    /// Where a generated token is stored (mode 0600); default
+    /// `<storage.data_dir>/cluster.token`. Workers on the same host can read it
+    /// through their own `cluster.token_file`.
+    pub token_file: Option<PathBuf>,
     /// Time allowed to connect to a worker.
     pub connect_timeout: Seconds,
     /// Time allowed for a worker to start answering (first byte).
@@ -490,6 +516,7 @@ impl Default for ClusterSection {
     fn default() -> Self {
         Self {
             token: None,
+            token_file: None,
             connect_timeout: Seconds::secs(2),
             first_byte_timeout: Seconds::secs(60),
             request_timeout: Seconds::secs(300),
@@ -597,6 +624,10 @@ pub struct LimitsSection {
     pub max_batch_items: usize,
     /// Longest reference clip accepted for extraction and preprocessing.
     pub max_audio_seconds: Seconds,
+    /// Most audio one request may make (a batch counts all its items): text
+    /// that would read longer is refused with `413 output_too_long`, and a
+    /// node's answer is cut at this length.
+    pub max_output_duration: Seconds,
 }
 
 impl Default for LimitsSection {
@@ -607,6 +638,7 @@ impl Default for LimitsSection {
             max_upload_size: ByteSize(20 << 20),
             max_batch_items: 16,
             max_audio_seconds: Seconds::secs(120),
+            max_output_duration: Seconds::secs(600),
         }
     }
 }
@@ -1036,6 +1068,15 @@ impl GatewayConfig {
         Self::parse(&read_file(path)?, env)
     }
 
+    /// Where a generated cluster token is kept: `cluster.token_file`, else
+    /// `<storage.data_dir>/cluster.token`.
+    pub fn cluster_token_path(&self) -> PathBuf {
+        self.cluster
+            .token_file
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("cluster.token"))
+    }
+
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
         self.openai.validate()?;
@@ -1045,6 +1086,19 @@ impl GatewayConfig {
         check(self.server.workers <= 1024, || {
             format!("server.workers must be at most 1024, got {}", self.server.workers)
         })?;
+        check(self.server.max_connections >= 1, || {
+            "server.max_connections must be at least 1".into()
+        })?;
+        check(self.server.header_read_timeout.0 > Duration::ZERO, || {
+            "server.header_read_timeout must be > 0".into()
+        })?;
+        check(self.server.body_read_timeout.0 > Duration::ZERO, || {
+            "server.body_read_timeout must be > 0".into()
+        })?;
+        check(
+            self.limits.max_output_duration.0 >= Duration::from_secs(1),
+            || "limits.max_output_duration must be at least 1 s".into(),
+        )?;
         let hb = self.registry.heartbeat_interval.0;
         let dead = self.registry.dead_threshold.0;
         check(hb >= Duration::from_millis(10), || {
@@ -1075,6 +1129,18 @@ impl GatewayConfig {
                 format!(
                     "cluster.token is required when server.host is not a loopback address (got {:?}); \
                      set it, e.g. via VCTTS_CLUSTER__TOKEN",
+                    self.server.host
+                )
+            })?;
+            let default_password = self
+                .auth
+                .admin_password
+                .as_deref()
+                .is_none_or(|p| p == crate::auth::DEFAULT_ADMIN_PASSWORD);
+            check(!default_password, || {
+                format!(
+                    "auth.admin_password is the built-in default, which must not face a network: server.host \
+                     is {:?}; set another password (e.g. via ADMIN_PASSWORD or VCTTS_AUTH__ADMIN_PASSWORD)",
                     self.server.host
                 )
             })?;
@@ -1271,9 +1337,13 @@ impl GatewaySection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerClusterSection {
-    /// Shared token; required when either side binds a non-loopback address.
+    /// Shared token. A worker does not start without one: set it here, in
+    /// `VCTTS_CLUSTER__TOKEN`, or name the gateway's token file in `token_file`.
     #[serde(deserialize_with = "lenient_opt_string", skip_serializing)]
     pub token: Option<String>,
+    /// A file holding the token (e.g. the gateway's generated
+    /// `<data_dir>/cluster.token`), read when `token` is not set.
+    pub token_file: Option<PathBuf>,
     /// Heartbeat interval used until a gateway states its own.
     pub heartbeat_interval: Seconds,
     /// Time allowed for one call to a gateway.
@@ -1286,6 +1356,7 @@ impl Default for WorkerClusterSection {
     fn default() -> Self {
         Self {
             token: None,
+            token_file: None,
             heartbeat_interval: Seconds::secs(10),
             request_timeout: Seconds::secs(5),
             drain_timeout: Seconds::secs(60),
@@ -1326,6 +1397,23 @@ impl WorkerConfig {
     /// Reads, parses and validates a worker config file.
     pub fn load(path: &Path, env: &Env) -> Result<Self> {
         Self::parse(&read_file(path)?, env)
+    }
+
+    /// The cluster token: `cluster.token`, else the first line of
+    /// `cluster.token_file`. A worker refuses to start without one (the
+    /// control plane is never anonymous).
+    pub fn cluster_token(&self) -> Result<String> {
+        if let Some(t) = &self.cluster.token {
+            return Ok(t.clone());
+        }
+        match &self.cluster.token_file {
+            Some(p) => crate::cluster::auth::read_token_file(p),
+            None => Err(Error::Config(
+                "a worker needs the cluster token: set cluster.token (or VCTTS_CLUSTER__TOKEN), or point \
+                 cluster.token_file at the gateway's token file (<data_dir>/cluster.token)"
+                    .into(),
+            )),
+        }
     }
 
     /// The port to bind.
@@ -1468,14 +1556,21 @@ cluster:  { token: "${TOKEN}" }
 announcements:
   - { type: warning, message: "maintenance notice", expires: "2025-12-01" }
 "#;
+        // The default admin password does not face a network.
         let env = Env::from_pairs([("TOKEN", "0123456789abcdef0123")]);
+        let e = err(GatewayConfig::parse(text, &env));
+        assert!(e.contains("auth.admin_password") && e.contains("0.0.0.0"), "{e}");
+        let env = Env::from_pairs([
+            ("TOKEN", "0123456789abcdef0123"),
+            ("ADMIN_PASSWORD", "a-real-password"),
+        ]);
         let c = GatewayConfig::parse(text, &env).unwrap();
         assert_eq!(c.server.port, 8000);
         assert_eq!(c.server.workers, 4);
         assert_eq!(c.registry.dead_threshold.0, Duration::from_secs(30));
         // The SPEC writes `10MB`: decimal, as the unit says.
         assert_eq!(c.logging.max_size.0, 10_000_000);
-        assert_eq!(c.auth.admin_password.as_deref(), Some("admin123"));
+        assert_eq!(c.auth.admin_password.as_deref(), Some("a-real-password"));
         assert_eq!(c.announcements[0].kind, "warning");
         // Without the token a non-loopback bind is refused, naming the key.
         let e = err(GatewayConfig::parse(
@@ -1598,6 +1693,7 @@ announcements:
         let env = Env::from_pairs([
             ("VCTTS_HOST", "0.0.0.0"),
             ("VCTTS_CLUSTER_TOKEN", "0123456789abcdef-xyz"),
+            ("ADMIN_PASSWORD", "a-real-password"),
         ]);
         let gw = GatewayConfig::parse(include_str!("../../config/gateway.yaml"), &env).unwrap();
         assert_eq!(gw.cluster.token.as_deref(), Some("0123456789abcdef-xyz"));

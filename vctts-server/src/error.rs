@@ -42,6 +42,22 @@ pub enum WireError {
     /// A batch has more items than allowed.
     #[error("batch has {count} items, the limit is {limit}")]
     BatchTooLarge { count: usize, limit: usize },
+    /// The text would make more audio than one request may
+    /// (`limits.max_output_duration`; a batch counts all its items).
+    #[error(
+        "the text would make about {seconds} s of audio; the limit per request is {limit} s \
+         (limits.max_output_duration): split it into several requests"
+    )]
+    OutputTooLong { seconds: u64, limit: u64 },
+    /// The request target is longer than the gateway reads.
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// The request headers together are larger than the gateway reads.
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    /// The path does not decode to UTF-8.
+    #[error("the request path is not valid UTF-8 once percent-decoded")]
+    InvalidPath,
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),
@@ -60,6 +76,10 @@ impl WireError {
             WireError::UnsupportedMediaType { .. } => "unsupported_media_type",
             WireError::PayloadTooLarge { .. } => "payload_too_large",
             WireError::BatchTooLarge { .. } => "batch_too_large",
+            WireError::OutputTooLong { .. } => "output_too_long",
+            WireError::UriTooLong { .. } => "uri_too_long",
+            WireError::HeadersTooLarge { .. } => "headers_too_large",
+            WireError::InvalidPath => "invalid_path",
             WireError::NotFound(_) => "not_found",
             WireError::MethodNotAllowed => "method_not_allowed",
         }
@@ -185,9 +205,13 @@ fn status_code(status: u16) -> StatusCode {
 /// one table in core. Unknown codes are 500.
 pub fn status_for(code: &str) -> StatusCode {
     match code {
-        "malformed_json" | "malformed_multipart" | "invalid_query" => StatusCode::BAD_REQUEST,
+        "malformed_json" | "malformed_multipart" | "invalid_query" | "invalid_path" => {
+            StatusCode::BAD_REQUEST
+        }
+        "uri_too_long" => StatusCode::URI_TOO_LONG,
+        "headers_too_large" => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "payload_too_large" | "batch_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large" | "batch_too_large" | "output_too_long" => StatusCode::PAYLOAD_TOO_LARGE,
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         other => vctts_core::error::spec_for_code(other)

@@ -27,7 +27,6 @@ use crate::worker::WorkerNode;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -71,6 +70,8 @@ pub struct Gateway {
     pub(crate) timeouts: NodeTimeouts,
     pub(crate) links: RwLock<HashMap<NodeId, NodeLink>>,
     pub(crate) started: Instant,
+    /// Requests waiting in the routing queue for a full node's slot.
+    pub(crate) route_waiting: std::sync::atomic::AtomicUsize,
     /// Profiles of stored voices: made once per engine, stored, cached.
     pub(crate) profiles: Profiles,
     shutdown: watch::Sender<bool>,
@@ -133,7 +134,21 @@ pub fn limiter_config(cfg: &GatewayConfig) -> LimiterConfig {
 /// returned for the other shared state).
 pub fn open_store(config: &GatewayConfig) -> Result<(SharedVoiceStore, Option<Arc<crate::shared::PgPool>>)> {
     match config.storage.backend {
-        StorageBackend::Sqlite => Ok((SqliteVoiceStore::open_shared(&config.storage.data_dir)?, None)),
+        StorageBackend::Sqlite => {
+            let store = SqliteVoiceStore::open_shared(&config.storage.data_dir).map_err(|e| {
+                let db = config.storage.data_dir.join("voices.db");
+                if db.exists() {
+                    Error::Config(format!(
+                        "{}: the voice database cannot be opened ({e}); restore it from a backup, or move it \
+                         aside to start with no stored voices",
+                        db.display()
+                    ))
+                } else {
+                    e
+                }
+            })?;
+            Ok((store, None))
+        }
         StorageBackend::Postgres => {
             let url = config.storage.url.as_deref().unwrap_or_default();
             let opts = crate::shared::PgOptions {
@@ -206,8 +221,40 @@ pub fn node_id_for(engine: EngineKind, endpoint: &str) -> NodeId {
 impl Gateway {
     /// Builds a gateway: opens the voice store, creates the registry, policy
     /// and limiter. Serve it with [`run`].
+    ///
+    /// Without a configured `cluster.token` the gateway uses the token stored
+    /// in [`GatewayConfig::cluster_token_path`], generating it (mode 0600) on
+    /// first start, and logs where it is: the control plane is never anonymous.
     pub fn new(config: GatewayConfig, clock: SharedClock) -> Result<Arc<Self>> {
+        Self::build(config, clock, false)
+    }
+
+    /// A gateway for standalone mode: its nodes are in-process, so without a
+    /// configured `cluster.token` it serves no `/cluster/v1` control plane at
+    /// all (every path under it answers `404`).
+    pub fn new_standalone(config: GatewayConfig, clock: SharedClock) -> Result<Arc<Self>> {
+        Self::build(config, clock, true)
+    }
+
+    fn build(mut config: GatewayConfig, clock: SharedClock, standalone: bool) -> Result<Arc<Self>> {
         config.validate()?;
+        if config.cluster.token.is_none() && !standalone {
+            let path = config.cluster_token_path();
+            let (token, created) = crate::cluster::auth::load_or_create(&path)?;
+            tracing::warn!(
+                path = %path.display(),
+                created,
+                "no cluster.token configured: the cluster control plane uses the token stored in this file \
+                 (give it to workers through cluster.token_file or VCTTS_CLUSTER__TOKEN)"
+            );
+            // Supervised local workers get it through their environment.
+            for lw in &mut config.local_workers {
+                lw.env
+                    .entry("VCTTS_CLUSTER__TOKEN".into())
+                    .or_insert_with(|| token.clone());
+            }
+            config.cluster.token = Some(token);
+        }
         let registry_config = RegistryConfig {
             heartbeat_interval: config.registry.heartbeat_interval.0,
             dead_threshold: config.registry.dead_threshold.0,
@@ -229,6 +276,7 @@ impl Gateway {
         let timeouts = NodeTimeouts {
             first_byte: config.cluster.first_byte_timeout.0,
             request: config.cluster.request_timeout.0,
+            max_output: config.limits.max_output_duration.0,
         };
         let http = reqwest::Client::builder()
             .connect_timeout(config.cluster.connect_timeout.0)
@@ -256,6 +304,7 @@ impl Gateway {
             timeouts,
             links: RwLock::new(HashMap::new()),
             started: Instant::now(),
+            route_waiting: std::sync::atomic::AtomicUsize::new(0),
             shutdown,
             config,
         });
@@ -265,6 +314,12 @@ impl Gateway {
     /// The configuration in force.
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// Whether the HTTP control plane (`/cluster/v1`) is served: always but
+    /// on a standalone server without a configured token.
+    pub fn control_plane(&self) -> bool {
+        self.token.value().is_some()
     }
 
     /// The registry.
@@ -481,6 +536,10 @@ impl Gateway {
         }
         st.in_flight = self.limiter.in_flight();
         st.queued = self.limiter.queued();
+        st.route_queued = self
+            .route_waiting
+            .load(std::sync::atomic::Ordering::Acquire)
+            .min(u32::MAX as usize) as u32;
         st
     }
 
@@ -579,14 +638,14 @@ pub async fn run(
     }
     let app = api::router(gateway.clone());
     let gw = gateway.clone();
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("gateway shutting down; finishing in-flight requests");
-            gw.signal_shutdown();
-        })
-        .await
-        .map_err(|e| Error::io("serving the gateway", e));
+    let limits = gateway.config.server.connection_limits();
+    let result = crate::serve::serve(listener, app, limits, async move {
+        shutdown.await;
+        tracing::info!("gateway shutting down; finishing in-flight requests");
+        gw.signal_shutdown();
+    })
+    .await
+    .map_err(|e| Error::io("serving the gateway", e));
     gateway.signal_shutdown();
     result
 }

@@ -12,6 +12,8 @@
 //! - [`worker`]: one hosted engine as a node, its admission and its process;
 //! - [`cluster`]: the worker↔gateway protocol, both sides;
 //! - [`standalone`]: a gateway with in-process nodes for every installed engine;
+//! - [`budget`]: the cost bound of one request (output duration, answer size);
+//! - [`serve`]: the accept loop (connection limit, header and body deadlines);
 //! - [`metrics`]: Prometheus metrics;
 //! - [`shared`]: state several gateways share (voices in PostgreSQL, rate
 //!   budgets in Redis).
@@ -28,6 +30,7 @@ pub mod admin;
 pub mod announcements;
 pub mod api;
 pub mod auth;
+pub mod budget;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -37,6 +40,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod routing;
+pub mod serve;
 pub mod settings;
 pub mod shared;
 pub mod standalone;

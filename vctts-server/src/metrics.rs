@@ -283,6 +283,8 @@ pub struct ScrapeState {
     pub in_flight: u32,
     /// Requests waiting for a gateway concurrency slot.
     pub queued: u32,
+    /// Requests waiting in the routing queue for a slot on a full node.
+    pub route_queued: u32,
     /// Nodes per (engine, state).
     pub nodes: BTreeMap<(String, String), usize>,
     /// Requests in flight per node id.
@@ -456,6 +458,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE vctts_queue_depth gauge");
         let _ = writeln!(out, "vctts_queue_depth {}", state.queued);
+        let _ = writeln!(
+            out,
+            "# HELP vctts_route_queue_waiting Requests waiting at the gateway for a slot on a full node."
+        );
+        let _ = writeln!(out, "# TYPE vctts_route_queue_waiting gauge");
+        let _ = writeln!(out, "vctts_route_queue_waiting {}", state.route_queued);
         let gauge = |out: &mut String, name: &str, help: &str, rows: Vec<(String, String, f64)>| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");

@@ -17,17 +17,22 @@
 //!   their first chunk in hand, not yet sent);
 //! - only node faults count against the node's breaker: a request the node
 //!   refused as bad, or shed because it was full or in standby, does not;
-//! - when no node is selectable the answer is `no_node_available` naming the
-//!   engine (or, if every node was skipped by its rate limit, `rate_limited`
-//!   at the node layer).
+//! - when the engine's ready nodes are all full, the request waits in the
+//!   gateway's queue (`limiter.queue_size` places, `limiter.queue_timeout`)
+//!   for a free slot, and is refused `503 overloaded` with `Retry-After` when
+//!   the queue is full or the wait ends — a full node is busy, not missing;
+//! - when no node is selectable otherwise the answer is `no_node_available`
+//!   naming the engine (or, if every node was skipped by its rate limit,
+//!   `rate_limited` at the node layer).
 
 use crate::cluster::NodeApi;
 use crate::error::{ApiError, ApiResult, RateLimitInfo};
 use crate::gateway::Gateway;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
-use vctts_core::registry::{Lease, NodeId, Outcome, SelectContext};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use vctts_core::registry::{Lease, NodeId, NodeState, Outcome, SelectContext};
 use vctts_core::{Blame, EngineKind, Error};
 
 /// A call that succeeded on a node.
@@ -64,7 +69,48 @@ pub fn outcome_of(e: &Error) -> Option<Outcome> {
     }
 }
 
+/// How often a queued request looks for a free node.
+const QUEUE_POLL: Duration = Duration::from_millis(20);
+
+/// A place in the gateway's routing queue, given back on drop.
+struct QueueTicket<'a>(&'a AtomicUsize);
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Gateway {
+    /// Whether `engine` has a ready node (not in `exclude`) that is only
+    /// unselectable because it is full.
+    fn nodes_full(&self, engine: EngineKind, exclude: &[NodeId]) -> bool {
+        self.registry.snapshot().iter().any(|n| {
+            n.info.engine == engine
+                && !exclude.contains(&n.info.id)
+                && matches!(n.state, NodeState::Ready | NodeState::Busy)
+                && (n.in_flight >= n.info.capacity || n.state == NodeState::Busy)
+        })
+    }
+
+    /// Takes a place in the routing queue (`limiter.queue_size` places), or
+    /// refuses with `overloaded` when it is full.
+    fn join_route_queue(&self, engine: EngineKind) -> ApiResult<QueueTicket<'_>> {
+        let max = self.config.limiter.queue_size;
+        let taken = self
+            .route_waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(QueueTicket(&self.route_waiting)),
+            Err(_) => Err(Error::Overloaded(format!(
+                "every ready {engine} node is busy and the gateway's queue ({max}) is full"
+            ))
+            .into()),
+        }
+    }
+
     /// Runs `call` on a node of `engine`, failing over as the module docs say.
     pub async fn route<T, F, Fut>(
         &self,
@@ -81,6 +127,8 @@ impl Gateway {
         let mut attempts = 0usize;
         let mut last_error: Option<Error> = None;
         let mut node_limited: Option<vctts_core::limit::Refusal> = None;
+        let mut waiting: Option<QueueTicket<'_>> = None;
+        let queue_deadline = Instant::now() + self.config.limiter.queue_timeout.0;
         loop {
             let ctx = SelectContext {
                 voice,
@@ -89,6 +137,21 @@ impl Gateway {
             let lease = match self.registry.select(engine, &*self.policy(), &ctx) {
                 Ok(l) => l,
                 Err(none) => {
+                    if last_error.is_none() && self.nodes_full(engine, &exclude) {
+                        // Ready but full: wait in the gateway's queue for a slot.
+                        if waiting.is_none() {
+                            waiting = Some(self.join_route_queue(engine)?);
+                        }
+                        if Instant::now() < queue_deadline {
+                            tokio::time::sleep(QUEUE_POLL).await;
+                            continue;
+                        }
+                        return Err(Error::Overloaded(format!(
+                            "every ready {engine} node is busy and no slot came free within {:.0} s",
+                            self.config.limiter.queue_timeout.0.as_secs_f64()
+                        ))
+                        .into());
+                    }
                     if let Some(e) = last_error {
                         return Err(e.into());
                     }

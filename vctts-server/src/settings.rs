@@ -251,16 +251,30 @@ pub struct SettingsStore {
 
 impl SettingsStore {
     /// Starts from the config, then a saved file in `data_dir` if there is
-    /// one. A saved file that no longer validates is an error naming it.
+    /// one. A saved file that cannot be read as settings (empty, not JSON, no
+    /// longer valid) is renamed `settings.json.broken-<unix time>` and the
+    /// server starts from the config, logging both names.
     pub fn open(cfg: &GatewayConfig, data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(SETTINGS_FILE);
         let mut current = Settings::from_config(cfg);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let saved: Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Config(format!("{}: not valid JSON: {e}", path.display())))?;
-                current = apply_update(&current, &saved)
-                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                let applied = serde_json::from_slice::<Value>(&bytes)
+                    .map_err(|e| format!("not valid JSON: {e}"))
+                    .and_then(|saved| apply_update(&current, &saved).map_err(|e| e.to_string()));
+                match applied {
+                    Ok(s) => current = s,
+                    Err(why) => {
+                        // Start from the config, keeping the broken file for the operator.
+                        let aside = set_aside(&path)?;
+                        tracing::error!(
+                            file = %path.display(),
+                            kept_as = %aside.display(),
+                            error = %why,
+                            "the saved live settings cannot be used; starting from the config file's values"
+                        );
+                    }
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
@@ -301,15 +315,50 @@ pub enum UpdateError {
     Save(Error),
 }
 
+/// Renames a broken settings file out of the way; its new name.
+fn set_aside(path: &Path) -> Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let aside = path.with_extension(format!("json.broken-{secs}"));
+    std::fs::rename(path, &aside).map_err(|e| {
+        Error::io(
+            format!(
+                "{} cannot be used and cannot be moved aside to {}; move or delete it",
+                path.display(),
+                aside.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(aside)
+}
+
 fn save(path: &Path, s: &Settings) -> Result<()> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     }
     let tmp = path.with_extension("json.tmp");
     let text =
         serde_json::to_vec_pretty(s).map_err(|e| Error::Internal(format!("encoding settings: {e}")))?;
-    std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))
+    // Written and synced before the rename, so a crash leaves the old file
+    // or the new one, never an empty one.
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()
+    };
+    write().map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable once the folder is synced.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -380,8 +429,36 @@ mod tests {
         assert_eq!(store.get().limiter.ip_rpm, 3, "a refused update changes nothing");
         let again = SettingsStore::open(&cfg, dir.path()).unwrap();
         assert_eq!(again.get().limiter.ip_rpm, 3);
-        std::fs::write(dir.path().join(SETTINGS_FILE), b"{\"log_level\": 3}").unwrap();
-        let err = SettingsStore::open(&cfg, dir.path()).unwrap_err();
-        assert!(err.to_string().contains("log_level"), "{err}");
+        assert!(!dir.path().join("settings.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_broken_saved_file_is_set_aside_and_the_config_applies() {
+        let cfg = GatewayConfig::default();
+        for broken in [&b""[..], b"\0\x01garbage", b"{\"log_level\": 3}"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(SETTINGS_FILE);
+            std::fs::write(&path, broken).unwrap();
+            let store = SettingsStore::open(&cfg, dir.path()).unwrap();
+            assert_eq!(store.get(), base(), "{broken:?}");
+            assert!(!path.exists(), "moved away");
+            let kept: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("settings.json.broken-"))
+                .collect();
+            assert_eq!(kept.len(), 1, "{kept:?}");
+            assert_eq!(std::fs::read(dir.path().join(&kept[0])).unwrap(), broken);
+            // Saving works again.
+            store.update(&json!({"limiter": {"ip_rpm": 5}})).unwrap();
+            assert_eq!(
+                SettingsStore::open(&cfg, dir.path())
+                    .unwrap()
+                    .get()
+                    .limiter
+                    .ip_rpm,
+                5
+            );
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! models are installed, with default ports and folders and no config file
 //! needed. This is what a newcomer runs.
 //!
-//! Invariants: engines that are not installed are skipped with a log line
+//! Invariants: the in-process nodes need no HTTP control plane, so without a
+//! configured `cluster.token` none is served (`/cluster/v1/*` answers 404);
+//! engines that are not installed are skipped with a log line
 //! saying what is missing (they show as unavailable in `/api/v3/engines`);
 //! an engine that is installed but fails to load stays registered in
 //! `error`, with the reason, and the rest of the service works.
@@ -94,7 +96,7 @@ pub async fn run(
         tracing::warn!(models = %opts.models.display(),
             "no engine is installed; the API answers no_node_available until one is (run scripts/setup.sh)");
     }
-    let gw = Gateway::new(opts.gateway, Arc::new(SystemClock::new()))?;
+    let gw = Gateway::new_standalone(opts.gateway, Arc::new(SystemClock::new()))?;
     add_local_engines(&gw, &engines)?;
     gateway::run(gw, listener, shutdown).await
 }

@@ -10,7 +10,8 @@
 //! `voice_not_found`.
 //!
 //! Invariants: everything that can be checked at the gateway is checked
-//! before a node is involved (text length, language, voice); a stream is
+//! before a node is involved (text length, output duration budget, language,
+//! voice); a stream is
 //! committed to the client only once its first chunk is in hand, so failover
 //! never happens after audio bytes were sent.
 
@@ -94,6 +95,7 @@ impl Gateway {
             }
             .into());
         }
+        crate::budget::check(&parsed.request, 0.0, self.config.limits.max_output_duration.0)?;
         if let Some(lang) = &parsed.request.language {
             if !language_supported(&info, lang) {
                 return Err(Error::UnsupportedLanguage {

@@ -12,6 +12,8 @@ mod cluster;
 mod gpt_sovits;
 #[path = "server/handlers.rs"]
 mod handlers;
+#[path = "server/hardening.rs"]
+mod hardening;
 #[path = "server/synthesis.rs"]
 mod synthesis;
 #[path = "server/xtts.rs"]

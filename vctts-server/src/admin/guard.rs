@@ -5,8 +5,9 @@
 //!   state changes, and one audit record per call;
 //! - [`api_guard`] (outermost on the public API when `auth.api_key_enabled`):
 //!   a key with the scope the endpoint needs ([`scope_for`]); health,
-//!   metrics, announcements, engines, nodes and the OpenAPI document stay
-//!   open. The caller's [`Principal`] goes into the request's extensions, so
+//!   metrics, announcements, engines, nodes, the OpenAPI document and the
+//!   status page with its feeds (`/api/v3/events`, `/api/v3/status/endpoints`)
+//!   stay open. The caller's [`Principal`] goes into the request's extensions, so
 //!   the limiter applies the key's own rate.
 
 use crate::auth::{CSRF_HEADER, CSRF_VALUE, Principal, Scope, presented_key, session_token, token_digest};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use vctts_core::Error;
 
 /// Public paths that never need a key.
-pub const OPEN_PATHS: [&str; 9] = [
+pub const OPEN_PATHS: [&str; 11] = [
     "/api/v3/health",
     "/api/v3/health/live",
     "/api/v3/health/ready",
@@ -31,6 +32,9 @@ pub const OPEN_PATHS: [&str; 9] = [
     "/api/v3/engines",
     "/api/v3/nodes",
     "/api/v3/status",
+    // The status page's own feeds: as open as the page.
+    "/api/v3/events",
+    "/api/v3/status/endpoints",
 ];
 
 /// The scope a public path needs: `None` for open paths and paths outside
@@ -208,6 +212,8 @@ mod tests {
         assert_eq!(scope_for("/api/v3/metrics"), None);
         assert_eq!(scope_for("/admin/api/nodes"), None);
         assert_eq!(scope_for("/cluster/v1/heartbeat"), None);
+        assert_eq!(scope_for("/api/v3/events"), None);
+        assert_eq!(scope_for("/api/v3/status/endpoints"), None);
         assert_eq!(
             scope_for("/api/v3/synthesize/stream"),
             Some(Some(Scope::Synthesize))

@@ -122,7 +122,7 @@ async fn run_item(
     params(BatchQuery),
     responses(
         (status = 200, description = "Per-item results (JSON with base64 audio), or a ZIP with `format=zip`", body = BatchResponse),
-        (status = 413, description = "Too many items (`batch_too_large`) or body too large", body = ErrorBody),
+        (status = 413, description = "Too many items (`batch_too_large`), all items together would speak longer than `limits.max_output_duration` (`output_too_long`), or body too large", body = ErrorBody),
         (status = 422, description = "No items, or a bad `format`", body = ErrorBody),
     )
 )]
@@ -143,6 +143,18 @@ pub async fn synthesize_batch(
     }
     if body.items.is_empty() {
         return Err(Error::invalid("items", "must hold at least one request").into());
+    }
+    // One output budget for the whole batch (items that do not parse fail on their own).
+    let max_output = gw.config().limits.max_output_duration.0;
+    let total: f64 = body
+        .items
+        .iter()
+        .filter_map(|v| serde_json::from_value::<SynthesizeRequest>(v.clone()).ok())
+        .filter_map(|r| r.to_domain(gw.config().limits.max_text_chars).ok())
+        .map(|p| crate::budget::estimate_seconds(&p.request))
+        .sum();
+    if total > max_output.as_secs_f64() {
+        return Err(crate::budget::output_too_long(total, max_output));
     }
     let runs = body
         .items

@@ -31,7 +31,6 @@ pub mod upload;
 pub mod voices;
 pub mod xtts_compat;
 
-use crate::cluster::auth::require_token;
 use crate::error::{ApiError, WireError};
 use crate::gateway::Gateway;
 use axum::extract::DefaultBodyLimit;
@@ -39,6 +38,59 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use extract::BodyLimit;
 use std::sync::Arc;
+
+/// Longest request URI the gateway serves.
+pub const MAX_URI_BYTES: usize = 8 << 10;
+/// Largest total size of a request's headers.
+pub const MAX_HEADER_BYTES: usize = 32 << 10;
+
+/// Whether a percent-encoded path decodes to UTF-8.
+pub fn path_is_utf8(path: &str) -> bool {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    std::str::from_utf8(&out).is_ok()
+}
+
+/// Refuses requests whose URI or headers are too large, or whose path is
+/// not UTF-8, with the JSON error body (before any handler runs).
+async fn request_shape(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::from(WireError::UriTooLong { limit: MAX_URI_BYTES }).into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::from(WireError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        })
+        .into_response();
+    }
+    if !path_is_utf8(req.uri().path()) {
+        return ApiError::from(WireError::InvalidPath).into_response();
+    }
+    next.run(req).await
+}
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     WireError::NotFound(uri.path().to_string()).into()
@@ -95,25 +147,29 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
 pub fn router(gw: Arc<Gateway>) -> Router {
     let cluster = crate::cluster::gateway_api::router()
         .layer(Extension(BodyLimit(
-            crate::cluster::worker_api::CLUSTER_BODY_LIMIT,
+            crate::cluster::gateway_api::CONTROL_BODY_LIMIT,
         )))
         .layer(axum::middleware::from_fn_with_state(
-            gw.token.clone(),
-            require_token,
+            gw.clone(),
+            crate::cluster::gateway_api::guard,
         ));
-    let app = Router::new()
+    let mut app = Router::new();
+    if gw.control_plane() {
+        app = app.nest(crate::cluster::proto::PREFIX, cluster);
+    }
+    let app = app
         .merge(public_routes(&gw))
         .route("/api/v3/events", get(status::events))
         .route("/api/v3/status/endpoints", get(status::endpoints))
         .merge(crate::admin::router(&gw))
         .merge(crate::pages::router())
-        .nest(crate::cluster::proto::PREFIX, cluster)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             gw.clone(),
             crate::admin::guard::api_guard,
         ))
+        .layer(axum::middleware::from_fn(request_shape))
         .layer(axum::middleware::from_fn_with_state(
             gw.metrics().clone(),
             context::request_context,

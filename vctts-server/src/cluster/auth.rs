@@ -1,17 +1,25 @@
-//! The shared cluster token: checked on every cluster endpoint of both roles
-//! when one is configured, sent on every cluster call.
+//! The shared cluster token: checked on every cluster endpoint of both roles,
+//! sent on every cluster call.
 //!
-//! Invariants: the comparison takes the same time for every token of a given
-//! length; a refused call is answered `401 unauthorized` and logged with the
-//! caller's address and path (never the token).
+//! Invariants: the control plane is never anonymous — with no token every
+//! cluster call is refused (a gateway without a configured token generates
+//! one with [`load_or_create`]; a worker refuses to start without one;
+//! standalone servers serve no control plane at all); the check runs before
+//! any body is read; the comparison takes the same time for every token of a
+//! given length; a refused call is answered `401 unauthorized` and logged with
+//! the caller's address and path (never the token).
 
 use crate::error::ApiError;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::path::Path;
 use std::sync::Arc;
-use vctts_core::Error;
+use vctts_core::{Error, Result};
+
+/// Shortest accepted token.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 /// The configured token, if any.
 #[derive(Clone, Default)]
@@ -38,10 +46,11 @@ impl ClusterToken {
         self.0.as_deref()
     }
 
-    /// Whether the headers carry the right token (always true when none is set).
+    /// Whether the headers carry the right token (never when none is set:
+    /// the control plane is never anonymous).
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.0 else {
-            return true;
+            return false;
         };
         let given = headers
             .get(super::proto::TOKEN_HEADER)
@@ -59,6 +68,61 @@ impl ClusterToken {
     }
 }
 
+/// A fresh random token (32 bytes from the OS generator, hex).
+pub fn generate() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+/// Reads a token file: its first line, trimmed; at least [`MIN_TOKEN_LEN`]
+/// characters.
+pub fn read_token_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the cluster token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(Error::Config(format!(
+            "the cluster token file {} holds no token of at least {MIN_TOKEN_LEN} characters; \
+             delete it to have the gateway generate a new one",
+            path.display()
+        )));
+    }
+    Ok(token)
+}
+
+/// The token stored at `path`, or a fresh one written there (mode 0600,
+/// synced) when the file does not exist. The flag says whether it was created.
+pub fn load_or_create(path: &Path) -> Result<(String, bool)> {
+    if path.exists() {
+        return Ok((read_token_file(path)?, false));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let token = generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let write = |opts: &std::fs::OpenOptions| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = opts.open(path)?;
+        f.write_all(format!("{token}\n").as_bytes())?;
+        f.sync_all()
+    };
+    write(&opts).map_err(|e| Error::io(format!("writing the cluster token to {}", path.display()), e))?;
+    Ok((token, true))
+}
+
 /// Equality whose time depends only on the lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -72,6 +136,11 @@ pub async fn require_token(State(token): State<ClusterToken>, req: Request, next
     if token.accepts(req.headers()) {
         return next.run(req).await;
     }
+    refuse(&req)
+}
+
+/// The answer to a call without the right token (logged, never the token).
+pub fn refuse(req: &Request) -> Response {
     let peer = crate::api::context::client_addr(req.extensions())
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
@@ -111,8 +180,35 @@ mod tests {
             HeaderValue::from_static("Bearer 0123456789abcdef"),
         );
         assert!(t.accepts(&h));
-        assert!(ClusterToken::new(None).accepts(&HeaderMap::new()));
-        assert!(ClusterToken::new(Some(String::new())).accepts(&HeaderMap::new()));
+        // No token: nothing is accepted (never anonymous).
+        assert!(!ClusterToken::new(None).accepts(&HeaderMap::new()));
+        assert!(!ClusterToken::new(Some(String::new())).accepts(&HeaderMap::new()));
+        let mut h = HeaderMap::new();
+        h.insert("x-cluster-token", HeaderValue::from_static(""));
+        assert!(!ClusterToken::new(None).accepts(&h));
         assert!(!constant_time_eq(b"a", b"ab"));
+    }
+
+    #[test]
+    fn token_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/cluster.token");
+        let (t, created) = load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(t.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let (again, created) = load_or_create(&path).unwrap();
+        assert_eq!((again.as_str(), created), (t.as_str(), false));
+        assert_eq!(read_token_file(&path).unwrap(), t);
+        std::fs::write(&path, "short\n").unwrap();
+        let e = load_or_create(&path).unwrap_err().to_string();
+        assert!(e.contains("cluster.token") && e.contains("delete it"), "{e}");
+        assert!(read_token_file(&dir.path().join("none")).is_err());
+        assert_ne!(generate(), generate());
     }
 }

@@ -9,6 +9,12 @@
 //!   when the work is done) → [`Error::Timeout`];
 //! - an error body → the worker's own error, rebuilt from its code.
 //!
+//! - an answer larger than the request can legitimately produce
+//!   ([`crate::budget::answer_cap_bytes`]), an error body over
+//!   [`ERROR_BODY_LIMIT`] or a JSON answer over [`JSON_BODY_LIMIT`] →
+//!   [`Error::NodeUnavailable`] (the gateway never buffers an answer without
+//!   a limit; a stream is cut at the same cap).
+//!
 //! All three of the first are retryable; so are the worker's retryable codes.
 //! Invariant: dropping a returned [`NodeStream`] closes its connection, which
 //! cancels the work on the worker.
@@ -31,6 +37,45 @@ pub struct NodeTimeouts {
     pub first_byte: Duration,
     /// For a whole non-streamed call.
     pub request: Duration,
+    /// Most audio one request may make (`limits.max_output_duration`): bounds
+    /// what a node may send back.
+    pub max_output: Duration,
+}
+
+/// Largest error body read from a node.
+pub const ERROR_BODY_LIMIT: u64 = 64 << 10;
+/// Largest JSON answer read from a node (a voice profile, a status).
+pub const JSON_BODY_LIMIT: u64 = 32 << 20;
+
+/// Reads a body of at most `cap` bytes within `wait`; a longer one is an
+/// error as soon as it passes the cap (nothing beyond it is buffered).
+async fn read_capped(node: &str, resp: reqwest::Response, cap: u64, wait: Duration) -> Result<bytes::Bytes> {
+    let too_large = || Error::NodeUnavailable {
+        node: node.to_string(),
+        message: format!("answered more than the {cap} bytes this call can legitimately produce"),
+    };
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut buf = bytes::BytesMut::new();
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| transport_error(node, &e))?;
+            if (buf.len() + chunk.len()) as u64 > cap {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(wait, read).await {
+        Err(_) => Err(Error::Timeout(format!(
+            "node {node} did not finish its answer within {:.1}s",
+            wait.as_secs_f64()
+        ))),
+        Ok(r) => r,
+    }
 }
 
 /// A worker reached over HTTP.
@@ -131,10 +176,8 @@ impl RemoteNode {
             return Ok(resp);
         }
         let status = resp.status();
-        let body = tokio::time::timeout(self.timeouts.first_byte, resp.bytes())
+        let body = read_capped(&self.node_id, resp, ERROR_BODY_LIMIT, self.timeouts.first_byte)
             .await
-            .ok()
-            .and_then(|r| r.ok())
             .unwrap_or_default();
         match serde_json::from_slice::<ErrorBody>(&body) {
             Ok(b) => Err(crate::error::error_from_object(&b.error, &self.node_id)),
@@ -150,11 +193,7 @@ impl RemoteNode {
     }
 
     async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
-        let bytes = match tokio::time::timeout(self.timeouts.request, resp.bytes()).await {
-            Err(_) => return Err(Error::Timeout(format!("node {} answer body", self.node_id))),
-            Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
-            Ok(Ok(b)) => b,
-        };
+        let bytes = read_capped(&self.node_id, resp, JSON_BODY_LIMIT, self.timeouts.request).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Internal(format!("node {} answered unreadable JSON: {e}", self.node_id)))
     }
@@ -185,17 +224,8 @@ impl NodeApi for RemoteNode {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/octet-stream")
             .to_string();
-        let bytes = match tokio::time::timeout(self.timeouts.request, resp.bytes()).await {
-            Err(_) => {
-                return Err(Error::Timeout(format!(
-                    "node {} did not finish within {:.1}s",
-                    self.node_id,
-                    self.timeouts.request.as_secs_f64()
-                )));
-            }
-            Ok(Err(e)) => return Err(transport_error(&self.node_id, &e)),
-            Ok(Ok(b)) => b,
-        };
+        let cap = crate::budget::answer_cap_bytes(request, self.timeouts.max_output);
+        let bytes = read_capped(&self.node_id, resp, cap, self.timeouts.request).await?;
         Ok(NodeAudio {
             bytes,
             content_type,
@@ -227,9 +257,29 @@ impl NodeApi for RemoteNode {
         let sample_rate = header_u64(h, SAMPLE_RATE_HEADER).unwrap_or(0) as u32;
         let queue_time = Duration::from_millis(header_u64(h, QUEUE_TIME_HEADER).unwrap_or(0));
         let node = self.node_id.clone();
+        let cap = crate::budget::answer_cap_bytes(request, self.timeouts.max_output);
+        let mut sent = 0u64;
         let chunks = resp
             .bytes_stream()
-            .map(move |r| r.map_err(|e| transport_error(&node, &e)))
+            .map(move |r| {
+                let chunk = r.map_err(|e| transport_error(&node, &e))?;
+                sent += chunk.len() as u64;
+                if sent > cap {
+                    return Err(Error::NodeUnavailable {
+                        node: node.clone(),
+                        message: format!("streamed more than the {cap} bytes this request can produce"),
+                    });
+                }
+                Ok(chunk)
+            })
+            // The stream ends at the first error.
+            .scan(false, |failed, item| {
+                if *failed {
+                    return futures::future::ready(None);
+                }
+                *failed = item.is_err();
+                futures::future::ready(Some(item))
+            })
             .boxed();
         Ok(NodeStream {
             sample_rate,

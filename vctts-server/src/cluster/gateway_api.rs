@@ -8,7 +8,10 @@
 //! restarts; after an action the registry takes the state the node answered
 //! at once, so routing changes without waiting for a heartbeat; a heartbeat
 //! from an id the gateway does not know is answered `404 unknown_node`, which
-//! tells the worker to register again.
+//! tells the worker to register again; the token is checked before any body
+//! is read and control messages are small ([`CONTROL_BODY_LIMIT`]); every
+//! state-changing call (register, deregister, node actions — not heartbeats)
+//! is written to the audit log like an admin action, refused ones included.
 
 use super::CallContext;
 use super::proto::{
@@ -21,12 +24,57 @@ use crate::api::system::nodes_response;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::{Gateway, node_id_for, node_metrics, node_state};
 use crate::wire::NodesResponse;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use std::sync::Arc;
 use vctts_core::Error;
 use vctts_core::registry::{NodeId, NodeInfo};
+
+/// Largest body of a control message (register, heartbeat, deregister,
+/// node actions).
+pub const CONTROL_BODY_LIMIT: u64 = 256 << 10;
+
+/// The token check of the gateway's control plane, with audit records for
+/// state-changing calls (actor `cluster-token`, or `anonymous` when refused).
+pub async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let audited = req.method() != Method::GET && !path.ends_with("/heartbeat");
+    let action = format!("{} {}", req.method(), path);
+    let ip = crate::api::context::client_addr(req.extensions()).map(|a| a.ip().to_string());
+    let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    if !gw.token.accepts(req.headers()) {
+        if audited {
+            gw.ops.audit(
+                "anonymous",
+                &action,
+                &path,
+                "denied: missing or wrong cluster token",
+                rid.as_deref(),
+                ip,
+            );
+        }
+        return super::auth::refuse(&req);
+    }
+    let res = next.run(req).await;
+    if audited {
+        let result = if res.status().is_success() {
+            "ok".to_string()
+        } else {
+            format!("failed: {}", res.status().as_u16())
+        };
+        gw.ops
+            .audit("cluster-token", &action, &path, &result, rid.as_deref(), ip);
+    }
+    res
+}
 
 async fn register(
     State(gw): State<Arc<Gateway>>,

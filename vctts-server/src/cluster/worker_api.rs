@@ -1,5 +1,6 @@
 //! The worker's HTTP endpoints: the node side of the cluster protocol
-//! (`/cluster/v1/*`, token-protected) and an unauthenticated liveness and
+//! (`/cluster/v1/*`, token-protected, the token checked before any body is
+//! read, bodies capped per call) and an unauthenticated liveness and
 //! readiness probe (`/api/v3/health`) for process supervisors.
 //!
 //! Invariants: every handler goes through the same [`WorkerNode`] the
@@ -29,8 +30,12 @@ use futures::StreamExt;
 use std::sync::Arc;
 use vctts_core::VoiceProfile;
 
-/// Largest cluster call body (a reference clip as base64 `f32`).
-pub const CLUSTER_BODY_LIMIT: u64 = 256 << 20;
+/// Largest extraction call body (a reference clip as base64 `f32`).
+pub const EXTRACT_BODY_LIMIT: u64 = 64 << 20;
+/// Largest synthesis call body (the request and a voice profile).
+pub const SYNTHESIZE_BODY_LIMIT: u64 = 16 << 20;
+/// Largest body of any other cluster call (actions carry none).
+pub const CONTROL_BODY_LIMIT: u64 = 64 << 10;
 
 #[derive(Clone)]
 struct WorkerState {
@@ -144,12 +149,21 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(node: Arc<WorkerNode>, token: ClusterToken, metrics: Arc<Metrics>) -> Router {
     let state = WorkerState { node };
     let cluster = Router::new()
-        .route("/synthesize", post(synthesize))
-        .route("/synthesize/stream", post(synthesize_stream))
-        .route("/extract_voice", post(extract_voice))
+        .route(
+            "/synthesize",
+            post(synthesize).layer(Extension(BodyLimit(SYNTHESIZE_BODY_LIMIT))),
+        )
+        .route(
+            "/synthesize/stream",
+            post(synthesize_stream).layer(Extension(BodyLimit(SYNTHESIZE_BODY_LIMIT))),
+        )
+        .route(
+            "/extract_voice",
+            post(extract_voice).layer(Extension(BodyLimit(EXTRACT_BODY_LIMIT))),
+        )
         .route("/health", get(health))
         .route("/{action}", post(action))
-        .layer(Extension(BodyLimit(CLUSTER_BODY_LIMIT)))
+        .layer(Extension(BodyLimit(CONTROL_BODY_LIMIT)))
         .layer(axum::middleware::from_fn_with_state(token, require_token))
         .with_state(state.clone());
     Router::new()

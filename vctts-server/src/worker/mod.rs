@@ -9,6 +9,9 @@
 //! - [`run`]: serves a worker on an injected listener until an injected
 //!   shutdown future resolves.
 //!
+//! A worker does not start without a cluster token (`cluster.token`,
+//! `VCTTS_CLUSTER__TOKEN` or `cluster.token_file`).
+//!
 //! Shutdown (SIGTERM in the binary): the node stops taking work (new calls
 //! are refused as retryable, so gateways fail over), the agent deregisters
 //! from every gateway, in-flight work finishes (at most
@@ -148,6 +151,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
+    // Never an anonymous control plane: no token, no worker.
+    let token = ClusterToken::new(Some(config.cluster_token()?));
     let kind = config.worker.kind;
     let node = build_node(kind, &config.model, &config.resources)?;
     if config.model.auto_load {
@@ -159,7 +164,6 @@ pub async fn run(
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
     let endpoint = advertise_url(&config, bound)?;
-    let token = ClusterToken::new(config.cluster.token.clone());
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let agent_cfg = AgentConfig {
@@ -185,8 +189,7 @@ pub async fn run(
         let _ = stop_tx.send(true);
         let _ = drain_tx.send(true);
     };
-    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(graceful);
+    let serve = crate::serve::serve(listener, app, crate::serve::ConnectionLimits::default(), graceful);
     let drain_timeout = config.cluster.drain_timeout.0;
     let deadline = async move {
         while !*drain_rx.borrow() {

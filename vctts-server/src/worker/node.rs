@@ -12,8 +12,10 @@
 //!   while the model is not loaded ([`Error::ModelNotLoaded`], retryable);
 //! - at most `max_concurrency` requests infer at once; up to `queue_size`
 //!   wait; more are refused ([`Error::Overloaded`]);
-//! - a stream holds its admission slot until it ends or its reader drops it,
-//!   and dropping it cancels the engine's work;
+//! - a request holds its admission slot until the engine's work has
+//!   actually stopped: a whole synthesis until the engine returns (even when
+//!   its caller went away), a stream until it ends or, when its reader drops
+//!   it, until the engine has let go of it (it stops before its next chunk);
 //! - an engine that could not be built leaves the node in `error` with the
 //!   reason (e.g. what is not installed); it never panics the process.
 
@@ -416,9 +418,21 @@ impl WorkerNode {
         let slot = self.admission.admit().await?;
         let queue_time = slot.queued_for;
         let started = Instant::now();
-        let result = engine.synthesize(request, profile).await;
+        // The engine works in its own task, which holds the slot: when the
+        // caller goes away (the client hung up) the slot stays taken until
+        // the engine has actually finished, so dropped requests cannot get
+        // around the concurrency limit.
+        let (req, prof) = (request.clone(), profile.cloned());
+        let work = tokio::spawn(async move {
+            let result = engine.synthesize(&req, prof.as_ref()).await;
+            drop(slot);
+            result
+        });
+        let result = work
+            .await
+            .map_err(|e| Error::Internal(format!("the synthesis task failed: {e}")))
+            .and_then(|r| r);
         let inference_time = started.elapsed();
-        drop(slot);
         self.record(result.is_ok(), inference_time);
         let audio = result?;
         let encoded = vctts::encode(&audio, request.format);
