@@ -73,6 +73,7 @@ use utoipa::OpenApi;
         wire::AudioFormatName,
         wire::EngineName,
         wire::SpeechFormatName,
+        wire::BatchFormatName,
         wire::StreamFormatName,
         wire::OpenAiModel,
         wire::OpenAiModelList,
@@ -105,7 +106,7 @@ pub fn document() -> String {
 /// Adds what every operation shares, so generated clients know every answer
 /// they can get: the API-key security schemes (keys are optional unless the
 /// gateway requires them), `429` on every operation (the limiter is in front
-/// of all of them), `400` on every operation with query parameters, `415` on
+/// of all of them), `400` on every operation with query parameters or a body, `415` on
 /// every operation with a body, and `503` on the
 /// operations that need a node. Responses an operation documents itself are
 /// kept; errors on `/v1/*` refer to OpenAI's error body.
@@ -162,10 +163,13 @@ fn complete(doc: &mut serde_json::Value) {
             responses
                 .entry("429")
                 .or_insert_with(|| error("Rate limited; see Retry-After and RateLimit-*"));
-            if has_query {
-                responses
-                    .entry("400")
-                    .or_insert_with(|| error("The query string cannot be read (`invalid_query`)"));
+            if has_query || has_body {
+                responses.entry("400").or_insert_with(|| {
+                    error(
+                        "The query string or the body cannot be read (`invalid_query`, \
+                         `malformed_json`, `malformed_multipart`)",
+                    )
+                });
             }
             if has_body {
                 responses
@@ -187,7 +191,10 @@ fn voice_id_pattern(op: &mut serde_json::Value) {
     let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
         return;
     };
-    for p in params.iter_mut().filter(|p| p["in"] == "path" && p["name"] == "id") {
+    for p in params
+        .iter_mut()
+        .filter(|p| p["in"] == "path" && p["name"] == "id")
+    {
         if let Some(schema) = p.get_mut("schema").and_then(|s| s.as_object_mut()) {
             schema.insert("pattern".into(), "^[A-Za-z0-9_-]+([.][A-Za-z0-9_-]+)*$".into());
             schema.insert("maxLength".into(), vctts_core::voice::MAX_VOICE_ID_LEN.into());

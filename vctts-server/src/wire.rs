@@ -243,11 +243,13 @@ impl SynthesizeRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// The items, each a synthesis request.
-    #[schema(min_items = 1, value_type = Vec<SynthesizeRequest>)]
+    /// The items, each a synthesis request; at most `limits.max_batch_items`
+    /// (16 unless the gateway's configuration says otherwise).
+    #[schema(min_items = 1, max_items = 16, value_type = Vec<SynthesizeRequest>)]
     pub items: Vec<serde_json::Value>,
     /// `json` (default: base64 audio per item) or `zip` (one file per item plus `manifest.json`).
     #[serde(default)]
+    #[schema(value_type = Option<BatchFormatName>)]
     pub format: Option<String>,
 }
 
@@ -257,8 +259,19 @@ pub struct BatchRequest {
 #[serde(deny_unknown_fields)]
 pub struct BatchQuery {
     /// `json` or `zip`.
-    #[param(pattern = "^(json|zip)$")]
+    #[param(value_type = Option<BatchFormatName>)]
     pub format: Option<String>,
+}
+
+/// The answer forms of a batch (documentation of [`BatchQuery::format`] and
+/// [`BatchRequest::format`]).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchFormatName {
+    /// One JSON document, audio in base64.
+    Json,
+    /// A ZIP of the audio files and `results.json`.
+    Zip,
 }
 
 /// One batch item's result.
@@ -374,6 +387,7 @@ pub struct VoiceDto {
 #[serde(deny_unknown_fields)]
 pub struct VoicesQuery {
     /// Voices to skip (default 0).
+    #[param(minimum = 0, maximum = 4294967295u64)]
     pub offset: Option<usize>,
     /// Voices per page, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -590,7 +604,10 @@ pub struct HealthResponse {
 pub struct SpeechRequest {
     /// `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts` (any `tts-*` or `gpt-*`: the
     /// default engine) or an engine name.
-    #[schema(example = "tts-1", pattern = "^(tts-[A-Za-z0-9._-]*|gpt-[A-Za-z0-9._-]*|xtts|openvoice|gpt-sovits)$")]
+    #[schema(
+        example = "tts-1",
+        pattern = "^(tts-[A-Za-z0-9._-]*|gpt-[A-Za-z0-9._-]*|xtts|openvoice|gpt-sovits)$"
+    )]
     pub model: String,
     /// The text.
     #[schema(min_length = 1)]
@@ -599,7 +616,7 @@ pub struct SpeechRequest {
     /// spread over the engine's built-in voices), a stored voice id or a
     /// built-in voice; or `{"id": "<voice id>"}` (OpenAI's custom-voice form,
     /// also accepted).
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+([.][A-Za-z0-9_-]+)*$")]
     pub voice: SpeechVoice,
     /// `mp3` (default), `opus`, `aac`, `flac`, `wav` or `pcm` (s16le); all at 24 kHz.
     #[serde(default)]

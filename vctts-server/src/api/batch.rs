@@ -121,7 +121,8 @@ async fn run_item(
     request_body = BatchRequest,
     params(BatchQuery),
     responses(
-        (status = 200, description = "Per-item results (JSON with base64 audio), or a ZIP with `format=zip`", body = BatchResponse),
+        (status = 200, description = "Per-item results (JSON with base64 audio), or a ZIP with `format=zip`",
+            content((BatchResponse = "application/json"), ("application/zip"))),
         (status = 413, description = "Too many items (`batch_too_large`), all items together would speak longer than `limits.max_output_duration` (`output_too_long`), or body too large", body = ErrorBody),
         (status = 422, description = "No items, or a bad `format`", body = ErrorBody),
     )

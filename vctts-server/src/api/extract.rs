@@ -108,8 +108,12 @@ fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
                 None => false,
             }
         }
-        Value::Array(items) => items.iter_mut().fold(false, |c, x| integral_floats_to_integers(x) | c),
-        Value::Object(map) => map.values_mut().fold(false, |c, x| integral_floats_to_integers(x) | c),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, x| integral_floats_to_integers(x) | c),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |c, x| integral_floats_to_integers(x) | c),
         _ => false,
     }
 }
@@ -177,8 +181,14 @@ mod tests {
     #[test]
     fn integral_floats_fit_integer_fields() {
         assert_eq!(decode_json::<T>(b"{\"a\": 9193.0}").unwrap().a, 9193);
-        assert_eq!(decode_json::<T>(b"{\"a\": 9193.5}").unwrap_err().code(), "invalid_input");
-        assert_eq!(decode_json::<T>(b"{\"a\": -1.0}").unwrap_err().code(), "invalid_input");
+        assert_eq!(
+            decode_json::<T>(b"{\"a\": 9193.5}").unwrap_err().code(),
+            "invalid_input"
+        );
+        assert_eq!(
+            decode_json::<T>(b"{\"a\": -1.0}").unwrap_err().code(),
+            "invalid_input"
+        );
         // Other shape errors keep serde's message.
         let e = decode_json::<T>(b"{\"a\": 1.0, \"b\": 2}").unwrap_err();
         assert!(e.to_string().contains("unknown field `b`"), "{e}");

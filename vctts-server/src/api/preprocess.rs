@@ -50,7 +50,8 @@ pub fn ascii_json<T: serde::Serialize>(v: &T) -> String {
     tag = "audio",
     request_body(content = PreprocessForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The processed WAV (quality in X-Quality-Report), or JSON with `response=json`", content_type = "audio/wav"),
+        (status = 200, description = "The processed WAV (quality in X-Quality-Report), or JSON with `response=json`",
+            content(("audio/wav"), ("application/json"))),
         (status = 413, description = "Upload too large", body = ErrorBody),
         (status = 415, description = "Not multipart/form-data", body = ErrorBody),
         (status = 422, description = "Corrupt or unusable audio, or a bad option", body = ErrorBody),
