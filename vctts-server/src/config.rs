@@ -418,6 +418,10 @@ pub struct ServerSection {
     pub header_read_timeout: Seconds,
     /// Time a client has to send a request's whole body.
     pub body_read_timeout: Seconds,
+    /// Proxies (addresses or CIDR networks) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client (per-IP limits, logs).
+    /// Empty (the default): the headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -429,6 +433,7 @@ impl Default for ServerSection {
             max_connections: 1024,
             header_read_timeout: Seconds::secs(10),
             body_read_timeout: Seconds::secs(120),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -1086,6 +1091,10 @@ impl GatewayConfig {
         check(self.server.workers <= 1024, || {
             format!("server.workers must be at most 1024, got {}", self.server.workers)
         })?;
+        for (i, entry) in self.server.trusted_proxies.iter().enumerate() {
+            crate::api::forwarded::parse_proxy(entry)
+                .map_err(|e| Error::Config(format!("server.trusted_proxies[{i}]: {e}")))?;
+        }
         check(self.server.max_connections >= 1, || {
             "server.max_connections must be at least 1".into()
         })?;
@@ -1641,6 +1650,31 @@ announcements:
         assert!(e.contains("openai.voices.alloy"), "{e}");
         let e = err(GatewayConfig::parse("openai: { colours: {} }", &Env::empty()));
         assert!(e.contains("colours"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = GatewayConfig::parse(
+            "server: { trusted_proxies: [127.0.0.1, 10.0.0.0/8, \"::1\"] }",
+            &Env::empty(),
+        )
+        .unwrap();
+        assert_eq!(c.server.trusted_proxies.len(), 3);
+        assert!(
+            GatewayConfig::parse("", &Env::empty())
+                .unwrap()
+                .server
+                .trusted_proxies
+                .is_empty()
+        );
+        let e = err(GatewayConfig::parse(
+            "server: { trusted_proxies: [10.0.0.0/8, nginx] }",
+            &Env::empty(),
+        ));
+        assert!(
+            e.contains("server.trusted_proxies[1]") && e.contains("nginx"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod batch;
 pub mod context;
 pub mod encoding;
 pub mod extract;
+pub mod forwarded;
 pub mod gsv_compat;
 pub mod limit;
 pub mod openai;
@@ -173,6 +174,17 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             gw.metrics().clone(),
             context::request_context,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(forwarded::TrustedProxies(
+                gw.config()
+                    .server
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|e| forwarded::parse_proxy(e).ok())
+                    .collect(),
+            )),
+            forwarded::forwarded,
         ))
         .with_state(gw);
     // The checks run through the router without the results extension, so

@@ -875,3 +875,37 @@ async fn metrics_count_requests_by_route() {
     );
     assert!(text.contains("vctts_voices 0"), "{text}");
 }
+
+/// A request from `peer` carrying `X-Forwarded-For: forwarded`.
+async fn forwarded_from(h: &Harness, peer: [u8; 4], forwarded: &str) -> u16 {
+    let req = Request::builder()
+        .uri("/api/v3/engines")
+        .header("x-forwarded-for", forwarded)
+        .body(Body::empty())
+        .unwrap();
+    h.app(peer).oneshot(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn clients_behind_a_trusted_proxy_are_limited_by_their_own_address() {
+    let h = Harness::new("server: { trusted_proxies: [10.0.0.0/8] }\nlimiter: { global_rpm: 0, ip_rpm: 2 }");
+    // Two clients behind the proxy 10.0.0.1 each have their own budget; a
+    // forged address on the left of the chain is not believed.
+    for _ in 0..2 {
+        assert_eq!(
+            forwarded_from(&h, [10, 0, 0, 1], "6.6.6.6, 198.51.100.1").await,
+            200
+        );
+    }
+    assert_eq!(
+        forwarded_from(&h, [10, 0, 0, 1], "7.7.7.7, 198.51.100.1").await,
+        429
+    );
+    assert_eq!(forwarded_from(&h, [10, 0, 0, 1], "198.51.100.2").await, 200);
+    // A client that is not a trusted proxy is limited by its own address,
+    // whatever it claims.
+    let h = Harness::new("limiter: { global_rpm: 0, ip_rpm: 2 }");
+    assert_eq!(forwarded_from(&h, [192, 0, 2, 1], "198.51.100.1").await, 200);
+    assert_eq!(forwarded_from(&h, [192, 0, 2, 1], "198.51.100.2").await, 200);
+    assert_eq!(forwarded_from(&h, [192, 0, 2, 1], "198.51.100.3").await, 429);
+}
