@@ -45,6 +45,7 @@ use utoipa::OpenApi;
         api::openai::list_models,
         api::openai::get_model,
         api::openai::list_voices,
+        crate::admin::handlers::public_announcements,
     ),
     components(schemas(
         ErrorBody,
@@ -73,6 +74,8 @@ use utoipa::OpenApi;
         wire::AudioFormatName,
         wire::EngineName,
         wire::SpeechFormatName,
+        wire::AnnouncementDto,
+        wire::AnnouncementsResponse,
         wire::BatchFormatName,
         wire::StreamFormatName,
         wire::OpenAiModel,

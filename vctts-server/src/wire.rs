@@ -763,3 +763,27 @@ mod tests {
         );
     }
 }
+
+/// One announcement as the status page shows it (`GET /api/v3/announcements`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnnouncementDto {
+    /// Its id.
+    pub id: String,
+    /// `info`, `warning` or `error`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(info|warning|error)$")]
+    pub kind: String,
+    /// The text.
+    pub message: String,
+    /// When it was posted (RFC 3339).
+    pub created_at: String,
+    /// When it stops being shown (RFC 3339), if ever.
+    pub expires_at: Option<String>,
+}
+
+/// `GET /api/v3/announcements` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AnnouncementsResponse {
+    /// Newest first.
+    pub announcements: Vec<AnnouncementDto>,
+}

@@ -367,16 +367,27 @@ async fn list_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
     Json(json!({ "announcements": all_announcements(&gw).await }))
 }
 
-async fn public_announcements(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    let list: Vec<Value> = all_announcements(&gw)
+/// The announcements shown on the status page (open to everyone).
+#[utoipa::path(get, path = "/api/v3/announcements", tag = "service",
+    responses((status = 200, description = "Operator, config and system announcements, newest first", body = crate::wire::AnnouncementsResponse)))]
+pub async fn public_announcements(
+    State(gw): State<Arc<Gateway>>,
+) -> Json<crate::wire::AnnouncementsResponse> {
+    let announcements = all_announcements(&gw)
         .await
         .into_iter()
-        .map(|a| {
-            json!({"id": a.id, "type": a.kind, "message": a.message,
-                   "created_at": a.created_at, "expires_at": a.expires_at})
+        .map(|a| crate::wire::AnnouncementDto {
+            id: a.id,
+            kind: serde_json::to_value(a.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            message: a.message,
+            created_at: a.created_at,
+            expires_at: a.expires_at,
         })
         .collect();
-    Json(json!({ "announcements": list }))
+    Json(crate::wire::AnnouncementsResponse { announcements })
 }
 
 #[derive(Deserialize)]
