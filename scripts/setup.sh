@@ -313,58 +313,37 @@ else
     say "espeak-ng present: $(command -v espeak-ng)"
 fi
 
-# ------------------------------------------------- the openai client (tests)
-# vctts-server/tests/openai_client.rs runs the official `openai` Python client
-# (pinned) against a live server; it lives in its own virtual environment.
-OPENAI_CLIENT_REQ="openai==3.51.0"
-OPENAI_VENV="$VCTTS_HOME/openai-client"
-openai_client_ok() {
-    [ -x "$OPENAI_VENV/bin/python" ] &&
-        "$OPENAI_VENV/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '${OPENAI_CLIENT_REQ#openai==}')" 2> /dev/null
-}
-if openai_client_ok; then
-    say "openai client present: ${OPENAI_VENV#"$REPO_ROOT"/} ($OPENAI_CLIENT_REQ)"
-elif ! have python3 || ! python3 -c "import venv, ensurepip" 2> /dev/null; then
-    warn "python3 with venv (e.g. apt-get install python3-venv) is needed for the openai client test; skipped"
-else
-    say "installing $OPENAI_CLIENT_REQ into ${OPENAI_VENV#"$REPO_ROOT"/}"
-    pip_quiet=()
-    [ "$QUIET" -eq 1 ] && pip_quiet=(-q)
-    rm -rf -- "$OPENAI_VENV"
-    if python3 -m venv "$OPENAI_VENV" &&
-        "$OPENAI_VENV/bin/pip" install "${pip_quiet[@]}" --disable-pip-version-check "$OPENAI_CLIENT_REQ" >&2 &&
-        openai_client_ok; then
-        say "installed $OPENAI_CLIENT_REQ"
-    else
-        warn "installing $OPENAI_CLIENT_REQ failed (is PyPI reachable?); the openai client test will fail until it is installed"
+# ------------------------------------------------- Python tools of the tests
+# Each pinned tool lives in its own virtual environment under .vctts/:
+# the official `openai` client (vctts-server/tests/clients.rs runs it against
+# a live server) and schemathesis (scripts/schemathesis.sh).
+# pinned_venv DIR PACKAGE VERSION USED_BY
+pinned_venv() {
+    local venv="$VCTTS_HOME/$1" package="$2" version="$3" used_by="$4"
+    local req="$package==$version"
+    local check="import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2> /dev/null; then
+        say "$package present: ${venv#"$REPO_ROOT"/} ($req)"
+        return
     fi
-fi
-
-# ------------------------------------------------- schemathesis (tests)
-# scripts/schemathesis.sh checks the OpenAPI document against a live server.
-SCHEMATHESIS_REQ="schemathesis==4.32.5"
-SCHEMATHESIS_VENV="$VCTTS_HOME/schemathesis"
-schemathesis_ok() {
-    [ -x "$SCHEMATHESIS_VENV/bin/schemathesis" ] &&
-        "$SCHEMATHESIS_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '${SCHEMATHESIS_REQ#schemathesis==}')" 2> /dev/null
-}
-if schemathesis_ok; then
-    say "schemathesis present: ${SCHEMATHESIS_VENV#"$REPO_ROOT"/} ($SCHEMATHESIS_REQ)"
-elif ! have python3 || ! python3 -c "import venv, ensurepip" 2> /dev/null; then
-    warn "python3 with venv (e.g. apt-get install python3-venv) is needed for the schemathesis run; skipped"
-else
-    say "installing $SCHEMATHESIS_REQ into ${SCHEMATHESIS_VENV#"$REPO_ROOT"/}"
-    st_quiet=()
-    [ "$QUIET" -eq 1 ] && st_quiet=(-q)
-    rm -rf -- "$SCHEMATHESIS_VENV"
-    if python3 -m venv "$SCHEMATHESIS_VENV" &&
-        "$SCHEMATHESIS_VENV/bin/pip" install "${st_quiet[@]}" --disable-pip-version-check "$SCHEMATHESIS_REQ" >&2 &&
-        schemathesis_ok; then
-        say "installed $SCHEMATHESIS_REQ"
-    else
-        warn "installing $SCHEMATHESIS_REQ failed (is PyPI reachable?); scripts/schemathesis.sh will fail until it is installed"
+    if ! have python3 || ! python3 -c "import venv, ensurepip" 2> /dev/null; then
+        warn "python3 with venv (e.g. apt-get install python3-venv) is needed for $used_by; skipped"
+        return
     fi
-fi
+    say "installing $req into ${venv#"$REPO_ROOT"/}"
+    local quiet=()
+    [ "$QUIET" -eq 1 ] && quiet=(-q)
+    rm -rf -- "$venv"
+    if python3 -m venv "$venv" &&
+        "$venv/bin/pip" install "${quiet[@]}" --disable-pip-version-check "$req" >&2 &&
+        "$venv/bin/python" -c "$check"; then
+        say "installed $req"
+    else
+        warn "installing $req failed (is PyPI reachable?); $used_by will fail until it is installed"
+    fi
+}
+pinned_venv openai-client openai 3.51.0 "the openai client test"
+pinned_venv schemathesis schemathesis 4.32.5 "scripts/schemathesis.sh"
 
 say "done. ONNX Runtime: $LIB_DIR/libonnxruntime.so.1.32.0; voice: ${VOICE_DIR#"$REPO_ROOT"/}/en_US-joe-medium.onnx"
 if [ ! -f "$REPO_ROOT/models/openvoice/converter/tone_clone_model.onnx" ]; then

@@ -22,14 +22,12 @@ mod store_contract;
 #[test]
 fn shipped_nginx_config_adapts() {
     let shipped = std::fs::read_to_string(services::repo_path("config/nginx-gateways.conf")).unwrap();
-    let site = services::adapt_site(
-        &shipped,
-        &["127.0.0.1:1111", "127.0.0.1:2222"],
-        3333,
-        std::path::Path::new("/tmp/x"),
-    );
+    let logs = tempfile::tempdir().unwrap();
+    let site = services::adapt_site(&shipped, &["127.0.0.1:1111", "127.0.0.1:2222"], 3333, logs.path());
     assert!(site.contains("server 127.0.0.1:1111 max_fails=1"), "{site}");
     assert!(site.contains("server 127.0.0.1:2222 max_fails=1"));
     assert!(site.contains("listen 127.0.0.1:3333;"));
+    // The shipped log paths give way to the test's folder.
+    assert!(site.contains(&logs.path().display().to_string()), "{site}");
     assert!(!site.contains("/var/log/nginx"));
 }
