@@ -109,6 +109,14 @@ impl<'de> Deserialize<'de> for Seconds {
 #[serde(transparent)]
 pub struct ByteSize(pub u64);
 
+/// Parses one `trusted_proxies` entry: an address or a network in CIDR form.
+pub fn parse_proxy(entry: &str) -> std::result::Result<ipnet::IpNet, String> {
+    let t = entry.trim();
+    t.parse::<ipnet::IpNet>()
+        .or_else(|_| t.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{entry:?} is not an address or a network (e.g. 10.0.0.0/8, 127.0.0.1, ::1)"))
+}
+
 /// Parses `1024`, `512KB` (512,000), `10MiB`, `1GB` ([`vctts_core::units`]).
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     vctts_core::units::parse_size(s)
@@ -1092,8 +1100,7 @@ impl GatewayConfig {
             format!("server.workers must be at most 1024, got {}", self.server.workers)
         })?;
         for (i, entry) in self.server.trusted_proxies.iter().enumerate() {
-            crate::api::forwarded::parse_proxy(entry)
-                .map_err(|e| Error::Config(format!("server.trusted_proxies[{i}]: {e}")))?;
+            parse_proxy(entry).map_err(|e| Error::Config(format!("server.trusted_proxies[{i}]: {e}")))?;
         }
         check(self.server.max_connections >= 1, || {
             "server.max_connections must be at least 1".into()

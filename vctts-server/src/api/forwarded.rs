@@ -45,13 +45,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Parses one `trusted_proxies` entry: an address or a network in CIDR form.
-pub fn parse_proxy(entry: &str) -> Result<IpNet, String> {
-    let t = entry.trim();
-    t.parse::<IpNet>()
-        .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{entry:?} is not an address or a network (e.g. 10.0.0.0/8, 127.0.0.1, ::1)"))
-}
+pub use crate::config::parse_proxy;
 
 /// One hop of a forwarding header as an address, if it is one.
 fn hop_address(raw: &str) -> Option<IpAddr> {
