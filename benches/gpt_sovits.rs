@@ -56,7 +56,7 @@ fn main() {
     let reference = ReferenceAudio {
         audio,
         transcript: Some(transcript),
-        language: Some("en".into()),
+        language: Some("en".parse().unwrap()),
     };
     let config = |chunk: usize| GptSovitsConfig {
         session,
@@ -65,7 +65,7 @@ fn main() {
         ..GptSovitsConfig::new(dir.join("model"))
     };
     let mut request = SynthesisRequest::new(&text_en);
-    request.language = Some("en".into());
+    request.language = Some("en".parse().unwrap());
     request.seed = Some(1);
 
     rt.block_on(async {

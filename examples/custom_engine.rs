@@ -422,7 +422,7 @@ async fn main() -> Result<()> {
     // A client error is not the node's fault.
     let lease = registry.select(EngineKind::OpenVoice, p2c.as_ref(), &SelectContext::default())?;
     let mut bad = SynthesisRequest::new("Parlez-vous?");
-    bad.language = Some("fr".into());
+    bad.language = Some("fr".parse().unwrap());
     let started = Instant::now();
     if let Err(e) = engines[lease.id()].synthesize(&bad, None).await {
         println!("rejected by {}: {e} (code {})", lease.id(), e.code());

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use vctts_core::{
-    Audio, Engine, EngineInfo, EngineKind, Error, ModelState, NewVoice, OutputFormat, ReferenceAudio, Result,
-    StoredVoice, SynthesisRequest, VoiceId, VoiceProfile,
+    Audio, Engine, EngineInfo, EngineKind, Error, Language, ModelState, NewVoice, OutputFormat,
+    ReferenceAudio, Result, StoredVoice, SynthesisRequest, VoiceId, VoiceProfile,
 };
 use vctts_engines::audio::decode::{DecodeLimits, decode, decode_file};
 use vctts_engines::audio::preprocess::remove_dc;
@@ -236,9 +236,9 @@ impl Speech {
         self.engine = Some(kind);
         self
     }
-    /// Speaks this language.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.request.language = Some(language.into());
+    /// Speaks this language (parse a tag with `"en-US".parse()?`).
+    pub fn language(mut self, language: Language) -> Self {
+        self.request.language = Some(language);
         self
     }
     /// Speaking rate (1.0 is normal).
@@ -285,7 +285,7 @@ impl Reference {
     }
 
     /// Sets the language spoken in the clip.
-    pub fn language(mut self, language: Option<String>) -> Self {
+    pub fn language(mut self, language: Option<Language>) -> Self {
         self.audio.language = language;
         self
     }
@@ -296,7 +296,7 @@ impl Reference {
         NewVoice {
             id,
             name,
-            language: self.audio.language.clone(),
+            language: self.audio.language.as_ref().map(ToString::to_string),
             transcript: self.audio.transcript.clone(),
             reference_seconds: audio.duration().as_secs_f32(),
             sample_rate: audio.sample_rate,
@@ -491,14 +491,15 @@ impl Tts {
         self.store().run(move |s| s.delete(&id)).await
     }
 
-    /// Resolves the engine and the voice of `speech` and validates it.
+    /// Resolves the engine and the voice of `speech` and checks it against
+    /// the engine ([`vctts_core::EngineInfo::check_request`]).
     pub async fn prepare(&self, speech: &Speech) -> Result<Prepared> {
-        speech.request.validate()?;
         let kind = match speech.engine {
             Some(k) => k,
             None => self.default_engine()?,
         };
         let engine = self.engine(kind).await?;
+        engine.info().check_request(&speech.request)?;
         let mut request = speech.request.clone();
         let profile = match &speech.voice {
             VoiceChoice::Default => None,

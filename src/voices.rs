@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use vctts_core::{EngineKind, Error, ReferenceAudio, Result, VoiceId, VoiceProfile};
+use vctts_core::{EngineKind, Error, Language, ReferenceAudio, Result, VoiceId, VoiceProfile};
 use vctts_engines::audio::decode::{DecodeLimits, decode};
 
 /// Which voice to speak with.
@@ -198,7 +198,13 @@ impl Profiles {
         Ok(ReferenceAudio {
             audio,
             transcript: meta.voice.transcript,
-            language: meta.voice.language,
+            // Stored as the tag `Language` wrote; a value an older version
+            // stored unchecked that does not parse counts as unknown.
+            language: meta
+                .voice
+                .language
+                .as_deref()
+                .and_then(|l| Language::parse(l).ok()),
         })
     }
 }

@@ -99,7 +99,7 @@ struct SynthArgs {
     engine: EngineKind,
     /// Language code, e.g. en. Default: the voice's language.
     #[arg(long)]
-    language: Option<String>,
+    language: Option<vctts_core::Language>,
     /// Speaking rate, 0.25–4.0.
     #[arg(long, default_value_t = 1.0)]
     speed: f32,
@@ -167,7 +167,7 @@ struct ExtractArgs {
     transcript: Option<String>,
     /// Language of the reference.
     #[arg(long)]
-    language: Option<String>,
+    language: Option<vctts_core::Language>,
     /// Replace a voice of the same id.
     #[arg(long)]
     force: bool,
@@ -291,7 +291,6 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
     speech.request.sampling.top_k = a.top_k;
     speech.request.sampling.top_p = a.top_p;
     speech.request.sampling.repetition_penalty = a.repetition_penalty;
-    speech.request.validate()?;
     let tts = tts(cli, a.engine, a.threads).await?;
     speech.voice = match (&a.reference, &a.voice) {
         (Some(r), _) => {

@@ -11,6 +11,7 @@
 use crate::audio::{Audio, AudioChunk};
 use crate::error::{Error, Result};
 pub use crate::kind::EngineKind;
+use crate::language::Language;
 use crate::request::SynthesisRequest;
 use crate::voice::{ReferenceAudio, VoiceProfile};
 use async_trait::async_trait;
@@ -47,9 +48,14 @@ pub struct EngineInfo {
 }
 
 impl EngineInfo {
-    /// Checks a request's text length and language against this engine.
+    /// The one check of a request against an engine, used by the gateway
+    /// before routing, by the library and by every engine before it works:
+    /// the fields all engines agree on (text not empty, speed and sampling
+    /// ranges), the text length limit, and the language ([`Language::matches`]:
+    /// by tag or primary subtag, so `en-US` passes where `en` is listed).
+    /// The engine then maps the language to its own model or voice.
     pub fn check_request(&self, request: &SynthesisRequest) -> Result<()> {
-        request.validate()?;
+        request.check_fields()?;
         let len = request.text.chars().count();
         if len > self.max_text_chars {
             return Err(Error::TextTooLong {
@@ -58,15 +64,20 @@ impl EngineInfo {
             });
         }
         if let Some(lang) = &request.language {
-            if !self.languages.iter().any(|l| l.eq_ignore_ascii_case(lang)) {
+            if !self.speaks(lang) {
                 return Err(Error::UnsupportedLanguage {
-                    language: lang.clone(),
+                    language: lang.to_string(),
                     engine: self.kind.to_string(),
                     supported: self.languages.join(", "),
                 });
             }
         }
         Ok(())
+    }
+
+    /// Whether this engine speaks `lang` (by tag or primary subtag).
+    pub fn speaks(&self, lang: &Language) -> bool {
+        self.languages.iter().any(|l| lang.matches(l))
     }
 }
 
@@ -254,11 +265,18 @@ mod tests {
                 .code(),
             "text_too_long"
         );
-        let mut r = SynthesisRequest::new("hi");
-        r.language = Some("fr".into());
+        let r = SynthesisRequest::new("hi").with_language("fr").unwrap();
         assert_eq!(i.check_request(&r).unwrap_err().code(), "unsupported_language");
-        r.language = Some("EN".into());
-        assert!(i.check_request(&r).is_ok());
+        // Any spelling of a listed language, and its regional variants, pass:
+        // the same rule everywhere (the gateway used to accept `en-US` where
+        // this check refused it).
+        for ok in ["EN", "en-US", "en_gb"] {
+            let r = SynthesisRequest::new("hi").with_language(ok).unwrap();
+            assert!(i.check_request(&r).is_ok(), "{ok}");
+        }
+        let mut r = SynthesisRequest::new(" ");
+        r.language = None;
+        assert_eq!(i.check_request(&r).unwrap_err().code(), "empty_text");
     }
 
     #[tokio::test]

@@ -3,8 +3,8 @@
 //! The major components are:
 //! - [`engine`]: the [`Engine`] trait a TTS backend implements, [`EngineKind`],
 //!   [`EngineInfo`] and [`ModelState`];
-//! - [`audio`], [`voice`], [`request`]: domain types (mono `f32` audio, voice ids
-//!   and profiles, synthesis requests);
+//! - [`audio`], [`voice`], [`request`], [`language`]: domain types (mono `f32`
+//!   audio, voice ids and profiles, synthesis requests, language tags);
 //! - [`registry`] and [`balance`]: the node registry of the gateway and the
 //!   policies that pick a node;
 //! - [`limit`] and [`breaker`]: the layered rate limiter, concurrency limits and
@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod hash;
 pub mod kind;
+pub mod language;
 pub mod limit;
 pub mod package;
 pub mod registry;
@@ -40,6 +41,7 @@ pub mod voice;
 pub use audio::{Audio, AudioChunk};
 pub use engine::{AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState};
 pub use error::{Blame, Error, ErrorSpec, Result};
+pub use language::Language;
 pub use request::{OutputFormat, SamplingParams, SynthesisRequest};
 pub use store::{NewVoice, StoredVoice, VoiceStore};
 pub use voice::{ReferenceAudio, Voice, VoiceId, VoiceProfile};

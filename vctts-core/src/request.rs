@@ -1,11 +1,19 @@
 //! Synthesis requests as engines receive them (the HTTP wire types live in
 //! the server crate).
+//!
+//! Invariant: the engine-facing [`SynthesisRequest`] says what to speak and
+//! how, never how to encode it: [`OutputFormat`] travels beside it to the
+//! place that encodes (the worker or the library's encoder), so an engine
+//! cannot depend on it. Its one check against an engine is
+//! [`crate::EngineInfo::check_request`].
 
+use crate::language::Language;
 use crate::voice::VoiceId;
 use serde::{Deserialize, Serialize};
 
-/// Output encoding the caller asked for. Engines produce [`crate::Audio`];
-/// the encoder at the edge applies the format.
+/// Output encoding the caller asked for, kept apart from the engine-facing
+/// request: engines produce [`crate::Audio`]; the encoder at the edge applies
+/// the format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
@@ -56,8 +64,8 @@ pub struct SamplingParams {
 pub struct SynthesisRequest {
     /// The text to speak.
     pub text: String,
-    /// Language code (`en`, `zh`, ...); `None` means the engine's default.
-    pub language: Option<String>,
+    /// The language; `None` means the engine's default.
+    pub language: Option<Language>,
     /// The voice: a stored voice (the caller passes its profile) or an
     /// engine's built-in voice name; `None` means the engine's default voice.
     pub voice: Option<VoiceId>,
@@ -67,8 +75,6 @@ pub struct SynthesisRequest {
     pub sampling: SamplingParams,
     /// Seed for every random choice; the same seed gives the same audio.
     pub seed: Option<u64>,
-    /// Output encoding.
-    pub format: OutputFormat,
 }
 
 impl SynthesisRequest {
@@ -81,13 +87,20 @@ impl SynthesisRequest {
             speed: 1.0,
             sampling: SamplingParams::default(),
             seed: None,
-            format: OutputFormat::Wav,
         }
     }
 
-    /// Checks the fields every engine agrees on: non-empty text, speed range,
-    /// parameter ranges. Engine-specific limits are checked by the engine.
-    pub fn validate(&self) -> crate::Result<()> {
+    /// Sets the language from a tag (`en`, `en-US`); a malformed tag is an
+    /// `invalid_input` error naming `language`.
+    pub fn with_language(mut self, tag: &str) -> crate::Result<Self> {
+        self.language = Some(Language::parse(tag)?);
+        Ok(self)
+    }
+
+    /// The fields every engine agrees on: non-empty text, speed range,
+    /// parameter ranges. Part of [`crate::EngineInfo::check_request`], which
+    /// adds the engine's own limits.
+    pub fn check_fields(&self) -> crate::Result<()> {
         use crate::Error;
         if self.text.trim().is_empty() {
             return Err(Error::EmptyText);
@@ -127,23 +140,36 @@ mod tests {
 
     #[test]
     fn validate_catches_bad_fields() {
-        assert!(SynthesisRequest::new("hi").validate().is_ok());
+        assert!(SynthesisRequest::new("hi").check_fields().is_ok());
         assert_eq!(
-            SynthesisRequest::new("  \n").validate().unwrap_err().code(),
+            SynthesisRequest::new("  \n").check_fields().unwrap_err().code(),
             "empty_text"
         );
         let mut r = SynthesisRequest::new("hi");
         r.speed = 0.0;
-        assert!(r.validate().unwrap_err().to_string().contains("speed"));
+        assert!(r.check_fields().unwrap_err().to_string().contains("speed"));
         let mut r = SynthesisRequest::new("hi");
         r.sampling.tau = Some(3.0);
-        assert!(r.validate().unwrap_err().to_string().contains("tau"));
+        assert!(r.check_fields().unwrap_err().to_string().contains("tau"));
         let mut r = SynthesisRequest::new("hi");
         r.sampling.top_k = Some(0);
-        assert!(r.validate().is_err());
+        assert!(r.check_fields().is_err());
         let mut r = SynthesisRequest::new("hi");
         r.speed = f32::NAN;
-        assert!(r.validate().is_err());
+        assert!(r.check_fields().is_err());
+    }
+
+    #[test]
+    fn with_language_parses_the_tag() {
+        let r = SynthesisRequest::new("hi").with_language("en_us").unwrap();
+        assert_eq!(r.language.unwrap().as_str(), "en-US");
+        assert_eq!(
+            SynthesisRequest::new("hi")
+                .with_language("??")
+                .unwrap_err()
+                .code(),
+            "invalid_input"
+        );
     }
 
     #[test]

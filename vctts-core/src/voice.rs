@@ -131,7 +131,7 @@ pub struct ReferenceAudio {
     /// What is said in it, when known (GPT-SoVITS needs it).
     pub transcript: Option<String>,
     /// The language spoken, when known.
-    pub language: Option<String>,
+    pub language: Option<crate::Language>,
 }
 
 impl ReferenceAudio {

@@ -239,7 +239,7 @@ fn reference(seconds: f32, transcript: Option<&str>) -> ReferenceAudio {
     ReferenceAudio {
         audio: Audio::new(samples, 32_000),
         transcript: transcript.map(Into::into),
-        language: Some("zh".into()),
+        language: Some("zh".parse().unwrap()),
     }
 }
 
@@ -251,7 +251,7 @@ async fn loaded(config: GptSovitsConfig) -> GptSovitsEngine {
 
 fn request(text: &str) -> SynthesisRequest {
     let mut r = SynthesisRequest::new(text);
-    r.language = Some("zh".into());
+    r.language = Some("zh".parse().unwrap());
     r.seed = Some(7);
     r
 }
@@ -433,7 +433,7 @@ async fn bad_input_gives_clear_errors() {
         assert!(e.to_string().contains("3–10 s"), "{e}");
     }
     let mut en = reference(4.0, Some("你好"));
-    en.language = Some("en".into());
+    en.language = Some("en".parse().unwrap());
     assert_eq!(
         engine.extract_voice(&en).await.unwrap_err().code(),
         "invalid_input"
@@ -449,7 +449,7 @@ async fn bad_input_gives_clear_errors() {
         .unwrap_err();
     assert_eq!(e.code(), "empty_text", "{e}");
     let mut ja = request("こんにちは");
-    ja.language = Some("ja".into());
+    ja.language = Some("ja".parse().unwrap());
     let e = engine.synthesize(&ja, Some(&profile)).await.unwrap_err();
     assert_eq!(e.code(), "unsupported_language");
     assert!(e.to_string().contains("zh, en"), "{e}");

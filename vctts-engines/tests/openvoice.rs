@@ -219,7 +219,7 @@ async fn bad_requests_are_clear_errors() {
         "text_too_long"
     );
     let mut fr = SynthesisRequest::new("Bonjour.");
-    fr.language = Some("fr".into());
+    fr.language = Some("fr".parse().unwrap());
     assert_eq!(code(e.synthesize(&fr, None).await), "unsupported_language");
     let mut unknown = SynthesisRequest::new("Hi.");
     unknown.voice = Some("nobody".parse().unwrap());
@@ -244,7 +244,7 @@ async fn bad_requests_are_clear_errors() {
     assert!(voiced_fraction(&odd) > 0.2);
     // en-US is English.
     let mut us = quiet("Hello.");
-    us.language = Some("en-US".into());
+    us.language = Some("en-US".parse().unwrap());
     assert!(e.synthesize(&us, None).await.is_ok());
 }
 

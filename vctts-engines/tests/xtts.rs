@@ -365,18 +365,18 @@ async fn the_catalog_builds_the_engine_and_it_speaks_from_a_profile() {
     let v = vctts_engines::xtts::decode_profile(&profile.data).unwrap();
     assert!(max_diff(&v.cond, &npy("cond_a.npy")) < 1e-4);
     let mut req = SynthesisRequest::new("Hello world. Guten Tag.");
-    req.language = Some("en".into());
+    req.language = Some("en".parse().unwrap());
     req.sampling.top_k = Some(1);
     let audio = engine.synthesize(&req, Some(&profile)).await.unwrap();
     assert_eq!(audio.sample_rate, 24_000);
     assert!(!audio.samples.is_empty() && audio.samples.iter().all(|s| s.is_finite()));
     // Unsupported language and a missing voice are clear errors.
-    req.language = Some("xx".into());
+    req.language = Some("xx".parse().unwrap());
     assert_eq!(
         engine.synthesize(&req, Some(&profile)).await.unwrap_err().code(),
         "unsupported_language"
     );
-    req.language = Some("en".into());
+    req.language = Some("en".parse().unwrap());
     assert!(engine.synthesize(&req, None).await.is_err());
     let mut stream = engine.synthesize_stream(&req, Some(&profile)).await.unwrap();
     let mut n = 0;

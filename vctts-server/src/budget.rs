@@ -77,7 +77,7 @@ fn speed_of(req: &SynthesisRequest) -> f64 {
 /// Seconds of speech a fast reader needs for the request's text (the
 /// estimate requests are refused by).
 pub fn estimate_seconds(req: &SynthesisRequest) -> f64 {
-    let (other, cjk) = counts(&req.text, req.language.as_deref());
+    let (other, cjk) = counts(&req.text, req.language.as_ref().map(|l| l.as_str()));
     (other / FAST_CHARS_PER_SEC + cjk / FAST_CJK_PER_SEC) / speed_of(req)
 }
 
@@ -107,7 +107,7 @@ pub fn output_too_long(seconds: f64, max: Duration) -> ApiError {
 /// Seconds of audio a node may legitimately send for the request: a slow
 /// reading of its text, at least [`MIN_CAP_SECONDS`], at most `max`.
 pub fn answer_cap_seconds(req: &SynthesisRequest, max: Duration) -> f64 {
-    let (other, cjk) = counts(&req.text, req.language.as_deref());
+    let (other, cjk) = counts(&req.text, req.language.as_ref().map(|l| l.as_str()));
     let slow = (other / SLOW_CHARS_PER_SEC + cjk / SLOW_CJK_PER_SEC) / speed_of(req);
     slow.max(MIN_CAP_SECONDS).min(max.as_secs_f64())
 }

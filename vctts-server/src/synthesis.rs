@@ -25,7 +25,9 @@ use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vctts_core::registry::NodeId;
-use vctts_core::{EngineInfo, EngineKind, Error, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile};
+use vctts_core::{
+    EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile,
+};
 
 /// A request ready to be routed.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct Prepared {
     pub request: SynthesisRequest,
     /// The stored voice's profile, if the request names one.
     pub profile: Option<Arc<VoiceProfile>>,
+    /// How the node encodes a whole answer (the edge re-encodes from it).
+    pub format: OutputFormat,
 }
 
 impl Prepared {
@@ -68,15 +72,6 @@ pub struct StartedStream {
     pub first_audio: Duration,
 }
 
-/// Whether `lang` is one of `info`'s languages, exactly or by its primary
-/// subtag (`en-US` for `en`; the engine makes the final choice).
-pub fn language_supported(info: &EngineInfo, lang: &str) -> bool {
-    let primary = |s: &str| s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
-    info.languages
-        .iter()
-        .any(|l| l.eq_ignore_ascii_case(lang) || primary(l) == primary(lang))
-}
-
 impl Gateway {
     /// Chooses the engine, checks the request against it and resolves the voice.
     pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> ApiResult<Prepared> {
@@ -87,25 +82,8 @@ impl Gateway {
         let info = self.engine_info(engine).ok_or_else(|| Error::NoNodeAvailable {
             engine: engine.to_string(),
         })?;
-        let len = parsed.request.text.chars().count();
-        if len > info.max_text_chars {
-            return Err(Error::TextTooLong {
-                len,
-                limit: info.max_text_chars,
-            }
-            .into());
-        }
+        info.check_request(&parsed.request)?;
         crate::budget::check(&parsed.request, 0.0, self.config.limits.max_output_duration.0)?;
-        if let Some(lang) = &parsed.request.language {
-            if !language_supported(&info, lang) {
-                return Err(Error::UnsupportedLanguage {
-                    language: lang.clone(),
-                    engine: engine.to_string(),
-                    supported: info.languages.join(", "),
-                }
-                .into());
-            }
-        }
         let profile = match &parsed.voice {
             None => None,
             Some(v) => self.profile_for(v, engine, &info, ctx).await?,
@@ -115,6 +93,7 @@ impl Gateway {
             info,
             request: parsed.request,
             profile,
+            format: OutputFormat::Wav,
         })
     }
 
@@ -166,12 +145,13 @@ impl Gateway {
         let started = std::time::Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
+        let format = p.format;
         let routed = self
             .route(p.engine, p.voice_key(), |api, _| {
                 let request = request.clone();
                 let profile = profile.clone();
                 let ctx = ctx.clone();
-                async move { api.synthesize(&ctx, &request, profile.as_deref()).await }
+                async move { api.synthesize(&ctx, &request, profile.as_deref(), format).await }
             })
             .await;
         let outcome = match &routed {
@@ -241,31 +221,5 @@ impl Gateway {
             engine: p.engine,
             first_audio,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn languages_match_by_primary_subtag() {
-        let info = EngineInfo {
-            kind: EngineKind::OpenVoice,
-            name: "t".into(),
-            languages: vec!["en".into(), "zh-cn".into()],
-            default_language: "en".into(),
-            sample_rate: 22050,
-            streaming: true,
-            max_text_chars: 10,
-            max_sentence_chars: 5,
-            needs_transcript: false,
-            cloning: false,
-            builtin_voices: vec![],
-        };
-        assert!(language_supported(&info, "en"));
-        assert!(language_supported(&info, "EN-us"));
-        assert!(language_supported(&info, "zh"));
-        assert!(!language_supported(&info, "fr"));
     }
 }

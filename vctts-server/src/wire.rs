@@ -13,7 +13,7 @@ use crate::api::encoding::Encoding;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
-use vctts_core::{EngineKind, Error, Result, SamplingParams, SynthesisRequest, VoiceId};
+use vctts_core::{EngineKind, Error, Language, Result, SamplingParams, SynthesisRequest, VoiceId};
 use vctts_engines::audio::AudioFormat;
 
 /// Sampling and noise parameters; omitted fields use the engine's defaults.
@@ -205,31 +205,17 @@ impl SynthesizeRequest {
                 limit: max_text_chars,
             });
         }
-        if let Some(lang) = &self.language {
-            let ok = !lang.is_empty()
-                && lang.len() <= 16
-                && lang
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !ok {
-                return Err(Error::invalid(
-                    "language",
-                    format!("{lang:?} is not a language code"),
-                ));
-            }
-        }
         let request = SynthesisRequest {
             text: self.text.clone(),
-            language: self.language.clone(),
+            language: self.language.as_deref().map(Language::parse).transpose()?,
             voice: voice.clone(),
             speed: self.speed.unwrap_or(1.0),
             sampling: self.sampling.clone().unwrap_or_default().into(),
             seed: self.seed,
-            // The engine's rate is not known yet: the gateway refines this
-            // once the engine is chosen (`Encoding::node_format`).
-            format: encoding.node_format(0),
         };
-        request.validate()?;
+        // The engine-independent rules now; the engine's own limits once the
+        // gateway has chosen it (`EngineInfo::check_request`).
+        request.check_fields()?;
         Ok(ParsedSynthesis {
             engine,
             voice,
@@ -736,7 +722,6 @@ mod tests {
         assert_eq!(p.engine, Some(EngineKind::OpenVoice));
         assert_eq!(p.voice.unwrap().as_str(), "alice");
         assert_eq!(p.encoding.format, AudioFormat::Pcm);
-        assert_eq!(p.request.format, vctts_core::OutputFormat::Pcm);
         let mp3 = req(r#"{"text":"hi","format":"mp3","sample_rate":24000}"#)
             .unwrap()
             .to_domain(20)

@@ -209,7 +209,7 @@ pub fn check_reference_text(reference: &ReferenceAudio) -> Result<(String, crate
             )
         })?;
     let has_han = transcript.chars().any(text::is_han);
-    let lang = match reference.language.as_deref() {
+    let lang = match reference.language.as_ref().map(|l| l.as_str()) {
         Some(code) => text::parse_language(code).ok_or_else(|| Error::UnsupportedLanguage {
             language: code.to_string(),
             engine: "gpt-sovits".into(),
@@ -562,15 +562,8 @@ impl GptSovitsEngine {
 
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>, stream: bool) -> Result<Plan> {
         let cfg = &self.shared.config;
-        request.validate()?;
-        let len = request.text.chars().count();
-        if len > cfg.max_text_chars {
-            return Err(Error::TextTooLong {
-                len,
-                limit: cfg.max_text_chars,
-            });
-        }
-        let lang = match request.language.as_deref() {
+        self.info().check_request(request)?;
+        let lang = match request.language.as_ref().map(|l| l.as_str()) {
             None => crate::g2p::Lang::Zh,
             Some(code) => text::parse_language(code).ok_or_else(|| Error::UnsupportedLanguage {
                 language: code.to_string(),
@@ -752,7 +745,7 @@ mod tests {
         ReferenceAudio {
             audio: Audio::new(vec![0.0; 16_000 * 4], 16_000),
             transcript: transcript.map(Into::into),
-            language: language.map(Into::into),
+            language: language.map(|l| l.parse().unwrap()),
         }
     }
 

@@ -306,15 +306,8 @@ impl OpenVoiceEngine {
     /// Checks the request and turns it into a plan.
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>, stream: bool) -> Result<Plan> {
         let shared = &self.shared;
-        request.validate()?;
+        self.info().check_request(request)?;
         refuse_unsupported(request)?;
-        let len = request.text.chars().count();
-        if len > shared.config.max_text_chars {
-            return Err(Error::TextTooLong {
-                len,
-                limit: shared.config.max_text_chars,
-            });
-        }
         let voice = self.pick_voice(request, profile.is_some())?;
         let mut sentences = piper::sentences(&request.text, shared.config.max_sentence_chars);
         if sentences.is_empty() {
@@ -391,11 +384,11 @@ impl OpenVoiceEngine {
     /// first voice of its language, else the default.
     fn pick_voice(&self, request: &SynthesisRequest, cloned: bool) -> Result<usize> {
         let voices = &self.shared.voices;
-        let family = request.language.as_deref().map(language_family);
-        if let Some(family) = &family {
+        let family = request.language.as_ref().map(|l| l.primary().to_string());
+        if let (Some(family), Some(lang)) = (&family, &request.language) {
             if !voices.iter().any(|v| &v.language == family) {
                 return Err(Error::UnsupportedLanguage {
-                    language: request.language.clone().unwrap_or_default(),
+                    language: lang.to_string(),
                     engine: "openvoice".into(),
                     supported: self.languages().join(", "),
                 });
@@ -484,11 +477,6 @@ fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
         )),
         None => Ok(()),
     }
-}
-
-/// `en-US`, `en_us`, `EN` → `en`.
-fn language_family(code: &str) -> String {
-    code.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
 }
 
 impl ThreadState {
@@ -870,14 +858,13 @@ mod tests {
         let e = engine();
         let mut r = SynthesisRequest::new("Hi.");
         assert_eq!(e.pick_voice(&r, false).unwrap(), e.shared.default_voice);
-        r.language = Some("EN_us".into());
+        r.language = Some("EN_us".parse().unwrap());
         assert!(e.pick_voice(&r, false).is_ok());
-        r.language = Some("de".into());
+        r.language = Some("de".parse().unwrap());
         assert_eq!(
             e.pick_voice(&r, false).unwrap_err().code(),
             "unsupported_language"
         );
-        assert_eq!(language_family("en-GB"), "en");
     }
 
     #[test]

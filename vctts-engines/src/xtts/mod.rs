@@ -194,15 +194,9 @@ impl XttsEngine {
     }
 
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Plan> {
-        request.validate()?;
-        let len = request.text.chars().count();
-        if len > self.config.max_text_chars {
-            return Err(Error::TextTooLong {
-                len,
-                limit: self.config.max_text_chars,
-            });
-        }
-        let lang = tokenizer::check_language(request.language.as_deref().unwrap_or("en"))?.to_string();
+        self.info().check_request(request)?;
+        let lang =
+            tokenizer::check_language(request.language.as_ref().map_or("en", |l| l.as_str()))?.to_string();
         let Some(profile) = profile else {
             return Err(Error::invalid(
                 "voice",

@@ -95,7 +95,7 @@ pub(crate) async fn prepare_encoded(
     let mut prepared = gw.prepare(parsed, ctx).await?;
     let rate = prepared.info.sample_rate;
     enc.check(rate)?;
-    prepared.request.format = enc.node_format(rate);
+    prepared.format = enc.node_format(rate);
     Ok((prepared, enc))
 }
 

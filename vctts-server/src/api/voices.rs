@@ -65,22 +65,6 @@ fn error_object(e: &ApiError, request_id: &str) -> ErrorObject {
     }
 }
 
-fn parse_language(s: Option<&str>) -> ApiResult<Option<String>> {
-    match s {
-        None => Ok(None),
-        Some(l) => {
-            let ok = l.len() <= 16
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if ok {
-                Ok(Some(l.to_string()))
-            } else {
-                Err(Error::invalid("language", format!("{l:?} is not a language code")).into())
-            }
-        }
-    }
-}
-
 fn requested_engines(upload: &Upload) -> ApiResult<Option<Vec<EngineKind>>> {
     let Some(list) = upload.text("engines") else {
         return Ok(None);
@@ -143,7 +127,11 @@ pub async fn extract_voice(
             .into());
         }
     }
-    let language = parse_language(upload.text("language"))?;
+    let language = upload
+        .text("language")
+        .filter(|l| !l.trim().is_empty())
+        .map(vctts_core::Language::parse)
+        .transpose()?;
     let requested = requested_engines(&upload)?;
     let check_id = id.clone();
     if gw.store().run(move |s| s.exists(&check_id)).await? {

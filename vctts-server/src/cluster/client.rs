@@ -28,7 +28,7 @@ use crate::error::ErrorBody;
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::time::Duration;
-use vctts_core::{Error, ReferenceAudio, Result, SynthesisRequest, VoiceProfile};
+use vctts_core::{Error, OutputFormat, ReferenceAudio, Result, SynthesisRequest, VoiceProfile};
 
 /// Timeouts of node calls.
 #[derive(Debug, Clone, Copy)]
@@ -206,10 +206,12 @@ impl NodeApi for RemoteNode {
         ctx: &CallContext,
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
+        format: OutputFormat,
     ) -> Result<NodeAudio> {
         let call = SynthesizeCall {
             request: request.clone(),
             profile: profile.map(WireProfile::from),
+            format,
         };
         let resp = self
             .send(
@@ -245,6 +247,7 @@ impl NodeApi for RemoteNode {
         let call = SynthesizeCall {
             request: request.clone(),
             profile: profile.map(WireProfile::from),
+            format: OutputFormat::Pcm,
         };
         let resp = self
             .send(

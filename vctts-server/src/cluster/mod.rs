@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use std::time::Duration;
-use vctts_core::{ReferenceAudio, Result, SynthesisRequest, VoiceProfile};
+use vctts_core::{OutputFormat, ReferenceAudio, Result, SynthesisRequest, VoiceProfile};
 
 pub use proto::{NodeAction, NodeStatus};
 
@@ -77,12 +77,13 @@ impl std::fmt::Debug for NodeStream {
 /// What the gateway can ask of a node.
 #[async_trait]
 pub trait NodeApi: Send + Sync {
-    /// Speaks a whole request.
+    /// Speaks a whole request, encoded in `format` by the node.
     async fn synthesize(
         &self,
         ctx: &CallContext,
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
+        format: OutputFormat,
     ) -> Result<NodeAudio>;
     /// Speaks a request as a stream (answers once the node has admitted it).
     async fn synthesize_stream(

@@ -23,7 +23,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use vctts_core::{Audio, EngineInfo, EngineKind, Error, ReferenceAudio, SynthesisRequest, VoiceProfile};
+use vctts_core::{
+    Audio, EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceProfile,
+};
 
 /// Version of this protocol; a gateway refuses workers that speak another.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -223,6 +225,10 @@ pub struct SynthesizeCall {
     pub request: SynthesisRequest,
     /// The stored voice's profile, if the request names one.
     pub profile: Option<WireProfile>,
+    /// How the node encodes the audio (`wav` when absent). Streams are raw
+    /// PCM and ignore it.
+    #[serde(default)]
+    pub format: OutputFormat,
 }
 
 /// Gateway → worker: make a profile of this reference.
@@ -250,7 +256,7 @@ impl ExtractCall {
             sample_rate: reference.audio.sample_rate,
             samples_f32le_base64: base64::engine::general_purpose::STANDARD.encode(raw),
             transcript: reference.transcript.clone(),
-            language: reference.language.clone(),
+            language: reference.language.as_ref().map(ToString::to_string),
         }
     }
 
@@ -276,7 +282,11 @@ impl ExtractCall {
         Ok(ReferenceAudio {
             audio: Audio::new(samples, self.sample_rate),
             transcript: self.transcript.clone(),
-            language: self.language.clone(),
+            language: self
+                .language
+                .as_deref()
+                .map(vctts_core::Language::parse)
+                .transpose()?,
         })
     }
 }

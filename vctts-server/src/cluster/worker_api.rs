@@ -59,7 +59,10 @@ async fn synthesize(
     JsonBody(call): JsonBody<SynthesizeCall>,
 ) -> ApiResult<Response> {
     let profile = profile_of(&call)?;
-    let out = s.node.synthesize_local(&call.request, profile.as_ref()).await?;
+    let out = s
+        .node
+        .synthesize_local(&call.request, profile.as_ref(), call.format)
+        .await?;
     let mut res = Response::new(Body::from(out.bytes));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, header(&out.content_type));

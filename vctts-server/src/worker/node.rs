@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use vctts::stream::{AccountedStream, StreamObserver, StreamOutcome, StreamStats};
 use vctts_core::{
-    Engine, EngineInfo, EngineKind, Error, ModelState, ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+    Engine, EngineInfo, EngineKind, Error, ModelState, OutputFormat, ReferenceAudio, Result,
+    SynthesisRequest, VoiceProfile,
 };
 use vctts_engines::audio::encode;
 
@@ -406,11 +407,12 @@ impl WorkerNode {
         Ok(self.status())
     }
 
-    /// Speaks a whole request, encoded as it asks.
+    /// Speaks a whole request, encoded in `format`.
     pub async fn synthesize_local(
         &self,
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
+        format: OutputFormat,
     ) -> Result<NodeAudio> {
         // The engine checks the request itself (it knows its language
         // families and limits better than its static facts say).
@@ -435,7 +437,7 @@ impl WorkerNode {
         let inference_time = started.elapsed();
         self.record(result.is_ok(), inference_time);
         let audio = result?;
-        let encoded = vctts::encode(&audio, request.format);
+        let encoded = vctts::encode(&audio, format);
         Ok(NodeAudio {
             content_type: encoded.content_type,
             sample_rate: encoded.sample_rate,
@@ -519,8 +521,9 @@ impl NodeApi for Arc<WorkerNode> {
         _ctx: &CallContext,
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
+        format: OutputFormat,
     ) -> Result<NodeAudio> {
-        self.synthesize_local(request, profile).await
+        self.synthesize_local(request, profile, format).await
     }
 
     async fn synthesize_stream(
@@ -568,7 +571,7 @@ mod tests {
         assert!(n.state().1.unwrap().contains("missing"));
         assert_eq!(n.capacity(), 3);
         let e = n
-            .synthesize_local(&SynthesisRequest::new("hi"), None)
+            .synthesize_local(&SynthesisRequest::new("hi"), None, OutputFormat::Wav)
             .await
             .unwrap_err();
         assert_eq!(e.code(), "model_not_installed");
@@ -582,7 +585,7 @@ mod tests {
         n.stop();
         assert_eq!(n.state().0, WireNodeState::Stopped);
         let e = n
-            .synthesize_local(&SynthesisRequest::new("hi"), None)
+            .synthesize_local(&SynthesisRequest::new("hi"), None, OutputFormat::Wav)
             .await
             .unwrap_err();
         assert_eq!(e.code(), "node_unavailable");
