@@ -292,7 +292,7 @@ pub fn clean_with(
         if let Some(analyzer) = ja {
             return super::japanese::clean(analyzer, sentence);
         }
-        if sentence.chars().any(|c| !c.is_ascii()) {
+        if !sentence.is_ascii() {
             return Err(super::japanese::find_dictionary(None).unwrap_err());
         }
     }
@@ -480,7 +480,7 @@ impl XttsTokenizer {
     /// for Chinese), spaces → `[SPACE]`, BPE. `lang` is a base code.
     pub fn encode(&self, sentence: &str, lang: &str) -> Result<Vec<u32>> {
         let cleaned = if lang == "ja" {
-            let ja = self.japanese(sentence.chars().any(|c| !c.is_ascii()))?;
+            let ja = self.japanese(!sentence.is_ascii())?;
             clean_with(sentence, lang, ja.as_deref())?
         } else {
             clean(sentence, lang)?
