@@ -10,6 +10,8 @@
 #   - the espeak-ng 1.52 data Piper voices were trained with, from the PyPI
 #     wheel `piper-tts==1.8.0` (GPL data files, read by the espeak-ng process):
 #       models/openvoice/espeak-ng-data/
+#   - the MeCab dictionary (UniDic 2.1.2) of the PyPI sdist `unidic-lite==1.0.8`
+#     for the Japanese tests of XTTS: <VCTTS_HOME>/unidic/
 #
 # Wheels are cached in <VCTTS_HOME>/cache/ and checked against pinned SHA-256
 # sums; unpacked files are checked against pinned sums too, so a second run
@@ -344,6 +346,72 @@ pinned_venv() {
 }
 pinned_venv openai-client openai 3.51.0 "the openai client test"
 pinned_venv schemathesis schemathesis 4.32.5 "scripts/schemathesis.sh"
+
+# ------------------------------------- MeCab dictionary of the Japanese tests
+# XTTS reads Japanese through MeCab with unidic-lite's UniDic, as Coqui does
+# (cutlet + fugashi). The tests (vctts-engines/tests/xtts_japanese.rs) read the
+# dictionary folder of the pinned sdist from .vctts/unidic/; no torch needed.
+UNIDIC_REQ="unidic-lite==1.0.8"
+UNIDIC_SDIST="unidic-lite-1.0.8.tar.gz"
+UNIDIC_SDIST_SHA="db9d4572d9fdd4d00a97949d4b0741ec480ee05a7e7e2e32f547500dae27b245"
+UNIDIC_DIR="$VCTTS_HOME/unidic"
+UNIDIC_MARK="$UNIDIC_DIR/.from-$UNIDIC_REQ"
+unidic_dictionary() {
+    if [ -f "$UNIDIC_MARK" ]; then
+        say "up to date: ${UNIDIC_DIR#"$REPO_ROOT"/} ($UNIDIC_REQ)"
+        return
+    fi
+    local cached="$CACHE_DIR/$UNIDIC_SDIST"
+    if [ ! -f "$cached" ] || [ "$(sha256_of "$cached")" != "$UNIDIC_SDIST_SHA" ]; then
+        rm -f -- "$cached"
+        mkdir -p -- "$CACHE_DIR"
+        local tmp
+        tmp="$(mktemp -d "$CACHE_DIR/.download.XXXXXX")"
+        local pip_quiet=()
+        [ "$QUIET" -eq 1 ] && pip_quiet=(-q)
+        say "downloading $UNIDIC_REQ from PyPI (47 MB, for the Japanese tests)"
+        if ! python3 -m pip download "${pip_quiet[@]}" --disable-pip-version-check --no-deps \
+            --dest "$tmp" "$UNIDIC_REQ" >&2 || [ ! -f "$tmp/$UNIDIC_SDIST" ]; then
+            rm -rf -- "$tmp"
+            warn "pip download $UNIDIC_REQ failed (is PyPI reachable?); the Japanese tests will fail until it is in place"
+            return
+        fi
+        if [ "$(sha256_of "$tmp/$UNIDIC_SDIST")" != "$UNIDIC_SDIST_SHA" ]; then
+            rm -rf -- "$tmp"
+            die "SHA-256 mismatch for $UNIDIC_SDIST (file discarded)"
+        fi
+        mv -f -- "$tmp/$UNIDIC_SDIST" "$cached"
+        rm -rf -- "$tmp"
+    fi
+    local out
+    mkdir -p -- "$VCTTS_HOME"
+    out="$(mktemp -d "$VCTTS_HOME/.unidic.XXXXXX")"
+    if ! python3 - "$cached" "$out" <<'PY'; then
+import os, shutil, sys, tarfile
+sdist, out = sys.argv[1:3]
+prefix = "unidic-lite-1.0.8/unidic_lite/dicdir/"
+with tarfile.open(sdist) as t:
+    for m in t.getmembers():
+        if not m.isfile() or not m.name.startswith(prefix):
+            continue
+        rel = m.name[len(prefix):]
+        if "/" in rel or rel in ("", ".", ".."):
+            continue
+        with t.extractfile(m) as src, open(os.path.join(out, rel), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.chmod(os.path.join(out, rel), 0o644)
+PY
+        rm -rf -- "$out"
+        die "cannot unpack the dictionary from $cached"
+    fi
+    [ -f "$out/sys.dic" ] || { rm -rf -- "$out"; die "no sys.dic in $UNIDIC_SDIST"; }
+    touch -- "$out/.from-$UNIDIC_REQ"
+    chmod 0755 -- "$out"
+    rm -rf -- "$UNIDIC_DIR"
+    mv -- "$out" "$UNIDIC_DIR"
+    say "unpacked the MeCab dictionary of $UNIDIC_REQ -> ${UNIDIC_DIR#"$REPO_ROOT"/}"
+}
+unidic_dictionary
 
 say "done. ONNX Runtime: $LIB_DIR/libonnxruntime.so.1.32.0; voice: ${VOICE_DIR#"$REPO_ROOT"/}/en_US-joe-medium.onnx"
 if [ ! -f "$REPO_ROOT/models/openvoice/converter/tone_clone_model.onnx" ]; then

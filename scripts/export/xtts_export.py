@@ -2,10 +2,11 @@
 """Converts a Coqui XTTS-v2 checkpoint folder into the ONNX model folder vctts loads.
 
 Needs: Python 3.10+, torch, onnx and the PyPI package `coqui-tts==0.28.0`
-(with `transformers>=4.57,<5`, `torchcodec`, `six`). Set-up, from the repo root:
+(with `transformers>=4.57,<5`, `torchcodec`, `six`); for Japanese also
+`unidic-lite==1.0.8`. Set-up, from the repo root:
 
     python3 -m venv .venv-xtts
-    .venv-xtts/bin/pip install torch onnx coqui-tts==0.28.0 'transformers>=4.57,<5' torchcodec six
+    .venv-xtts/bin/pip install torch onnx coqui-tts==0.28.0 'transformers>=4.57,<5' torchcodec six unidic-lite==1.0.8
     .venv-xtts/bin/python scripts/export/xtts_export.py SRC_DIR models/xtts_v2
 
 SRC_DIR holds what users download for XTTS-v2: `model.pth`, `config.json`,
@@ -26,6 +27,9 @@ The output folder has the layout of the public export (pltobing/XTTSv2-Streaming
                              present_key_i / present_value_i [B,H,P+S,D/H]
     hifigan_vocoder.onnx     latents [1,T,D], speaker_embedding [1,E,1] -> waveform [1,1,N]
     embeddings/{text_embedding,text_pos_embedding,mel_embedding,mel_pos_embedding}.npy
+    ja/unidic/               MeCab dictionary of `unidic-lite` (its `dicdir`), for
+                             Japanese as Coqui reads it (cutlet + fugashi); copied
+                             when the package is installed, else a note is printed
 
 The GPT graph is written from an explicit GPT-2 forward over the checkpoint's
 own weights (not the HF generate machinery), so prefill and decode are one
@@ -355,6 +359,31 @@ def export(src: Path, out: Path) -> None:
     (out / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
+UNIDIC_FILES = ("sys.dic", "unk.dic", "matrix.bin", "char.bin", "dicrc", "version",
+                "AUTHORS", "BSD", "COPYING", "GPL", "LGPL", "README.md")
+
+
+def copy_unidic(out: Path) -> bool:
+    """Copies unidic-lite's dictionary to out/ja/unidic (Japanese needs it)."""
+    try:
+        import unidic_lite
+    except ImportError:
+        print("note: unidic-lite is not installed; Japanese needs its dictionary in "
+              f"{out}/ja/unidic (pip install unidic-lite==1.0.8 and import again)", file=sys.stderr)
+        return False
+    src = Path(unidic_lite.DICDIR)
+    dest = out / "ja" / "unidic"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in UNIDIC_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dest / name)
+    from importlib.metadata import version as dist_version
+
+    version = dist_version("unidic-lite")
+    print(f"copied the Japanese dictionary of unidic-lite {version} to {dest}")
+    return True
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=Path, help="Coqui XTTS-v2 checkpoint folder (model.pth, config.json, vocab.json)")
@@ -362,6 +391,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     export(args.src, args.out)
+    copy_unidic(args.out)
     print(f"wrote {args.out}")
     return 0
 

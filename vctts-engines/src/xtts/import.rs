@@ -7,6 +7,9 @@
 //! no Python with torch and `coqui-tts` is found, the error message holds
 //! the exact commands that set one up; the output folder is written to a
 //! temporary sibling and renamed into place only after the export succeeded.
+//! The script also copies unidic-lite's MeCab dictionary to `ja/unidic/`
+//! when that package is installed (Japanese needs it, see
+//! [`super::japanese`]); the set-up commands install it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +21,7 @@ pub const EXPORT_SCRIPT: &str = "scripts/export/xtts_export.py";
 /// The commands that set up a Python able to run the import.
 pub fn setup_commands() -> String {
     "python3 -m venv .venv-xtts && \
-     .venv-xtts/bin/pip install torch onnx coqui-tts==0.28.0 'transformers>=4.57,<5' torchcodec six && \
+     .venv-xtts/bin/pip install torch onnx coqui-tts==0.28.0 'transformers>=4.57,<5' torchcodec six unidic-lite==1.0.8 && \
      export VCTTS_PYTHON=$PWD/.venv-xtts/bin/python"
         .to_string()
 }
@@ -121,5 +124,9 @@ mod tests {
         let e = import_checkpoint(dir.path(), dir.path(), dir.path()).unwrap_err();
         assert!(e.to_string().contains("model.pth"), "{e}");
         assert!(setup_commands().contains("coqui-tts==0.28.0"));
+        assert!(setup_commands().contains(&format!(
+            "unidic-lite=={}",
+            super::super::japanese::UNIDIC_LITE_VERSION
+        )));
     }
 }

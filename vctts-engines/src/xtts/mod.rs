@@ -19,6 +19,7 @@
 //! once its reader is gone.
 
 pub mod import;
+pub mod japanese;
 pub mod model;
 pub mod numbers;
 pub mod pipeline;

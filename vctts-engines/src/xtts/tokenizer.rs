@@ -12,14 +12,14 @@
 //!
 //! Invariants: [`clean`] and [`XttsTokenizer::encode`] are total for the
 //! supported languages (no panic on any input); an unsupported language is
-//! [`Error::UnsupportedLanguage`]. Japanese in kana or kanji is refused
-//! (`invalid_input`); romaji passes. Coqui romanises Japanese with cutlet
-//! (MeCab + UniDic + cutlet's Hepburn rules); the Rust analyzers that could
-//! read UniDic fetch the dictionary from its publisher at build time, which
-//! a crates.io-only build cannot, so there is no faithful path yet (see
-//! `models/xtts_v2/README.md`).
+//! [`Error::UnsupportedLanguage`]. Japanese goes through
+//! [`super::japanese`] (MeCab + UniDic + cutlet, as Coqui's
+//! `japanese_cleaners`) when the model folder (or `$VCTTS_UNIDIC_DIR`) has
+//! the unidic-lite dictionary; without it, kana and kanji are refused with a
+//! message naming where the dictionary goes and romaji passes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use tokenizers::Tokenizer;
 use vctts_core::{Error, Result};
 
@@ -274,8 +274,28 @@ fn collapse_whitespace(text: &str) -> String {
 }
 
 /// Coqui's cleaning of one sentence for `lang` (a base code from
-/// [`check_language`]); Chinese comes back as pinyin.
+/// [`check_language`]); Chinese comes back as pinyin. Japanese needs the
+/// analyzer ([`clean_with`]); here only romaji passes.
 pub fn clean(sentence: &str, lang: &str) -> Result<String> {
+    clean_with(sentence, lang, None)
+}
+
+/// [`clean`], with the Japanese analyzer when there is one: then Japanese is
+/// Coqui's `japanese_cleaners` (cutlet's romaji, lowercased) on the sentence
+/// as given, and nothing else of the multilingual cleaning applies.
+pub fn clean_with(
+    sentence: &str,
+    lang: &str,
+    ja: Option<&super::japanese::mecab::Analyzer>,
+) -> Result<String> {
+    if lang == "ja" {
+        if let Some(analyzer) = ja {
+            return super::japanese::clean(analyzer, sentence);
+        }
+        if !sentence.is_ascii() {
+            return Err(super::japanese::find_dictionary(None).unwrap_err());
+        }
+    }
     let mut t = sentence.trim().replace('"', "");
     if lang == "tr" {
         // As Coqui: before lowercasing. (Its `inference` lowercases the
@@ -284,17 +304,6 @@ pub fn clean(sentence: &str, lang: &str) -> Result<String> {
         t = t.replace('İ', "i").replace('Ö', "ö").replace('Ü', "ü");
     }
     let mut t = t.to_lowercase();
-    if lang == "ja" {
-        if let Some(c) = t.chars().find(|c| !c.is_ascii()) {
-            return Err(Error::invalid(
-                "text",
-                format!(
-                    "ja text with {c:?} needs romanisation (Coqui uses cutlet/MeCab), which this build of vctts \
-                     does not have; give the text in romaji"
-                ),
-            ));
-        }
-    }
     if lang == "zh" {
         // Coqui's zh_num2words: numbers in Chinese, then every Chinese or
         // ASCII punctuation mark becomes ",".
@@ -411,6 +420,10 @@ pub fn to_pinyin(text: &str) -> String {
 pub struct XttsTokenizer {
     inner: Tokenizer,
     max_id: u32,
+    /// The model folder (where `ja/unidic/` is looked for).
+    model_dir: Option<PathBuf>,
+    /// The Japanese analyzer, loaded on the first Japanese sentence.
+    ja: OnceLock<Arc<super::japanese::mecab::Analyzer>>,
 }
 
 impl std::fmt::Debug for XttsTokenizer {
@@ -430,12 +443,32 @@ impl XttsTokenizer {
         let inner = Tokenizer::from_file(path)
             .map_err(|e| Error::ModelLoad(format!("vocab.json: not a tokenizers file: {e}")))?;
         let max_id = inner.get_vocab(true).values().copied().max().unwrap_or(0);
-        Ok(Self { inner, max_id })
+        Ok(Self {
+            inner,
+            max_id,
+            model_dir: path.parent().map(Path::to_path_buf),
+            ja: OnceLock::new(),
+        })
     }
 
     /// The id of a token, if the vocabulary has it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
+    }
+
+    /// The Japanese analyzer of this model folder, loaded once. `None` when
+    /// there is no dictionary and the text does not need one.
+    pub fn japanese(&self, needed: bool) -> Result<Option<Arc<super::japanese::mecab::Analyzer>>> {
+        if let Some(a) = self.ja.get() {
+            return Ok(Some(a.clone()));
+        }
+        let dir = match super::japanese::find_dictionary(self.model_dir.as_deref()) {
+            Ok(dir) => dir,
+            Err(e) if needed => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let a = super::japanese::load(&dir)?;
+        Ok(Some(self.ja.get_or_init(|| a).clone()))
     }
 
     /// The largest id.
@@ -446,7 +479,12 @@ impl XttsTokenizer {
     /// Coqui's `VoiceBpeTokenizer.encode`: clean, prefix `[lang]` (`[zh-cn]`
     /// for Chinese), spaces → `[SPACE]`, BPE. `lang` is a base code.
     pub fn encode(&self, sentence: &str, lang: &str) -> Result<Vec<u32>> {
-        let cleaned = clean(sentence, lang)?;
+        let cleaned = if lang == "ja" {
+            let ja = self.japanese(!sentence.is_ascii())?;
+            clean_with(sentence, lang, ja.as_deref())?
+        } else {
+            clean(sentence, lang)?
+        };
         let tag = if lang == "zh" { "zh-cn" } else { lang };
         let text = format!("[{tag}]{cleaned}").replace(' ', "[SPACE]");
         let enc = self
@@ -502,6 +540,7 @@ mod tests {
     fn japanese_script_is_refused_clearly_korean_is_romanised() {
         let e = clean("こんにちは", "ja").unwrap_err();
         assert!(e.to_string().contains("romanisation"), "{e}");
+        assert!(e.to_string().contains("ja/unidic"), "{e}");
         assert_eq!(clean("konnichiwa", "ja").unwrap(), "konnichiwa");
         // hangul-romanize academic output.
         assert_eq!(romanize_hangul("안녕하세요 세계"), "annyeonghase-yo segye");
