@@ -318,10 +318,15 @@ fi
 # ------------------------------------------------- Python tools of the tests
 # Each pinned tool lives in its own virtual environment under .vctts/:
 # the official `openai` client (vctts-server/tests/clients.rs runs it against
-# a live server) and schemathesis (scripts/schemathesis.sh).
+# a live server), schemathesis (scripts/schemathesis.sh) and
+# kubernetes-validate (scripts/test.sh checks config/kubernetes/ with it).
+# VCTTS_TEST_TOOLS=0 skips them (an image build needs none: Dockerfile).
 # pinned_venv DIR PACKAGE VERSION USED_BY
 pinned_venv() {
     local venv="$VCTTS_HOME/$1" package="$2" version="$3" used_by="$4"
+    if [ "${VCTTS_TEST_TOOLS:-1}" = 0 ]; then
+        return
+    fi
     local req="$package==$version"
     local check="import importlib.metadata as m, sys; sys.exit(m.version('$package') != '$version')"
     if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2> /dev/null; then
@@ -346,6 +351,7 @@ pinned_venv() {
 }
 pinned_venv openai-client openai 3.51.0 "the openai client test"
 pinned_venv schemathesis schemathesis 4.32.5 "scripts/schemathesis.sh"
+pinned_venv kubernetes-validate kubernetes-validate 1.37.0 "the Kubernetes manifests check in scripts/test.sh"
 
 # ------------------------------------- MeCab dictionary of the Japanese tests
 # XTTS reads Japanese through MeCab with unidic-lite's UniDic, as Coqui does

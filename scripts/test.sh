@@ -19,6 +19,15 @@ cargo test --workspace
 step "schemathesis: the OpenAPI document against a live server"
 scripts/schemathesis.sh
 
+step "Kubernetes manifests: strict schema check against Kubernetes 1.30"
+# kustomization.yaml is kustomize's file, not a Kubernetes object; its
+# resource list and the shipped gateway.yaml/worker.yaml are checked by
+# vctts-server/tests/tier.rs (kubernetes_*).
+kv=.vctts/kubernetes-validate/bin/kubernetes-validate
+[ -x "$kv" ] || { echo "kubernetes-validate is missing: run scripts/setup.sh" >&2; exit 1; }
+find config/kubernetes -name '*.yaml' ! -name kustomization.yaml -print0 |
+    sort -z | xargs -0 "$kv" --strict --quiet -k 1.30.0
+
 step "examples"
 cargo run -q --example custom_engine
 # The embedding example clones a voice: it gets a models root with the base

@@ -1,6 +1,8 @@
 //! Tests of several gateways sharing state: the voice store contract on
 //! SQLite and PostgreSQL (`store_contract`), the Redis limiter
-//! (`limiter`), and two gateways behind nginx (`gateways`).
+//! (`limiter`), two gateways behind nginx (`gateways`), PostgreSQL and
+//! Redis restarted under load (`outage`), and the shipped Kubernetes
+//! manifests against the config parser (`kubernetes`, no services needed).
 //!
 //! They start real PostgreSQL 15, Redis and nginx processes from Debian's
 //! packages (`apt-get install postgresql redis-server nginx`), unprivileged,
@@ -11,10 +13,16 @@ mod common;
 
 #[path = "tier/gateways.rs"]
 mod gateways;
+#[path = "tier/kubernetes.rs"]
+mod kubernetes;
 #[path = "tier/limiter.rs"]
 mod limiter;
+#[path = "tier/outage.rs"]
+mod outage;
 #[path = "tier/services.rs"]
 mod services;
+#[path = "tier/sizing.rs"]
+mod sizing;
 #[path = "tier/store_contract.rs"]
 mod store_contract;
 
