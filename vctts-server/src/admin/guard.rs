@@ -84,7 +84,10 @@ pub async fn admin_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next:
     let ip = client_ip(&req);
     let rid = request_id(&req);
     // Shared sessions: the database says whether the cookie's session lives
-    // (issued or ended through any gateway); unreachable means no.
+    // (issued or ended through any gateway). Unreachable is neither yes nor
+    // no: the call is refused with the store's retryable error (503 with
+    // Retry-After), and the session is kept, so the page does not ask for a
+    // login again once the database is back.
     if let (Some(shared), Some(token), None) = (
         gw.shared_sessions(),
         session_token(req.headers()),
@@ -94,8 +97,16 @@ pub async fn admin_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next:
             Ok(Some((user, left))) => ops.auth.adopt_session(token, &user, left),
             Ok(None) => ops.auth.logout(token),
             Err(e) => {
-                tracing::warn!(error = %e, "shared admin sessions are unreachable: refusing the session");
-                ops.auth.logout(token);
+                tracing::warn!(error = %e, "shared admin sessions are unreachable: refusing the call");
+                ops.audit(
+                    "anonymous",
+                    &action,
+                    &target,
+                    "refused: the session store is unreachable",
+                    rid.as_deref(),
+                    ip,
+                );
+                return ApiError::from(e).into_response();
             }
         }
     }
