@@ -198,7 +198,8 @@ fn english_numbers() {
             ("x-5 stays joined", "x-five stays joined"),
             (
                 "1234567890123456789012 items",
-                "one two three four five six seven eight nine zero one two three four five six seven eight nine zero one two items",
+                "one two three, four five six, seven eight nine, zero one two, three four five, six seven eight, nine zero one, \
+                 two items",
             ),
         ],
     );

@@ -452,3 +452,22 @@ fn numbers_corpus_matches_coqui() {
     );
     assert!(checked > 1000, "{checked}");
 }
+
+/// Whole Turkish and Arabic sentences through Coqui's `multilingual_cleaners`
+/// (numbers, then abbreviations and symbols such as `%`), against
+/// `tokenizer::clean`.
+#[test]
+fn numbers_in_cleaned_sentences_match_coqui() {
+    let corpus = json("numbers_corpus.json");
+    let mut checked = 0;
+    for (lang, lines) in corpus["cleaned"].as_object().unwrap() {
+        for line in lines.as_array().unwrap() {
+            let input = line[0].as_str().unwrap();
+            let want = line[1].as_str().unwrap();
+            let got = vctts_engines::xtts::tokenizer::clean(input, lang).unwrap();
+            assert_eq!(got, want, "{lang}: {input}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked}");
+}

@@ -12,6 +12,19 @@
 //! long to read as quantities (more than 19 digits in English; 11 or more
 //! ungrouped digits in Chinese, i.e. phone numbers; leading zeros such as `007`)
 //! are read digit by digit.
+//!
+//! Long digit runs (item of the cost bound): an ungrouped run of more than
+//! [`LONG_RUN`] (15) digits is an identifier, not a quantity. English reads
+//! it digit by digit in comma-separated groups of [`DIGIT_GROUP`]
+//! ("one two three, four five six, ..."), as it does any digit string of
+//! that length (a long fraction too); languages without number rules (the
+//! Piper voices, whose espeak-ng reads digits itself) get the same groups as
+//! spaced digits (`1 2 3, 4 5 6, ...`). Numbers up to 15 digits, or written
+//! with thousands separators, keep their cardinal reading. The commas give
+//! [`crate::text::split`] a place to cut, so a run of any length becomes
+//! sentences of at most the engine's character limit, and the output grows
+//! linearly with the run (`"1234567890" * 500` is about 33,000 characters of
+//! English words, split in well under a second).
 
 /// Spoken form for `lang` ("en" or "zh"; other languages: whitespace cleanup only): integers, decimals,
 /// ordinals (1st), years (1999 → nineteen ninety-nine in a date context), dates (2024-03-05), times (10:30),
@@ -25,9 +38,52 @@ pub fn normalize(text: &str, lang: &str) -> String {
     let expanded = match Lang::of(lang) {
         Lang::En => Scanner::new(&chars, Lang::En).run(),
         Lang::Zh => Scanner::new(&chars, Lang::Zh).run(),
-        Lang::Other => chars.iter().collect(),
+        Lang::Other => group_long_runs(&chars),
     };
     collapse_whitespace(&expanded)
+}
+
+/// Digit runs up to this length are numbers (read as quantities where the
+/// language has number rules); longer ungrouped runs are read digit by digit.
+pub const LONG_RUN: usize = 15;
+
+/// Digits per group when a long run is read digit by digit; groups are
+/// separated by commas (a short pause, and a place where
+/// [`crate::text::split`] may cut), so no clause grows with the run.
+pub const DIGIT_GROUP: usize = 3;
+
+/// Languages without number rules (the reader, e.g. espeak-ng, says the
+/// digits): a run of more than [`LONG_RUN`] ASCII digits becomes single
+/// digits separated by spaces, [`DIGIT_GROUP`] per comma-separated group
+/// (`1 2 3, 4 5 6, ...`), so the reader says them one by one and the
+/// splitter can cut between groups; shorter runs are left as written.
+fn group_long_runs(chars: &[char]) -> String {
+    let mut out = String::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let end = digits_from(chars, i);
+        if end - i > LONG_RUN {
+            for (k, group) in chars[i..end].chunks(DIGIT_GROUP).enumerate() {
+                if k > 0 {
+                    out.push_str(", ");
+                }
+                for (j, d) in group.iter().enumerate() {
+                    if j > 0 {
+                        out.push(' ');
+                    }
+                    out.push(*d);
+                }
+            }
+            i = end;
+        } else if end > i {
+            out.extend(&chars[i..end]);
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +159,13 @@ impl Num {
         self.frac.is_none() && !self.grouped
     }
 
-    /// Leading zeros (`007`) or too many digits: read digit by digit.
+    /// Leading zeros (`007`), a run of more than [`LONG_RUN`] digits without
+    /// thousands separators (phone numbers, IDs, card numbers), or too many
+    /// digits to be a quantity: read digit by digit.
     fn read_as_digits(&self) -> bool {
-        (self.int.len() > 1 && self.int.starts_with('0') && !self.grouped) || self.value().is_none()
+        (self.int.len() > 1 && self.int.starts_with('0') && !self.grouped)
+            || (self.int.len() > LONG_RUN && !self.grouped)
+            || self.value().is_none()
     }
 
     fn is_one(&self) -> bool {
@@ -874,12 +934,19 @@ fn en_cardinal(n: u64) -> String {
 }
 
 fn en_digits(digits: &str) -> String {
-    digits
+    let words: Vec<&str> = digits
         .chars()
         .filter_map(|d| d.to_digit(10))
         .map(|d| ONES[d as usize])
+        .collect();
+    if words.len() <= LONG_RUN {
+        return words.join(" ");
+    }
+    words
+        .chunks(DIGIT_GROUP)
+        .map(|g| g.join(" "))
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(", ")
 }
 
 /// Integer and optional fraction: "three point one four".
@@ -1257,6 +1324,56 @@ mod tests {
         let c: Vec<char> = "1,23".chars().collect();
         let n = parse_num(&c, 0).expect("number");
         assert_eq!((n.int.as_str(), n.end), ("1", 1));
+    }
+
+    #[test]
+    fn long_digit_runs_are_read_in_bounded_groups() {
+        // Up to 15 digits a number is a quantity; 16 and more are digits.
+        assert_eq!(
+            normalize("999999999999999", "en"),
+            "nine hundred ninety-nine trillion nine hundred ninety-nine billion nine hundred ninety-nine million \
+             nine hundred ninety-nine thousand nine hundred ninety-nine"
+        );
+        assert_eq!(
+            normalize("card 1234567812345678", "en"),
+            "card one two three, four five six, seven eight one, two three four, five six seven, eight"
+        );
+        // With thousands separators it stays a quantity.
+        assert!(normalize("1,234,567,812,345,678", "en").starts_with("one quadrillion"));
+        assert_eq!(
+            normalize("call 1234567812345678 now", "und"),
+            "call 1 2 3, 4 5 6, 7 8 1, 2 3 4, 5 6 7, 8 now"
+        );
+        assert_eq!(normalize("id 123456789012345", "und"), "id 123456789012345");
+        // The 5,000-digit run of the cost-bound report: output linear in the
+        // run, and every sentence within the engine's limit.
+        let run = "1234567890".repeat(500);
+        for (lang, limit) in [("en", 400), ("und", 400), ("en-US", 250)] {
+            let out = normalize(&format!("Read {run} now."), lang);
+            assert!(out.chars().count() < 40_000, "{lang}: {}", out.len());
+            assert_eq!(out.matches(", ").count(), 1666, "{lang}");
+            let pieces = crate::text::split::split_sentences(&out, limit);
+            assert!(pieces.iter().all(|p| p.chars().count() <= limit), "{lang}");
+            assert!(
+                pieces.len() < out.chars().count() / (limit / 2) + 2,
+                "{lang}: {}",
+                pieces.len()
+            );
+            assert!(
+                pieces
+                    .iter()
+                    .all(|p| p.split(", ").all(|g| g.split(' ').count() <= 4)),
+                "{lang}"
+            );
+        }
+        assert!(
+            normalize(&run, "en").starts_with("one two three, four five six, seven eight nine, zero one two")
+        );
+        // A long fraction is grouped too.
+        assert_eq!(
+            normalize("0.1234567890123456", "en"),
+            "zero point one two three, four five six, seven eight nine, zero one two, three four five, six"
+        );
     }
 
     #[test]

@@ -17,18 +17,30 @@
 //! oddities (English currency words in Hungarian, a Czech or Polish `$`
 //! left in place because num2words has no such currency there).
 //!
-//! Languages read out: [`READ_OUT`] (12 of the 15 that Coqui sends through
-//! num2words). Turkish and Arabic keep their digits in vctts for now (the
-//! XTTS BPE then reads them digit by digit); Hindi keeps them too, and
-//! there Coqui itself fails (num2words 0.5.14 has no Hindi). Chinese
-//! numbers are read by [`crate::text::normalize`]; Japanese text is refused
-//! before this point (see [`super::tokenizer`]).
+//! Languages read out: [`READ_OUT`] (14 of the 15 that Coqui sends through
+//! num2words). Turkish and Arabic follow num2words' own converters there,
+//! quirks included: Turkish words are written without spaces
+//! ("ikibinyirmidört"), an integer past 2^53 that a float cannot hold reads
+//! as nothing, there is no decimal pass (`3.5` is the ordinal "üçüncü" then
+//! "beş") and no currency words (num2words-TR refuses Coqui's `currency`
+//! argument, so `$20` keeps its sign); Arabic reads every currency as Saudi
+//! riyals and halalas, decimals as "اثنا عشر  , خمسون", and past 28 digits
+//! repeats the rounding of Python's `decimal` (whose precision num2words
+//! widens process-wide; vctts starts each text as a fresh process does).
+//! Hindi keeps its digits, and there Coqui itself fails (num2words 0.5.14 has
+//! no Hindi). Chinese numbers are read by [`crate::text::normalize`];
+//! Japanese text is refused before this point (see [`super::tokenizer`]).
 //!
 //! Where Coqui raises (a number past num2words' largest word, Czech
 //! ordinals, Korean ordinals of 100 and more, an amount it cannot parse),
 //! the whole of Coqui's cleaner fails; vctts instead keeps that match as
 //! written and goes on (a currency failure ends the currency step, as
-//! Coqui's `suppress` does).
+//! Coqui's `suppress` does). A digit run of more than [`LONG_RUN`] digits
+//! that num2words cannot read (e.g. `"1234567890" * 500`, where Coqui fails
+//! on Python's 4,300-digit `int()` limit) is read digit by digit in the
+//! language's words, three digits per comma-separated group, so the
+//! sentence splitter cuts it at the language's character limit and no
+//! sentence grows with the run.
 //!
 //! Invariant: [`expand`] is total (no panic on any input); text without
 //! ASCII digits comes back unchanged.
@@ -37,8 +49,8 @@ use regex::{Captures, Regex};
 use std::sync::OnceLock;
 
 /// The languages whose numbers are read out (base codes).
-pub const READ_OUT: [&str; 12] = [
-    "en", "de", "fr", "es", "nl", "it", "pt", "pl", "cs", "ru", "hu", "ko",
+pub const READ_OUT: [&str; 14] = [
+    "en", "de", "fr", "es", "nl", "it", "pt", "pl", "cs", "ru", "hu", "ko", "tr", "ar",
 ];
 
 /// A word with the value it stands for (num2words' `(text, num)` pairs).
@@ -2154,6 +2166,690 @@ fn ko_ordinal(n: u128) -> Option<String> {
     Some(outwords.join(" ") + " 번째")
 }
 
+// ---------------------------------------------------------------- Turkish
+
+// num2words-TR writes its words without spaces ("ikibinyirmidört") and reads
+// an integer digit by digit in groups of three; these are its tables.
+const TR_ONES: [&str; 10] = [
+    "", "bir", "iki", "üç", "dört", "beş", "altı", "yedi", "sekiz", "dokuz",
+];
+const TR_ONES_ORD: [&str; 10] = [
+    "",
+    "birinci",
+    "ikinci",
+    "üçüncü",
+    "dördüncü",
+    "beşinci",
+    "altıncı",
+    "yedinci",
+    "sekizinci",
+    "dokuzuncu",
+];
+const TR_TENS: [&str; 10] = [
+    "", "on", "yirmi", "otuz", "kırk", "elli", "altmış", "yetmiş", "seksen", "doksan",
+];
+const TR_TENS_ORD: [&str; 10] = [
+    "",
+    "onuncu",
+    "yirminci",
+    "otuzuncu",
+    "kırkıncı",
+    "ellinci",
+    "altmışıncı",
+    "yetmişinci",
+    "sekseninci",
+    "doksanıncı",
+];
+const TR_SCALES: [&str; 7] = ["", "bin", "milyon", "milyar", "trilyon", "katrilyon", "kentilyon"];
+/// num2words-TR's ordinal scale words; its last one has no ordinal ending.
+const TR_SCALES_ORD: [&str; 7] = [
+    "",
+    "bininci",
+    "milyonuncu",
+    "milyarıncı",
+    "trilyonuncu",
+    "katrilyonuncu",
+    "kentilyon",
+];
+/// num2words-TR's `MAXVAL` (10^21 - 1): it raises at this value and above.
+const TR_MAXVAL: u128 = 999_999_999_999_999_999_999;
+
+/// num2words-TR's hundreds word prefix: nothing for 1 ("yüz", not "biryüz").
+fn tr_hundreds(d: usize) -> &'static str {
+    if d <= 1 { "" } else { TR_ONES[d] }
+}
+
+/// num2words-TR's `to_cardinal` / `to_ordinal` of a non-negative integer.
+///
+/// `None` where num2words raises (at [`TR_MAXVAL`] and above). A cardinal
+/// that an `f64` cannot hold exactly (past 2^53) is the empty string, as
+/// num2words-TR answers (its `verify_cardinal` compares the number with its
+/// float and then reads nothing).
+fn tr_words(n: u128, ordinal: bool) -> Option<String> {
+    if n >= TR_MAXVAL {
+        return None;
+    }
+    if !ordinal && (n as f64) as u128 != n {
+        return Some(String::new());
+    }
+    let d: Vec<usize> = n.to_string().bytes().map(|b| usize::from(b - b'0')).collect();
+    let len = d.len();
+    let triplets = len.div_ceil(3);
+    let lead = len % 3;
+    // The trailing zeros, at most all digits but the first.
+    let zeros = d.iter().rev().take(len - 1).take_while(|&&x| x == 0).count();
+    let ones = |x: usize| if ordinal { TR_ONES_ORD[x] } else { TR_ONES[x] };
+    let tens = |x: usize| if ordinal { TR_TENS_ORD[x] } else { TR_TENS[x] };
+    let hundred = if ordinal { "yüzüncü" } else { "yüz" };
+    let scales = if ordinal { TR_SCALES_ORD } else { TR_SCALES };
+    let mut w = String::new();
+    if triplets == 1 {
+        match (lead, zeros) {
+            (2, 1) => w += tens(d[0]),
+            (2, _) => {
+                w += TR_TENS[d[0]];
+                w += ones(d[1]);
+            }
+            (1, _) if d[0] == 0 => w += if ordinal { "sıfırıncı" } else { "sıfır" },
+            (1, _) => w += ones(d[0]),
+            (_, 2) => {
+                w += tr_hundreds(d[0]);
+                w += hundred;
+            }
+            (_, 1) => {
+                w += tr_hundreds(d[0]);
+                w += "yüz";
+                w += tens(d[1]);
+            }
+            _ => {
+                w += tr_hundreds(d[0]);
+                w += "yüz";
+                w += TR_TENS[d[1]];
+                w += ones(d[2]);
+            }
+        }
+        return Some(w);
+    }
+    // The leading group (one, two or three digits), then each full group.
+    let top = triplets - 1;
+    match lead {
+        2 => {
+            w += TR_TENS[d[0]];
+            if zeros == len - 1 {
+                return Some(w + scales[top]);
+            }
+            w += TR_ONES[d[1]];
+            if zeros == len - 2 {
+                return Some(w + scales[top]);
+            }
+            w += TR_SCALES[top];
+        }
+        1 => {
+            // "bin", not "birbin"; but "birmilyon".
+            if !(triplets == 2 && d[0] == 1) {
+                w += TR_ONES[d[0]];
+            }
+            if zeros == len - 1 {
+                return Some(w + scales[top]);
+            }
+            w += TR_SCALES[top];
+        }
+        _ => {
+            w += tr_hundreds(d[0]);
+            w += "yüz";
+            if zeros == len - 1 {
+                return Some(w + scales[top]);
+            }
+            w += TR_TENS[d[1]];
+            if zeros == len - 2 {
+                return Some(w + scales[top]);
+            }
+            if zeros == len - 3 {
+                w += TR_ONES[d[2]];
+                return Some(w + scales[top]);
+            }
+            // num2words drops a "bir" here before "bin" even when it is
+            // the last digit of a hundreds group (101001 -> "yüzbinbir").
+            if !(triplets == 2 && d[2] == 1) {
+                w += TR_ONES[d[2]];
+            }
+            w += TR_SCALES[top];
+        }
+    }
+    for i in (1..triplets).rev() {
+        let pos = if lead == 0 {
+            (triplets - i) * 3
+        } else {
+            (triplets - i - 1) * 3 + lead
+        };
+        let g = &d[pos..pos + 3];
+        if g == [0, 0, 0] {
+            continue;
+        }
+        // `ends_at(k)`: the digit at pos + k is the last non-zero one.
+        let ends_at = |k: usize| zeros == len - pos - 1 - k;
+        if g[0] != 0 {
+            w += tr_hundreds(g[0]);
+            if ends_at(0) {
+                if i == 1 {
+                    return Some(w + hundred);
+                }
+                return Some(w + "yüz" + scales[i - 1]);
+            }
+            w += "yüz";
+        }
+        if g[1] != 0 {
+            if ends_at(1) {
+                if i == 1 {
+                    return Some(w + tens(g[1]));
+                }
+                return Some(w + TR_TENS[g[1]] + scales[i - 1]);
+            }
+            w += TR_TENS[g[1]];
+        }
+        if g[2] != 0 {
+            let lone = g[0] == 0 && g[1] == 0;
+            if ends_at(2) {
+                if i == 1 {
+                    return Some(w + ones(g[2]));
+                }
+                if i > 2 || !lone || g[2] != 1 {
+                    w += TR_ONES[g[2]];
+                }
+                return Some(w + scales[i - 1]);
+            }
+            // A lone unit in a middle group: num2words' cardinal keeps it
+            // only in the thousands (and never "bir"); its ordinal keeps
+            // any but "bir".
+            if !lone || (g[2] != 1 && (ordinal || i == 2)) {
+                w += TR_ONES[g[2]];
+            }
+        }
+        w += TR_SCALES[i - 1];
+    }
+    Some(w)
+}
+
+// ---------------------------------------------------------------- Arabic
+
+const AR_ONES: [&str; 20] = [
+    "",
+    "واحد",
+    "اثنان",
+    "ثلاثة",
+    "أربعة",
+    "خمسة",
+    "ستة",
+    "سبعة",
+    "ثمانية",
+    "تسعة",
+    "عشرة",
+    "أحد عشر",
+    "اثنا عشر",
+    "ثلاثة عشر",
+    "أربعة عشر",
+    "خمسة عشر",
+    "ستة عشر",
+    "سبعة عشر",
+    "ثمانية عشر",
+    "تسعة عشر",
+];
+const AR_FEMININE: [&str; 20] = [
+    "",
+    "إحدى",
+    "اثنتان",
+    "ثلاث",
+    "أربع",
+    "خمس",
+    "ست",
+    "سبع",
+    "ثمان",
+    "تسع",
+    "عشر",
+    "إحدى عشرة",
+    "اثنتا عشرة",
+    "ثلاث عشرة",
+    "أربع عشرة",
+    "خمس عشرة",
+    "ست عشرة",
+    "سبع عشرة",
+    "ثماني عشرة",
+    "تسع عشرة",
+];
+const AR_ORDINAL: [&str; 20] = [
+    "",
+    "اول",
+    "ثاني",
+    "ثالث",
+    "رابع",
+    "خامس",
+    "سادس",
+    "سابع",
+    "ثامن",
+    "تاسع",
+    "عاشر",
+    "حادي عشر",
+    "ثاني عشر",
+    "ثالث عشر",
+    "رابع عشر",
+    "خامس عشر",
+    "سادس عشر",
+    "سابع عشر",
+    "ثامن عشر",
+    "تاسع عشر",
+];
+const AR_TENS: [&str; 8] = [
+    "عشرون",
+    "ثلاثون",
+    "أربعون",
+    "خمسون",
+    "ستون",
+    "سبعون",
+    "ثمانون",
+    "تسعون",
+];
+const AR_HUNDREDS: [&str; 10] = [
+    "",
+    "مائة",
+    "مئتان",
+    "ثلاثمائة",
+    "أربعمائة",
+    "خمسمائة",
+    "ستمائة",
+    "سبعمائة",
+    "ثمانمائة",
+    "تسعمائة",
+];
+/// The 17 group levels of num2words-AR (10^0 .. 10^48), in four forms.
+/// Two of its entries carry a trailing space, kept as it writes them.
+const AR_APPENDED_TWOS: [&str; 17] = [
+    "مئتا",
+    "ألفا",
+    "مليونا",
+    "مليارا",
+    "تريليونا",
+    "كوادريليونا",
+    "كوينتليونا",
+    "سكستيليونا",
+    "سبتيليونا",
+    "أوكتيليونا ",
+    "نونيليونا",
+    "ديسيليونا",
+    "أندسيليونا",
+    "دوديسيليونا",
+    "تريديسيليونا",
+    "كوادريسيليونا",
+    "كوينتينيليونا",
+];
+const AR_TWOS: [&str; 17] = [
+    "مئتان",
+    "ألفان",
+    "مليونان",
+    "ملياران",
+    "تريليونان",
+    "كوادريليونان",
+    "كوينتليونان",
+    "سكستيليونان",
+    "سبتيليونان",
+    "أوكتيليونان ",
+    "نونيليونان ",
+    "ديسيليونان",
+    "أندسيليونان",
+    "دوديسيليونان",
+    "تريديسيليونان",
+    "كوادريسيليونان",
+    "كوينتينيليونان",
+];
+const AR_GROUP: [&str; 17] = [
+    "مائة",
+    "ألف",
+    "مليون",
+    "مليار",
+    "تريليون",
+    "كوادريليون",
+    "كوينتليون",
+    "سكستيليون",
+    "سبتيليون",
+    "أوكتيليون",
+    "نونيليون",
+    "ديسيليون",
+    "أندسيليون",
+    "دوديسيليون",
+    "تريديسيليون",
+    "كوادريسيليون",
+    "كوينتينيليون",
+];
+const AR_APPENDED_GROUP: [&str; 17] = [
+    "",
+    "ألفاً",
+    "مليوناً",
+    "ملياراً",
+    "تريليوناً",
+    "كوادريليوناً",
+    "كوينتليوناً",
+    "سكستيليوناً",
+    "سبتيليوناً",
+    "أوكتيليوناً",
+    "نونيليوناً",
+    "ديسيليوناً",
+    "أندسيليوناً",
+    "دوديسيليوناً",
+    "تريديسيليوناً",
+    "كوادريسيليوناً",
+    "كوينتينيليوناً",
+];
+const AR_PLURAL_GROUP: [&str; 17] = [
+    "",
+    "آلاف",
+    "ملايين",
+    "مليارات",
+    "تريليونات",
+    "كوادريليونات",
+    "كوينتليونات",
+    "سكستيليونات",
+    "سبتيليونات",
+    "أوكتيليونات",
+    "نونيليونات",
+    "ديسيليونات",
+    "أندسيليونات",
+    "دوديسيليونات",
+    "تريديسيليونات",
+    "كوادريسيليونات",
+    "كوينتينيليونات",
+];
+/// num2words-AR's currency words for every code Coqui passes (it falls back
+/// to the Saudi riyal for USD, GBP and EUR): (one, two, 3–10, 11–99).
+const AR_RIYAL: [&str; 4] = ["ريال", "ريالان", "ريالات", "ريالاً"];
+const AR_HALALA: [&str; 4] = ["هللة", "هللتان", "هللات", "هللة"];
+
+/// The Python `decimal` context precision num2words-AR works under. It is
+/// process-wide in Python and only ever widened (for a number of more than
+/// 31 digits); vctts keeps one per text, starting as a fresh process does.
+#[derive(Debug, Clone, Copy)]
+struct ArPrecision(usize);
+
+impl Default for ArPrecision {
+    fn default() -> Self {
+        ArPrecision(28)
+    }
+}
+
+/// How num2words-AR is called: the words it appends after the integer part
+/// and after the fraction, whether units are feminine, and the separator.
+struct ArMode {
+    feminine: bool,
+    units: Option<[&'static str; 4]>,
+    subunits: Option<[&'static str; 4]>,
+    separator: &'static str,
+    /// The value itself is zero (not a fraction too small for two decimals).
+    zero: bool,
+}
+
+/// num2words-AR's `process_arabic_group`: one group of three digits at
+/// `level` (-1: the fraction). `None` where num2words fails an assertion.
+fn ar_group(value: usize, level: i32, whole: &str, mode: &ArMode) -> Option<String> {
+    let tens = value % 100;
+    let hundreds = value / 100;
+    let ones = |d: usize| -> &'static str {
+        if level == -1 || (level == 0 && mode.feminine) {
+            AR_FEMININE[d]
+        } else {
+            AR_ONES[d]
+        }
+    };
+    let mut out = String::new();
+    if hundreds > 0 {
+        if tens == 0 && hundreds == 2 {
+            out += AR_APPENDED_TWOS[0];
+        } else {
+            out += AR_HUNDREDS[hundreds];
+            if tens != 0 {
+                out += " و ";
+            }
+        }
+    }
+    if tens == 0 {
+        return Some(out);
+    }
+    if tens < 20 {
+        if level >= 17 {
+            return None;
+        }
+        if tens == 2 && hundreds == 0 && level > 0 {
+            // "ألفا" only for exactly 2 × 10^(3k), else "ألفان".
+            let exact_two = whole.len() > 3
+                && whole.starts_with('2')
+                && whole[1..].bytes().all(|b| b == b'0')
+                && (whole.len() - 1) % 3 == 0;
+            let table = if exact_two { AR_APPENDED_TWOS } else { AR_TWOS };
+            return Some(table[level as usize].to_string());
+        }
+        if tens == 1 && level > 0 {
+            out += AR_GROUP[level as usize];
+        } else {
+            out += ones(tens);
+        }
+    } else {
+        let unit = tens % 10;
+        if unit > 0 {
+            out += ones(unit);
+        }
+        if !out.is_empty() && unit != 0 {
+            out += " و ";
+        }
+        out += AR_TENS[tens / 10 - 2];
+    }
+    Some(out)
+}
+
+/// `int(Decimal(digits) / 1000)` under the decimal precision `prec`: the
+/// quotient is rounded (half to even) to `prec` significant digits before
+/// the fraction is cut, which can carry into the next group.
+fn ar_div1000(digits: &str, prec: usize) -> String {
+    let len = digits.len();
+    if len <= 3 {
+        return String::new();
+    }
+    if len <= prec {
+        return digits[..len - 3].to_string();
+    }
+    // len - prec is 1..=3 here (a longer number widened `prec` first).
+    let (kept, rest) = digits.split_at(prec);
+    let half = {
+        let mut h = String::from("5");
+        h.push_str(&"0".repeat(rest.len() - 1));
+        h
+    };
+    let last_odd = kept.bytes().last().is_some_and(|b| (b - b'0') % 2 == 1);
+    let up = rest > half.as_str() || (rest == half && last_odd);
+    let mut kept: Vec<u8> = kept.bytes().collect();
+    if up {
+        let mut i = kept.len();
+        loop {
+            if i == 0 {
+                kept.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if kept[i] == b'9' {
+                kept[i] = b'0';
+            } else {
+                kept[i] += 1;
+                break;
+            }
+        }
+    }
+    // kept × 10^(len - prec) / 1000, truncated.
+    let cut = 3 - (len - prec);
+    let keep = kept.len().saturating_sub(cut);
+    String::from_utf8_lossy(&kept[..keep]).into_owned()
+}
+
+/// num2words-AR's `convert_to_arabic` of an integer (decimal digits, no
+/// leading zeros) and a two-digit fraction. `None` where it fails.
+fn ar_convert(whole: &str, fraction: usize, mode: &ArMode, prec: &mut ArPrecision) -> Option<String> {
+    // num2words says "صفر" only for a zero value, not for a small fraction
+    // that its two decimals lose (0.001 reads as nothing).
+    if whole == "0" && fraction == 0 && mode.zero {
+        return Some("صفر".to_string());
+    }
+    let fraction_words = ar_group(fraction, -1, whole, mode)?;
+    let mut words = String::new();
+    let mut rest = whole.to_string();
+    let mut level = 0usize;
+    loop {
+        let len = rest.len();
+        if len > 3 && len - 3 > prec.0 {
+            // Decimal's remainder fails; num2words widens the precision.
+            prec.0 = len;
+        }
+        let group: usize = rest[len.saturating_sub(3)..].parse().unwrap_or(0);
+        rest = ar_div1000(&rest, prec.0);
+        let desc = ar_group(group, level as i32, whole, mode)?;
+        if !desc.is_empty() {
+            if level > 0 {
+                if level >= 17 {
+                    return None;
+                }
+                if !words.is_empty() {
+                    words = format!("و {words}");
+                }
+                if group != 1 && group != 2 {
+                    let scale = if group % 100 == 1 {
+                        AR_GROUP[level]
+                    } else if (3..=10).contains(&group) {
+                        AR_PLURAL_GROUP[level]
+                    } else if words.is_empty() {
+                        AR_GROUP[level]
+                    } else {
+                        AR_APPENDED_GROUP[level]
+                    };
+                    words = format!("{scale} {words}");
+                }
+            }
+            words = format!("{desc} {words}");
+        }
+        level += 1;
+        if rest.is_empty() || rest.bytes().all(|b| b == b'0') {
+            break;
+        }
+    }
+    let form = |forms: [&'static str; 4], n: usize, two: bool| match n {
+        0 | 1 => forms[0],
+        2 if two => forms[1],
+        2 => forms[0],
+        3..=10 => forms[2],
+        _ => forms[3],
+    };
+    if whole != "0" {
+        if let Some(units) = mode.units {
+            let last2: usize = whole[whole.len().saturating_sub(2)..].parse().unwrap_or(0);
+            words += form(units, last2, whole == "2");
+        }
+    }
+    if fraction != 0 {
+        words += &format!(" {} {fraction_words} ", mode.separator);
+        if let Some(subunits) = mode.subunits {
+            words += form(subunits, fraction, true);
+        }
+    }
+    Some(words)
+}
+
+/// num2words-AR's `to_str` + `extract_integer_and_decimal_parts` of a
+/// float: the integer digits and the first two decimals (of at most nine
+/// that it keeps, rounded).
+fn ar_float_parts(v: f64) -> Option<(String, usize)> {
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    let int = v.trunc();
+    let whole = format!("{int:.0}");
+    if int == v {
+        return Some((whole, 0));
+    }
+    // Python's round() of (v - int) × 10^9: half to even.
+    let scaled = (v - int) * 1e9;
+    let nano = scaled.round_ties_even();
+    let digits = format!("{:09}", nano as u64);
+    let digits = digits.trim_end_matches('0');
+    let two = format!("{digits:0<2}");
+    Some((whole, two[..2].parse().ok()?))
+}
+
+/// The digits of a number as Python's `int()` reads them (leading zeros
+/// dropped; `None` past Python's 4,300-digit limit on `int(str)`).
+fn py_int_digits(s: &str) -> Option<&str> {
+    if s.len() > 4300 || s.is_empty() {
+        return None;
+    }
+    let t = s.trim_start_matches('0');
+    Some(if t.is_empty() { "0" } else { t })
+}
+
+/// num2words-AR `to_cardinal` of an integer given as decimal digits.
+fn ar_cardinal(digits: &str, prec: &mut ArPrecision) -> Option<String> {
+    let whole = py_int_digits(digits)?;
+    if whole.len() > 51 {
+        return None; // num2words-AR's MAXVAL is 10^51.
+    }
+    let mode = ArMode {
+        feminine: false,
+        units: None,
+        subunits: None,
+        separator: ",",
+        zero: true,
+    };
+    Some(ar_convert(whole, 0, &mode, prec)?.trim().to_string())
+}
+
+/// num2words-AR `to_cardinal` of a float (Coqui's decimal pass).
+fn ar_float(v: f64, prec: &mut ArPrecision) -> Option<String> {
+    if v >= 1e51 {
+        return None;
+    }
+    let (whole, fraction) = ar_float_parts(v)?;
+    let mode = ArMode {
+        feminine: false,
+        units: None,
+        subunits: None,
+        separator: ",",
+        zero: v == 0.0,
+    };
+    Some(ar_convert(&whole, fraction, &mode, prec)?.trim().to_string())
+}
+
+/// num2words-AR `to_ordinal`: its own words up to 19 (nothing for 0), the
+/// cardinal above (feminine units below 100).
+fn ar_ordinal(digits: &str, prec: &mut ArPrecision) -> Option<String> {
+    let whole = py_int_digits(digits)?;
+    if whole.len() <= 2 && whole.parse::<usize>().ok()? <= 19 {
+        return Some(AR_ORDINAL[whole.parse::<usize>().ok()?].to_string());
+    }
+    let mode = ArMode {
+        feminine: whole.len() <= 2,
+        units: None,
+        subunits: None,
+        separator: ",",
+        zero: true,
+    };
+    Some(ar_convert(whole, 0, &mode, prec)?.trim().to_string())
+}
+
+/// num2words-AR `to_currency`: riyals and halalas whatever the code (not
+/// trimmed: num2words leaves its spaces there).
+fn ar_currency(v: f64, prec: &mut ArPrecision) -> Option<String> {
+    let (whole, fraction) = ar_float_parts(v)?;
+    let mode = ArMode {
+        feminine: false,
+        units: Some(AR_RIYAL),
+        subunits: Some(AR_HALALA),
+        separator: "و",
+        zero: v == 0.0,
+    };
+    ar_convert(&whole, fraction, &mode, prec)
+}
+
 // ------------------------------------------------------- per-language API
 
 /// Cardinal words for `n` in `lang` (`None` where vctts does not read the
@@ -2166,6 +2862,8 @@ pub fn cardinal(n: u128, lang: &str) -> Option<String> {
         "cs" => slavic_int2word(&CS, n),
         "ru" => ru_cardinal(n),
         "hu" => hu_cardinal_z(n, "nulla"),
+        "tr" => tr_words(n, false),
+        "ar" => ar_cardinal(&n.to_string(), &mut ArPrecision::default()),
         _ => cards(lang)?.cardinal(n),
     }
 }
@@ -2196,6 +2894,8 @@ pub fn ordinal(n: u128, lang: &str) -> Option<String> {
         "ru" => ru_ordinal(n),
         "hu" => hu_ordinal(n),
         "ko" => ko_ordinal(n),
+        "tr" => tr_words(n, true),
+        "ar" => ar_ordinal(&n.to_string(), &mut ArPrecision::default()),
         // num2words-CS has no ordinals (Coqui fails on "5." in Czech).
         _ => None,
     }
@@ -2271,6 +2971,9 @@ pub fn float_words(v: f64, lang: &str) -> Option<String> {
         "cs" => return slavic_float(v, "celá", "nula", |n| slavic_int2word(&CS, n)),
         "ru" => return ru_float(v),
         "hu" => return hu_float(v),
+        "ar" => return ar_float(v, &mut ArPrecision::default()),
+        // Coqui never reads a Turkish decimal (it has no decimal pass there).
+        "tr" => return None,
         _ => {}
     }
     if v.fract() == 0.0 {
@@ -2371,6 +3074,9 @@ fn currency_parts(v: f64) -> Option<(u128, u128)> {
 
 /// num2words `to="currency"` for a float amount.
 pub fn currency_words(v: f64, code: &str, lang: &str) -> Option<String> {
+    if lang == "ar" {
+        return ar_currency(v, &mut ArPrecision::default());
+    }
     if lang == "ko" {
         // num2words-KO: only dollars among Coqui's three; no separator.
         if code != "USD" {
@@ -2451,14 +3157,18 @@ fn py_float(s: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-fn expand_currency(m: &str, code: &str, lang: &str) -> Option<String> {
+fn expand_currency(m: &str, code: &str, lang: &str, prec: &mut ArPrecision) -> Option<String> {
     let cleaned: String = m
         .replace(',', ".")
         .chars()
         .filter(|c| c.is_numeric() || *c == '.')
         .collect();
     let amount = py_float(&cleaned)?;
-    let mut full = currency_words(amount, code, lang)?;
+    let mut full = if lang == "ar" {
+        ar_currency(amount, prec)?
+    } else {
+        currency_words(amount, code, lang)?
+    };
     if amount.fract() == 0.0 {
         if let Some(i) = full.rfind(and_equivalent(lang)) {
             full.truncate(i);
@@ -2511,6 +3221,8 @@ fn ordinal_pattern(lang: &str) -> Option<&'static Regex> {
             ("ru", r"([0-9]+)(-й|-я|-е|-ое|-ье|-го)"),
             ("hu", r"([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)"),
             ("ko", r"([0-9]+)(번째|번|차|째)"),
+            ("tr", r"([0-9]+)(\.|inci|nci|uncu|üncü)"),
+            ("ar", r"([0-9]+)(ون|ين|ث|ر|ى)"),
         ]
         .into_iter()
         .map(|(l, p)| (l, Regex::new(p).expect("static pattern")))
@@ -2531,6 +3243,8 @@ pub fn expand(text: &str, lang: &str) -> String {
         return text.to_string();
     }
     let p = patterns();
+    // num2words-AR's decimal precision, carried from number to number.
+    let mut prec = ArPrecision::default();
     let mut t = if lang == "en" || lang == "ru" {
         sub(&p.comma_number, text, |c| Some(c[0].replace(',', "")))
     } else {
@@ -2542,11 +3256,13 @@ pub fn expand(text: &str, lang: &str) -> String {
     for (code, re) in &p.currency {
         let mut failed = false;
         let next = re
-            .replace_all(&t, |c: &Captures| match expand_currency(&c[0], code, lang) {
-                Some(s) => s,
-                None => {
-                    failed = true;
-                    c[0].to_string()
+            .replace_all(&t, |c: &Captures| {
+                match expand_currency(&c[0], code, lang, &mut prec) {
+                    Some(s) => s,
+                    None => {
+                        failed = true;
+                        c[0].to_string()
+                    }
                 }
             })
             .into_owned();
@@ -2557,7 +3273,12 @@ pub fn expand(text: &str, lang: &str) -> String {
     }
     if lang != "tr" {
         t = sub(&p.decimal, &t, |c| {
-            float_words(py_float(&c[0].replace(',', "."))?, lang)
+            let v = py_float(&c[0].replace(',', "."))?;
+            if lang == "ar" {
+                ar_float(v, &mut prec)
+            } else {
+                float_words(v, lang)
+            }
         });
     }
     if let Some(re) = ordinal_pattern(lang) {
@@ -2574,7 +3295,12 @@ pub fn expand(text: &str, lang: &str) -> String {
                     continue;
                 }
             }
-            let Some(words) = c[1].parse::<u128>().ok().and_then(|n| ordinal(n, lang)) else {
+            let words = if lang == "ar" {
+                ar_ordinal(&c[1], &mut prec)
+            } else {
+                c[1].parse::<u128>().ok().and_then(|n| ordinal(n, lang))
+            };
+            let Some(words) = words else {
                 continue;
             };
             out.push_str(&t[last..m.start()]);
@@ -2584,7 +3310,43 @@ pub fn expand(text: &str, lang: &str) -> String {
         out.push_str(&t[last..]);
         t = out;
     }
-    sub(&p.number, &t, |c| cardinal(c[0].parse::<u128>().ok()?, lang))
+    sub(&p.number, &t, |c| {
+        let words = if lang == "ar" {
+            ar_cardinal(&c[0], &mut prec)
+        } else {
+            c[0].parse::<u128>().ok().and_then(|n| cardinal(n, lang))
+        };
+        words.or_else(|| digit_groups(&c[0], lang))
+    })
+}
+
+/// Digit runs longer than this that num2words cannot read (Coqui fails on
+/// them) are read three digits at a time instead of being kept as digits.
+pub const LONG_RUN: usize = 15;
+
+/// A long digit run that Coqui cannot read (past num2words' largest number,
+/// or past Python's 4,300-digit `int()` limit): vctts reads it digit by digit
+/// in the language's words, in groups of three separated by commas, so the
+/// sentence splitter can cut it like any long clause. `None` (kept as
+/// written) for shorter runs.
+fn digit_groups(run: &str, lang: &str) -> Option<String> {
+    if run.len() <= LONG_RUN {
+        return None;
+    }
+    let words: Vec<String> = (0..10u128)
+        .map(|d| cardinal(d, lang).unwrap_or_else(|| d.to_string()))
+        .collect();
+    let digits: Vec<&str> = run
+        .bytes()
+        .map(|b| words[usize::from(b.wrapping_sub(b'0')).min(9)].as_str())
+        .collect();
+    Some(
+        digits
+            .chunks(3)
+            .map(|g| g.join(" "))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 #[cfg(test)]
@@ -2641,13 +3403,78 @@ mod tests {
     }
 
     #[test]
+    fn five_thousand_digits_are_read_in_bounded_groups() {
+        let run = "1234567890".repeat(500);
+        for lang in READ_OUT {
+            let out = expand(&run, lang);
+            assert!(!out.bytes().any(|b| b.is_ascii_digit()), "{lang}");
+            // Three digits per group, so 1,667 groups, each a few words.
+            assert_eq!(out.matches(", ").count(), 1666, "{lang}");
+            assert!(out.chars().count() < 5000 * 12, "{lang}");
+            let pieces = crate::text::split::split_sentences(&out, 250);
+            assert!(pieces.iter().all(|p| p.chars().count() <= 250), "{lang}");
+        }
+        assert!(
+            expand(&run, "en").starts_with("one two three, four five six, seven eight nine, zero one two")
+        );
+        assert!(expand(&run, "tr").starts_with("bir iki üç, dört beş altı"));
+    }
+
+    #[test]
+    fn turkish_follows_num2words() {
+        assert_eq!(expand("bu 1. test", "tr"), "bu birinci test");
+        assert_eq!(expand("2024 yılı", "tr"), "ikibinyirmidört yılı");
+        assert_eq!(cardinal(0, "tr").unwrap(), "sıfır");
+        assert_eq!(cardinal(1000, "tr").unwrap(), "bin");
+        assert_eq!(cardinal(1_000_000, "tr").unwrap(), "birmilyon");
+        // num2words' quirks, kept: a lost "bir", and nothing at all for an
+        // integer past 2^53 that a float cannot hold.
+        assert_eq!(cardinal(101_001, "tr").unwrap(), "yüzbinbir");
+        assert_eq!(cardinal(9_007_199_254_740_993, "tr").unwrap(), "");
+        assert_eq!(ordinal(100, "tr").unwrap(), "yüzüncü");
+        assert_eq!(ordinal(0, "tr").unwrap(), "sıfırıncı");
+        // No decimal pass in Turkish; "3.5" is an ordinal and a cardinal.
+        assert_eq!(expand("3.5 ve 3,5", "tr"), "üçüncübeş ve üç,beş");
+        // num2words-TR has no currency words Coqui can ask for.
+        assert_eq!(expand("$20", "tr"), "$yirmi");
+        assert_eq!(cardinal(TR_MAXVAL, "tr"), None);
+    }
+
+    #[test]
+    fn arabic_follows_num2words() {
+        assert_eq!(expand("كان هناك 50 جنديًا.", "ar"), "كان هناك خمسون جنديًا.");
+        assert_eq!(
+            expand("في الـ 12,5 ثانية.", "ar"),
+            "في الـ اثنا عشر  , خمسون ثانية."
+        );
+        assert_eq!(cardinal(2000, "ar").unwrap(), "ألفا");
+        assert_eq!(cardinal(2002, "ar").unwrap(), "ألفان و اثنان");
+        assert_eq!(cardinal(0, "ar").unwrap(), "صفر");
+        assert_eq!(ordinal(3, "ar").unwrap(), "ثالث");
+        assert_eq!(
+            currency_words(20.15, "USD", "ar").unwrap(),
+            "عشرون ريالاً و خمس عشرة هللة"
+        );
+        // Past 28 digits Python's Decimal rounds 10^29 + 999 / 1000 up into
+        // the thousands group.
+        let n = format!("1{}999", "0".repeat(26));
+        assert_eq!(
+            ar_cardinal(&n, &mut ArPrecision::default()).unwrap(),
+            "مائة أوكتيليوناً و ألف و تسعمائة و تسعة و تسعون"
+        );
+        assert_eq!(ar_cardinal(&"9".repeat(52), &mut ArPrecision::default()), None);
+    }
+
+    #[test]
     fn other_languages_keep_digits_and_nothing_panics() {
         assert_eq!(expand("50 katona", "hu"), "ötven katona");
-        assert_eq!(expand("50 asker", "tr"), "50 asker");
+        assert_eq!(expand("50 asker", "tr"), "elli asker");
         assert_eq!(expand("५० 50", "hi"), "५० 50");
         assert_eq!(expand("no digits", "en"), "no digits");
+        // Past num2words' range (Coqui fails), a long run is read in groups.
         let long = "9".repeat(60);
-        assert_eq!(expand(&long, "en"), long);
+        let read = expand(&long, "en");
+        assert!(read.starts_with("nine nine nine, nine nine nine, "), "{read}");
         for lang in READ_OUT {
             for s in [
                 "1,",
