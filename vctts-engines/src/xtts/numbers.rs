@@ -29,7 +29,8 @@
 //! widens process-wide; vctts starts each text as a fresh process does).
 //! Hindi keeps its digits, and there Coqui itself fails (num2words 0.5.14 has
 //! no Hindi). Chinese numbers are read by [`crate::text::normalize`];
-//! Japanese text is refused before this point (see [`super::tokenizer`]).
+//! Japanese is romanised first (cutlet's rules, [`super::japanese`]), and Coqui
+//! does not read numbers in it: its digits pass through as cutlet leaves them.
 //!
 //! Where Coqui raises (a number past num2words' largest word, Czech
 //! ordinals, Korean ordinals of 100 and more, an amount it cannot parse),
