@@ -22,7 +22,7 @@
 //!   SHA-256 digests compared in constant time for tokens and keys);
 //! - an expired session is refused and forgotten at the next look-up.
 
-use crate::config::AuthSection;
+use crate::config::{AuthSection, DEFAULT_ADMIN_PASSWORD};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::HeaderMap;
@@ -44,8 +44,6 @@ pub const CSRF_HEADER: &str = "x-requested-with";
 pub const CSRF_VALUE: &str = "vctts";
 /// The admin user name.
 pub const ADMIN_USER: &str = "admin";
-/// The password used when `auth.admin_password` is not set.
-pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Failed logins allowed per client IP per minute.

@@ -757,6 +757,9 @@ pub struct ApiKeyEntry {
     pub rpm: Option<u32>,
 }
 
+/// The password used when `auth.admin_password` is not set.
+pub const DEFAULT_ADMIN_PASSWORD: &str = "admin123";
+
 /// `auth:` — parsed and validated; admin login and API keys are enforced by
 /// the auth module.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -1152,7 +1155,7 @@ impl GatewayConfig {
                 .auth
                 .admin_password
                 .as_deref()
-                .is_none_or(|p| p == crate::auth::DEFAULT_ADMIN_PASSWORD);
+                .is_none_or(|p| p == DEFAULT_ADMIN_PASSWORD);
             check(!default_password, || {
                 format!(
                     "auth.admin_password is the built-in default, which must not face a network: server.host \

@@ -1,5 +1,6 @@
 //! HTTP errors: the one table from error code to HTTP status, and the JSON
-//! body every failed call returns: `{"error":{"code","message","request_id"}}`.
+//! body every failed call returns: `{"error":{"code","message","request_id"}}`,
+//! or on the OpenAI-compatible `/v1/*` routes OpenAI's shape ([`openai_error`]).
 //!
 //! Invariants:
 //! - statuses come from the one table in core ([`vctts_core::error::SPECS`]);
@@ -12,7 +13,7 @@
 //!   carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
 //!   `X-RateLimit-Layer`;
 //! - the request id is filled in by the request-context middleware
-//!   ([`crate::api::context`]), so errors made anywhere (extractors included)
+//!   ([`crate::http::context`]), so errors made anywhere (extractors included)
 //!   carry it.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -339,6 +340,77 @@ pub fn error_from_object(obj: &ErrorObject, node: &str) -> vctts_core::Error {
 /// Result alias for handlers.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
+/// The body of an error on `/v1/*`, as OpenAI sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OpenAiErrorBody {
+    /// What went wrong.
+    pub error: OpenAiError,
+}
+
+/// OpenAI's error object.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct OpenAiError {
+    /// Human-readable explanation.
+    pub message: String,
+    /// `invalid_request_error`, `authentication_error`, `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The request parameter at fault, when one is.
+    pub param: Option<String>,
+    /// vctts's stable error code (see the API reference).
+    pub code: Option<String>,
+    /// vctts's request id (also in `X-Request-Id`); OpenAI clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An `/api/v3` error object in OpenAI's shape, with the status OpenAI
+/// would answer (400 for a bad parameter, where `/api/v3` says 422).
+pub fn openai_error(status: StatusCode, obj: &ErrorObject) -> (StatusCode, OpenAiErrorBody) {
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let kind = match status.as_u16() {
+        401 | 403 => "authentication_error",
+        429 => "rate_limit_error",
+        s if s >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+    let field = obj
+        .details
+        .as_ref()
+        .and_then(|d| d.get("field"))
+        .and_then(|f| f.as_str());
+    let param = match (obj.code.as_str(), field) {
+        (_, Some("format")) => Some("response_format"),
+        (_, Some("text")) => Some("input"),
+        (_, Some(f)) => Some(f),
+        ("empty_text" | "text_too_long", None) => Some("input"),
+        ("voice_not_found" | "invalid_voice_id", None) => Some("voice"),
+        ("unknown_engine", None) => Some("model"),
+        ("unsupported_language", None) => Some("language"),
+        _ => None,
+    };
+    let body = OpenAiErrorBody {
+        error: OpenAiError {
+            message: obj.message.clone(),
+            kind: kind.to_string(),
+            param: param.map(str::to_string),
+            code: Some(obj.code.clone()),
+            request_id: obj.request_id.clone(),
+        },
+    };
+    (status, body)
+}
+
+/// Whether a path is one of the OpenAI-compatible routes (errors there take
+/// OpenAI's shape).
+pub fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +559,38 @@ mod tests {
         assert_eq!(h["ratelimit-remaining"], "0");
         assert_eq!(h["ratelimit-reset"], "3");
         assert_eq!(h["x-ratelimit-layer"], "ip");
+    }
+
+    #[test]
+    fn errors_take_openai_shape_and_status() {
+        let obj = ErrorObject {
+            code: "invalid_input".into(),
+            message: "invalid format: nope".into(),
+            request_id: Some("r".into()),
+            limit_layer: None,
+            engine: None,
+            details: Some(serde_json::json!({"field": "format", "message": "nope"})),
+        };
+        let (status, body) = openai_error(StatusCode::UNPROCESSABLE_ENTITY, &obj);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body.error.kind, "invalid_request_error");
+        assert_eq!(body.error.param.as_deref(), Some("response_format"));
+        assert_eq!(body.error.code.as_deref(), Some("invalid_input"));
+        let v = serde_json::to_value(&body).unwrap();
+        let mut keys: Vec<&String> = v["error"].as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "message", "param", "request_id", "type"]);
+        let limited = ErrorObject {
+            code: "rate_limited".into(),
+            details: None,
+            ..obj
+        };
+        let (status, body) = openai_error(StatusCode::TOO_MANY_REQUESTS, &limited);
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body.error.kind, "rate_limit_error");
+        assert_eq!(body.error.param, None);
+        assert!(is_openai_path("/v1/audio/speech"));
+        assert!(!is_openai_path("/v10"));
+        assert!(!is_openai_path("/api/v3/synthesize"));
     }
 }

@@ -2,7 +2,7 @@
 //! and the public API on top.
 //!
 //! A [`Gateway`] is built from a [`GatewayConfig`] and an injected clock
-//! ([`Gateway::new`]); [`run`] serves it on an injected listener until an
+//! ([`Gateway::new`]); [`crate::app::run`] serves it on an injected listener until an
 //! injected shutdown future resolves. Nodes join through the cluster
 //! protocol ([`crate::cluster::gateway_api`]) or are added in-process
 //! ([`Gateway::add_local_node`], used by standalone mode and by gateways with
@@ -16,14 +16,14 @@
 //! - background work (sweeping dead nodes, limiter housekeeping, heartbeats
 //!   of in-process nodes) stops when the shutdown future resolves.
 
-use crate::api;
 use crate::cluster::NodeApi;
 use crate::cluster::auth::ClusterToken;
 use crate::cluster::client::{NodeTimeouts, RemoteNode};
 use crate::cluster::proto::{WireNodeMetrics, WireNodeState};
 use crate::config::{GatewayConfig, LimiterBackend, PolicyName, StorageBackend};
 use crate::metrics::{Metrics, ScrapeState};
-use crate::worker::WorkerNode;
+use crate::wire::{NodeDto, NodeMetricsDto, NodesResponse};
+use crate::worker::node::WorkerNode;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,7 +76,7 @@ pub struct Gateway {
     pub(crate) profiles: Profiles,
     shutdown: watch::Sender<bool>,
     /// Operator state: auth, live settings, announcements, logs, supervisor.
-    pub(crate) ops: crate::admin::Ops,
+    pub(crate) ops: crate::ops::Ops,
     /// Rate budgets shared with other gateways in Redis (`limiter.backend:
     /// redis`); `None` counts in `limiter` alone.
     pub(crate) shared_limiter: Option<Arc<crate::shared::SharedLimiter>>,
@@ -218,9 +218,45 @@ pub fn node_id_for(engine: EngineKind, endpoint: &str) -> NodeId {
     NodeId::new(format!("{}-{:08x}", engine.as_str(), (h >> 32) as u32 ^ h as u32))
 }
 
+/// Every node as the API reports it.
+pub fn nodes_response(gw: &Gateway) -> NodesResponse {
+    let nodes = gw
+        .registry()
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            let m = &s.metrics;
+            NodeDto {
+                id: s.info.id.to_string(),
+                engine: s.info.engine.to_string(),
+                endpoint: s.info.endpoint.clone(),
+                state: s.state.to_string(),
+                capacity: s.info.capacity,
+                weight: s.info.weight,
+                labels: s.info.labels.clone(),
+                version: s.info.version.clone(),
+                last_seen_seconds: s.since_heartbeat.as_secs_f64(),
+                breaker: s.breaker.as_str().to_string(),
+                metrics: NodeMetricsDto {
+                    cpu_percent: Some(m.cpu_percent),
+                    memory_bytes: Some(m.memory_bytes),
+                    gpu_percent: m.gpu_percent,
+                    gpu_memory_bytes: m.gpu_memory_bytes,
+                    in_flight: s.in_flight,
+                    queued: m.queue,
+                    requests: s.requests_total,
+                    errors: s.failures_total,
+                    latency_ms: (s.latency_ewma_ms > 0.0).then_some(s.latency_ewma_ms),
+                },
+            }
+        })
+        .collect();
+    NodesResponse { nodes }
+}
+
 impl Gateway {
     /// Builds a gateway: opens the voice store, creates the registry, policy
-    /// and limiter. Serve it with [`run`].
+    /// and limiter. Serve it with [`crate::app::run`].
     ///
     /// Without a configured `cluster.token` the gateway uses the token stored
     /// in [`GatewayConfig::cluster_token_path`], generating it (mode 0600) on
@@ -290,7 +326,7 @@ impl Gateway {
         let gw = Arc::new(Self {
             token: ClusterToken::new(config.cluster.token.clone()),
             policy: RwLock::new(policy_kind(config.registry.policy).build()),
-            ops: crate::admin::Ops::new(&config, clock.clone())?,
+            ops: crate::ops::Ops::new(&config, clock.clone())?,
             registry: Arc::new(Registry::new(registry_config, clock.clone())),
             limiter,
             shared_limiter,
@@ -338,7 +374,7 @@ impl Gateway {
     }
 
     /// The operator state (auth, settings, announcements, logs, supervisor).
-    pub fn ops(&self) -> &crate::admin::Ops {
+    pub fn ops(&self) -> &crate::ops::Ops {
         &self.ops
     }
 
@@ -556,7 +592,7 @@ impl Gateway {
     }
 
     /// Starts the background tasks: sweeping, link clean-up, housekeeping.
-    fn spawn_background(self: &Arc<Self>) {
+    pub(crate) fn spawn_background(self: &Arc<Self>) {
         let hb = self.config.registry.heartbeat_interval.0;
         let dead = self.config.registry.dead_threshold.0;
         let period = (dead / 10)
@@ -619,33 +655,7 @@ impl Gateway {
         });
     }
 
-    fn signal_shutdown(&self) {
+    pub(crate) fn signal_shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
-}
-
-/// Serves a gateway on `listener` until `shutdown` resolves, then finishes
-/// in-flight requests and stops its background work.
-pub async fn run(
-    gateway: Arc<Gateway>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    gateway.spawn_background();
-    crate::admin::start(&gateway);
-    if let Some(shared) = gateway.shared_settings() {
-        crate::shared::settings::spawn_follower(&gateway, shared.clone());
-    }
-    let app = api::router(gateway.clone());
-    let gw = gateway.clone();
-    let limits = gateway.config.server.connection_limits();
-    let result = crate::serve::serve(listener, app, limits, async move {
-        shutdown.await;
-        tracing::info!("gateway shutting down; finishing in-flight requests");
-        gw.signal_shutdown();
-    })
-    .await
-    .map_err(|e| Error::io("serving the gateway", e));
-    gateway.signal_shutdown();
-    result
 }

@@ -7,7 +7,7 @@
 //! each route, its methods and the shared schemas), except the other servers'
 //! APIs of `compat:` ([`crate::api::xtts_compat`]), which are theirs.
 
-use crate::api;
+use crate::api::{batch, openai, preprocess, synth, system, voices};
 use crate::error::{ErrorBody, ErrorObject};
 use crate::wire;
 use axum::http::{HeaderValue, header};
@@ -25,26 +25,26 @@ use utoipa::OpenApi;
                        answer carries X-Request-Id."
     ),
     paths(
-        api::synth::synthesize,
-        api::synth::synthesize_stream,
-        api::batch::synthesize_batch,
-        api::voices::extract_voice,
-        api::voices::list_voices,
-        api::voices::get_voice,
-        api::voices::delete_voice,
-        api::voices::voice_audio,
-        api::preprocess::preprocess,
-        api::system::engines,
-        api::system::nodes,
-        api::system::health,
-        api::system::live,
-        api::system::ready,
-        api::system::metrics,
+        synth::synthesize,
+        synth::synthesize_stream,
+        batch::synthesize_batch,
+        voices::extract_voice,
+        voices::list_voices,
+        voices::get_voice,
+        voices::delete_voice,
+        voices::voice_audio,
+        preprocess::preprocess,
+        system::engines,
+        system::nodes,
+        system::health,
+        system::live,
+        system::ready,
+        system::metrics,
         serve,
-        api::openai::speech,
-        api::openai::list_models,
-        api::openai::get_model,
-        api::openai::list_voices,
+        openai::speech,
+        openai::list_models,
+        openai::get_model,
+        openai::list_voices,
         crate::admin::handlers::public_announcements,
     ),
     components(schemas(
@@ -82,8 +82,8 @@ use utoipa::OpenApi;
         wire::OpenAiModelList,
         wire::OpenAiVoice,
         wire::OpenAiVoiceList,
-        api::openai::OpenAiErrorBody,
-        api::openai::OpenAiError,
+        crate::error::OpenAiErrorBody,
+        crate::error::OpenAiError,
     )),
     tags(
         (name = "synthesis", description = "Text to speech"),

@@ -10,7 +10,7 @@
 //! `error`, with the reason, and the rest of the service works.
 
 use crate::config::{GatewayConfig, LocalEngineConfig, ModelSection, ResourcesSection};
-use crate::gateway::{self, Gateway};
+use crate::gateway::Gateway;
 use crate::worker::{build_node, models_root, spawn_activation};
 use std::future::Future;
 use std::path::PathBuf;
@@ -98,5 +98,5 @@ pub async fn run(
     }
     let gw = Gateway::new_standalone(opts.gateway, Arc::new(SystemClock::new()))?;
     add_local_engines(&gw, &engines)?;
-    gateway::run(gw, listener, shutdown).await
+    crate::app::run(gw, listener, shutdown).await
 }

@@ -13,7 +13,6 @@
 //!   supervisor is dropped (`kill_on_drop`).
 
 use crate::config::LocalWorkerConfig;
-use crate::gateway::Gateway;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -254,10 +253,14 @@ impl Supervisor {
         Ok(Self { workers })
     }
 
-    /// Launches every worker; they stop with the gateway.
-    pub fn start(&self, gw: Arc<Gateway>) {
+    /// Launches every worker; each stops when its future from `stopped`
+    /// resolves (the gateway's shutdown).
+    pub fn start<F>(&self, stopped: impl Fn() -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         for w in &self.workers {
-            tokio::spawn(w.clone().run(gw.stopped()));
+            tokio::spawn(w.clone().run(stopped()));
         }
     }
 

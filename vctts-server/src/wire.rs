@@ -9,7 +9,7 @@
 //! bad value gets its own error code (`invalid_voice_id`, `unknown_engine`)
 //! rather than a generic decoding error.
 
-use crate::api::encoding::Encoding;
+use crate::encoding::Encoding;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -169,7 +169,7 @@ pub struct ParsedSynthesis {
     /// The voice asked for, if any (stored or built-in; resolved later).
     pub voice: Option<VoiceId>,
     /// The core request (its `format` is refined per engine by
-    /// [`crate::api::encoding::Encoding::node_format`]).
+    /// [`crate::encoding::Encoding::node_format`]).
     pub request: SynthesisRequest,
     /// The encoding the client asked for.
     pub encoding: Encoding,
@@ -183,7 +183,7 @@ pub fn parse_engine(name: &str) -> Result<EngineKind> {
 /// Parses an output format name (`wav`, `wav_f32`, `pcm`, `mp3`, `opus`,
 /// `aac`, `flac` and their aliases).
 pub fn parse_format(name: &str) -> Result<AudioFormat> {
-    crate::api::encoding::parse_format(name, "format")
+    crate::encoding::parse_format(name, "format")
 }
 
 impl SynthesizeRequest {

@@ -63,7 +63,7 @@ fn client_ip(req: &Request) -> Option<String> {
 
 fn request_id(req: &Request) -> Option<String> {
     req.extensions()
-        .get::<crate::api::context::RequestId>()
+        .get::<crate::http::context::RequestId>()
         .map(|r| r.0.clone())
 }
 

@@ -5,18 +5,18 @@
 //! on an offline node is `409 node_offline`.
 
 use super::guard::admin_guard;
-use super::{Ops, apply_settings};
 use crate::announcements::{Kind, Source, parse_expiry};
-use crate::api::context::RequestId;
-use crate::api::extract::JsonBody;
-use crate::api::system::nodes_response;
 use crate::auth::{Principal, clear_cookie, session_token, token_digest};
 use crate::cluster::NodeAction;
 use crate::cluster::gateway_api::node_action;
 use crate::error::{ApiError, ApiResult, WireError};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, nodes_response};
+use crate::http::context::RequestId;
+use crate::http::extract::JsonBody;
 use crate::logs::LogQuery;
+use crate::ops::Ops;
 use crate::settings::UpdateError;
+use crate::upkeep::apply_settings;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};

@@ -17,9 +17,9 @@
 //! A fetched model is used by an engine once its node is restarted.
 
 use super::guard::admin_guard;
-use crate::api::context::RequestId;
-use crate::api::extract::JsonBody;
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::JsonBody;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -8,12 +8,12 @@
 //! `format`, encoded as on `/synthesize`) plus `manifest.json`
 //! (the JSON answer without the base64 audio).
 
-use super::context::RequestId;
-use super::extract::{ApiQuery, JsonBody};
 use super::synth::{prepare_encoded, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject, WireError};
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::{ApiQuery, JsonBody};
 use crate::wire::{BatchItemResult, BatchQuery, BatchRequest, BatchResponse, SynthesizeRequest};
 use axum::body::Body;
 use axum::extract::State;

@@ -116,7 +116,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
 /// the request comes through a trusted proxy.
 pub async fn forwarded(State(trusted): State<Arc<TrustedProxies>>, mut req: Request, next: Next) -> Response {
     if !trusted.0.is_empty() {
-        if let Some(peer) = super::context::client_addr(req.extensions()) {
+        if let Some(peer) = crate::http::context::client_addr(req.extensions()) {
             let ip = client_ip(peer.ip(), req.headers(), &trusted);
             if ip != peer.ip() {
                 req.extensions_mut().insert(ConnectInfo(SocketAddr::new(ip, 0)));

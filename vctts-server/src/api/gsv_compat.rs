@@ -22,12 +22,12 @@
 //! Invariant: `/set_refer_audio` changes no state: it checks that the voice
 //! exists (upstream preloads it; vctts caches profiles on first use anyway).
 
-use super::context::RequestId;
-use super::extract::ApiQuery;
 use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::ApiQuery;
 use crate::wire::{SamplingDto, SynthesizeRequest};
 use axum::Extension;
 use axum::Router;

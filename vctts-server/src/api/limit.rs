@@ -61,10 +61,11 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| req.uri().path().to_string());
-    if EXEMPT.contains(&endpoint.as_str()) || req.extensions().get::<crate::api::status::Probe>().is_some() {
+    if EXEMPT.contains(&endpoint.as_str()) || req.extensions().get::<crate::http::context::Probe>().is_some()
+    {
         return next.run(req).await;
     }
-    let ip = crate::api::context::client_addr(req.extensions()).map(|a| a.ip());
+    let ip = crate::http::context::client_addr(req.extensions()).map(|a| a.ip());
     let principal = req.extensions().get::<crate::auth::Principal>().cloned();
     let limit_req = LimitRequest {
         ip,

@@ -1,10 +1,11 @@
 //! The public HTTP API of the gateway: `/api/v3/*`, the OpenAI-compatible
 //! `/v1/*` (speech, models, voices), and the cluster endpoints under `/cluster/v1`.
 //!
-//! - [`context`]: request ids, error bodies, metrics, access log (outermost);
+//! - [`crate::http`]: request ids, error bodies, metrics, access log
+//!   (outermost), JSON and query extractors;
 //! - [`limit`]: the core limiter in front of every public endpoint;
-//! - [`extract`], [`upload`]: body readers with the API's error codes;
-//! - [`encoding`]: the output format of every synthesis path (node bytes →
+//! - [`upload`]: the multipart reader with the API's error codes;
+//! - [`crate::encoding`]: the output format of every synthesis path (node bytes →
 //!   wav, pcm, mp3, opus, aac, flac; whole or chunk by chunk);
 //! - [`synth`], [`batch`], [`voices`], [`preprocess`], [`system`], [`openai`]:
 //!   the handlers, one file per group of endpoints;
@@ -17,9 +18,6 @@
 //! methods, is either the endpoint's success type or the JSON error body.
 
 pub mod batch;
-pub mod context;
-pub mod encoding;
-pub mod extract;
 pub mod forwarded;
 pub mod gsv_compat;
 pub mod limit;
@@ -34,10 +32,10 @@ pub mod xtts_compat;
 
 use crate::error::{ApiError, WireError};
 use crate::gateway::Gateway;
+use crate::http::extract::BodyLimit;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use extract::BodyLimit;
 use std::sync::Arc;
 
 /// Longest request URI the gateway serves.
@@ -67,7 +65,7 @@ pub fn path_is_utf8(path: &str) -> bool {
 
 /// Refuses requests whose URI or headers are too large, or whose path is
 /// not UTF-8, with the JSON error body (before any handler runs).
-async fn request_shape(
+pub async fn request_shape(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -93,11 +91,11 @@ async fn request_shape(
     next.run(req).await
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     WireError::NotFound(uri.path().to_string()).into()
 }
 
-async fn method_not_allowed() -> ApiError {
+pub async fn method_not_allowed() -> ApiError {
     WireError::MethodNotAllowed.into()
 }
 
@@ -142,54 +140,4 @@ pub fn public_routes(gw: &Arc<Gateway>) -> Router<Arc<Gateway>> {
     routes
         .layer(Extension(BodyLimit(limits.max_body_size.0)))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), limit::limit))
-}
-
-/// The whole gateway router.
-pub fn router(gw: Arc<Gateway>) -> Router {
-    let cluster = crate::cluster::gateway_api::router()
-        .layer(Extension(BodyLimit(
-            crate::cluster::gateway_api::CONTROL_BODY_LIMIT,
-        )))
-        .layer(axum::middleware::from_fn_with_state(
-            gw.clone(),
-            crate::cluster::gateway_api::guard,
-        ));
-    let mut app = Router::new();
-    if gw.control_plane() {
-        app = app.nest(crate::cluster::proto::PREFIX, cluster);
-    }
-    let app = app
-        .merge(public_routes(&gw))
-        .route("/api/v3/events", get(status::events))
-        .route("/api/v3/status/endpoints", get(status::endpoints))
-        .merge(crate::admin::router(&gw))
-        .merge(crate::pages::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            gw.clone(),
-            crate::admin::guard::api_guard,
-        ))
-        .layer(axum::middleware::from_fn(request_shape))
-        .layer(axum::middleware::from_fn_with_state(
-            gw.metrics().clone(),
-            context::request_context,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(forwarded::TrustedProxies(
-                gw.config()
-                    .server
-                    .trusted_proxies
-                    .iter()
-                    .filter_map(|e| forwarded::parse_proxy(e).ok())
-                    .collect(),
-            )),
-            forwarded::forwarded,
-        ))
-        .with_state(gw);
-    // The checks run through the router without the results extension, so
-    // their task ends when the served router (which owns the results) is dropped.
-    let probes = Arc::new(status::Probes::default());
-    status::spawn_checks(app.clone(), Arc::downgrade(&probes));
-    app.layer(Extension(probes))
 }

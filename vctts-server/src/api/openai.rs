@@ -27,22 +27,22 @@
 //!
 //! Errors on `/v1/*` have OpenAI's shape, `{"error":{"message","type",
 //! "param","code"}}` (plus vctts's `request_id`), with 400 for a bad parameter where `/api/v3` says 422
-//! ([`openai_error`], applied by the request-context middleware), so the
+//! ([`crate::error::openai_error`], applied by the request-context middleware), so the
 //! OpenAI SDKs raise their usual exception classes.
 
-use super::context::RequestId;
-use super::extract::JsonBody;
 use super::synth::{open_stream, prepare_encoded};
 use crate::cluster::CallContext;
-use crate::error::{ApiResult, ErrorObject, WireError};
+use crate::error::{ApiResult, OpenAiErrorBody, WireError};
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::JsonBody;
 use crate::wire::{
     OPENAI_VOICES, OpenAiModel, OpenAiModelList, OpenAiVoice, OpenAiVoiceList, SpeechRequest, SpeechVoice,
     SynthesizeRequest,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::{Extension, Json};
 use base64::Engine as _;
@@ -387,77 +387,6 @@ pub async fn list_voices(State(gw): State<Arc<Gateway>>) -> ApiResult<Json<OpenA
     Ok(Json(OpenAiVoiceList { voices }))
 }
 
-/// The body of an error on `/v1/*`, as OpenAI sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct OpenAiErrorBody {
-    /// What went wrong.
-    pub error: OpenAiError,
-}
-
-/// OpenAI's error object.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct OpenAiError {
-    /// Human-readable explanation.
-    pub message: String,
-    /// `invalid_request_error`, `authentication_error`, `rate_limit_error` or `server_error`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The request parameter at fault, when one is.
-    pub param: Option<String>,
-    /// vctts's stable error code (see the API reference).
-    pub code: Option<String>,
-    /// vctts's request id (also in `X-Request-Id`); OpenAI clients ignore it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-/// An `/api/v3` error object in OpenAI's shape, with the status OpenAI
-/// would answer (400 for a bad parameter, where `/api/v3` says 422).
-pub fn openai_error(status: StatusCode, obj: &ErrorObject) -> (StatusCode, OpenAiErrorBody) {
-    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
-        StatusCode::BAD_REQUEST
-    } else {
-        status
-    };
-    let kind = match status.as_u16() {
-        401 | 403 => "authentication_error",
-        429 => "rate_limit_error",
-        s if s >= 500 => "server_error",
-        _ => "invalid_request_error",
-    };
-    let field = obj
-        .details
-        .as_ref()
-        .and_then(|d| d.get("field"))
-        .and_then(|f| f.as_str());
-    let param = match (obj.code.as_str(), field) {
-        (_, Some("format")) => Some("response_format"),
-        (_, Some("text")) => Some("input"),
-        (_, Some(f)) => Some(f),
-        ("empty_text" | "text_too_long", None) => Some("input"),
-        ("voice_not_found" | "invalid_voice_id", None) => Some("voice"),
-        ("unknown_engine", None) => Some("model"),
-        ("unsupported_language", None) => Some("language"),
-        _ => None,
-    };
-    let body = OpenAiErrorBody {
-        error: OpenAiError {
-            message: obj.message.clone(),
-            kind: kind.to_string(),
-            param: param.map(str::to_string),
-            code: Some(obj.code.clone()),
-            request_id: obj.request_id.clone(),
-        },
-    };
-    (status, body)
-}
-
-/// Whether a path is one of the OpenAI-compatible routes (errors there take
-/// OpenAI's shape).
-pub fn is_openai_path(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,39 +446,6 @@ mod tests {
             Some("alloy")
         );
         assert_eq!(map_voice(&table, &builtin, &name(" ")), None);
-    }
-
-    #[test]
-    fn errors_take_openai_shape_and_status() {
-        let obj = ErrorObject {
-            code: "invalid_input".into(),
-            message: "invalid format: nope".into(),
-            request_id: Some("r".into()),
-            limit_layer: None,
-            engine: None,
-            details: Some(serde_json::json!({"field": "format", "message": "nope"})),
-        };
-        let (status, body) = openai_error(StatusCode::UNPROCESSABLE_ENTITY, &obj);
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body.error.kind, "invalid_request_error");
-        assert_eq!(body.error.param.as_deref(), Some("response_format"));
-        assert_eq!(body.error.code.as_deref(), Some("invalid_input"));
-        let v = serde_json::to_value(&body).unwrap();
-        let mut keys: Vec<&String> = v["error"].as_object().unwrap().keys().collect();
-        keys.sort();
-        assert_eq!(keys, ["code", "message", "param", "request_id", "type"]);
-        let limited = ErrorObject {
-            code: "rate_limited".into(),
-            details: None,
-            ..obj
-        };
-        let (status, body) = openai_error(StatusCode::TOO_MANY_REQUESTS, &limited);
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(body.error.kind, "rate_limit_error");
-        assert_eq!(body.error.param, None);
-        assert!(is_openai_path("/v1/audio/speech"));
-        assert!(!is_openai_path("/v10"));
-        assert!(!is_openai_path("/api/v3/synthesize"));
     }
 
     #[tokio::test]

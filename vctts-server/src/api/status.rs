@@ -15,8 +15,7 @@
 //!
 //! These feeds serve the pages; they are not part of the OpenAPI document.
 
-use super::system::nodes_response;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, nodes_response};
 use axum::Extension;
 use axum::Json;
 use axum::Router;
@@ -33,9 +32,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 use tower::ServiceExt;
 
-/// Marks a synthetic request of the gateway's own checks.
-#[derive(Debug, Clone, Copy)]
-pub struct Probe;
+use crate::http::context::Probe;
 
 /// How often the read-only endpoints are checked.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);

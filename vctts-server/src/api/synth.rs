@@ -14,13 +14,13 @@
 //! (success) or fails (failure); when the client goes away the body is
 //! dropped, which drops the node stream and so cancels the work on the node.
 
-use super::context::RequestId;
-use super::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
-use super::extract::JsonBody;
 use crate::cluster::CallContext;
 use crate::cluster::proto::{INFERENCE_TIME_HEADER, QUEUE_TIME_HEADER, SAMPLE_RATE_HEADER};
+use crate::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
 use crate::error::{ApiResult, ErrorBody};
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::JsonBody;
 use crate::synthesis::{Prepared, Synthesized};
 use crate::wire::{ParsedSynthesis, SynthesizeRequest};
 use axum::Extension;

@@ -8,8 +8,8 @@
 //! always get through).
 
 use crate::error::ErrorBody;
-use crate::gateway::Gateway;
-use crate::wire::{EngineDto, EnginesResponse, HealthResponse, NodeDto, NodeMetricsDto, NodesResponse};
+use crate::gateway::{Gateway, nodes_response};
+use crate::wire::{EngineDto, EnginesResponse, HealthResponse, NodesResponse};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,42 +19,6 @@ use std::sync::Arc;
 use vctts::StoreExt;
 use vctts_core::EngineKind;
 use vctts_core::registry::NodeState;
-
-/// Every node as the API reports it.
-pub fn nodes_response(gw: &Gateway) -> NodesResponse {
-    let nodes = gw
-        .registry()
-        .snapshot()
-        .into_iter()
-        .map(|s| {
-            let m = &s.metrics;
-            NodeDto {
-                id: s.info.id.to_string(),
-                engine: s.info.engine.to_string(),
-                endpoint: s.info.endpoint.clone(),
-                state: s.state.to_string(),
-                capacity: s.info.capacity,
-                weight: s.info.weight,
-                labels: s.info.labels.clone(),
-                version: s.info.version.clone(),
-                last_seen_seconds: s.since_heartbeat.as_secs_f64(),
-                breaker: s.breaker.as_str().to_string(),
-                metrics: NodeMetricsDto {
-                    cpu_percent: Some(m.cpu_percent),
-                    memory_bytes: Some(m.memory_bytes),
-                    gpu_percent: m.gpu_percent,
-                    gpu_memory_bytes: m.gpu_memory_bytes,
-                    in_flight: s.in_flight,
-                    queued: m.queue,
-                    requests: s.requests_total,
-                    errors: s.failures_total,
-                    latency_ms: (s.latency_ewma_ms > 0.0).then_some(s.latency_ewma_ms),
-                },
-            }
-        })
-        .collect();
-    NodesResponse { nodes }
-}
 
 /// Engines vctts knows, with their nodes and facts.
 #[utoipa::path(get, path = "/api/v3/engines", tag = "service",

@@ -12,12 +12,12 @@
 //! is stored; when no requested engine could make a profile nothing is
 //! stored and the first engine's error is the answer.
 
-use super::context::RequestId;
-use super::extract::ApiQuery;
 use super::upload::{Upload, read_upload};
 use crate::cluster::CallContext;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorObject};
 use crate::gateway::Gateway;
+use crate::http::context::RequestId;
+use crate::http::extract::ApiQuery;
 use crate::wire::{
     ExtractEngineResult, ExtractVoiceForm, ExtractVoiceResponse, QualityDto, VoiceDto, VoicesPage,
     VoicesQuery,

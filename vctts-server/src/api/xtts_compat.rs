@@ -23,12 +23,12 @@
 //! `enable_text_splitting` and `stream_chunk_size` are kept and echoed but
 //! change nothing (vctts always splits by sentence and streams per sentence).
 
-use super::context::{RequestId, client_addr};
-use super::extract::ApiQuery;
 use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
+use crate::http::context::{RequestId, client_addr};
+use crate::http::extract::ApiQuery;
 use crate::wire::{SamplingDto, SynthesizeRequest};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};

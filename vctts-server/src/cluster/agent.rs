@@ -18,7 +18,7 @@ use super::proto::{
     RegisterResponse, TOKEN_HEADER,
 };
 use crate::error::ErrorBody;
-use crate::worker::WorkerNode;
+use crate::worker::node::WorkerNode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -141,7 +141,7 @@ pub async fn require_token(State(token): State<ClusterToken>, req: Request, next
 
 /// The answer to a call without the right token (logged, never the token).
 pub fn refuse(req: &Request) -> Response {
-    let peer = crate::api::context::client_addr(req.extensions())
+    let peer = crate::http::context::client_addr(req.extensions())
         .map(|a| a.to_string())
         .unwrap_or_else(|| "unknown".into());
     let had_token = req.headers().contains_key(super::proto::TOKEN_HEADER)

@@ -18,11 +18,10 @@ use super::proto::{
     DeregisterRequest, HeartbeatRequest, NodeAction, NodeStatus, PROTOCOL_VERSION, RegisterRequest,
     RegisterResponse,
 };
-use crate::api::context::RequestId;
-use crate::api::extract::JsonBody;
-use crate::api::system::nodes_response;
 use crate::error::{ApiResult, WireError};
-use crate::gateway::{Gateway, node_id_for, node_metrics, node_state};
+use crate::gateway::{Gateway, node_id_for, node_metrics, node_state, nodes_response};
+use crate::http::context::RequestId;
+use crate::http::extract::JsonBody;
 use crate::wire::NodesResponse;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::Method;
@@ -48,7 +47,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         .unwrap_or_else(|| req.uri().path().to_string());
     let audited = req.method() != Method::GET && !path.ends_with("/heartbeat");
     let action = format!("{} {}", req.method(), path);
-    let ip = crate::api::context::client_addr(req.extensions()).map(|a| a.ip().to_string());
+    let ip = crate::http::context::client_addr(req.extensions()).map(|a| a.ip().to_string());
     let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     if !gw.token.accepts(req.headers()) {
         if audited {

@@ -32,7 +32,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Header carrying the shared cluster token.
 pub const TOKEN_HEADER: &str = "x-cluster-token";
 /// Header carrying the request id (both directions, and on public answers).
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use crate::http::context::REQUEST_ID_HEADER;
 /// Time the request waited on the node for an inference slot.
 pub const QUEUE_TIME_HEADER: &str = "x-queue-time-ms";
 /// Time the engine spent on the request.

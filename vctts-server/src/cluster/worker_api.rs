@@ -15,11 +15,11 @@ use super::proto::{
     AUDIO_DURATION_HEADER, ExtractCall, ExtractResult, INFERENCE_TIME_HEADER, NodeAction, NodeStatus, PREFIX,
     QUEUE_TIME_HEADER, SAMPLE_RATE_HEADER, SynthesizeCall, WireNodeState, WireProfile,
 };
-use crate::api::context::request_context;
-use crate::api::extract::{BodyLimit, JsonBody};
 use crate::error::{ApiError, ApiResult, WireError};
+use crate::http::context::request_context;
+use crate::http::extract::{BodyLimit, JsonBody};
 use crate::metrics::Metrics;
-use crate::worker::WorkerNode;
+use crate::worker::node::WorkerNode;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};

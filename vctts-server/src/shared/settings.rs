@@ -20,7 +20,6 @@
 //!   when it is back.
 
 use super::pg::{PgPool, pg_err, pool_err};
-use crate::gateway::Gateway;
 use crate::settings::Settings;
 use serde_json::Value;
 use std::sync::Arc;
@@ -109,52 +108,17 @@ impl PgSettings {
         self.seen.load(Ordering::Acquire)
     }
 
-    /// One follow step: applies the shared document to `gw` if it is newer
-    /// than the last seen. Returns whether it applied one.
-    pub async fn follow_once(&self, gw: &Gateway) -> Result<bool> {
+    /// One follow step: hands the shared document (and its version) to
+    /// `apply` if it is newer than the last seen. Returns whether it did.
+    pub async fn follow_once(&self, apply: impl FnOnce(i64, &Value)) -> Result<bool> {
         let Some((version, doc)) = self.latest().await? else {
             return Ok(false);
         };
         if version <= self.seen() {
             return Ok(false);
         }
-        match gw.ops().settings.update(&doc) {
-            Ok(s) => {
-                crate::admin::apply_settings(gw, &s);
-                tracing::info!(version, "applied live settings changed through another gateway");
-            }
-            Err(e) => {
-                tracing::warn!(version, error = ?e, "the shared live settings were not applied here");
-            }
-        }
+        apply(version, &doc);
         self.seen.fetch_max(version, Ordering::AcqRel);
         Ok(true)
     }
-}
-
-/// Follows the shared settings until the gateway stops.
-pub fn spawn_follower(gw: &Arc<Gateway>, shared: Arc<PgSettings>) {
-    let gw = gw.clone();
-    tokio::spawn(async move {
-        let stopped = gw.stopped();
-        tokio::pin!(stopped);
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    match shared.follow_once(&gw).await {
-                        Ok(_) => failing = false,
-                        Err(e) if !failing => {
-                            failing = true;
-                            tracing::warn!(error = %e, "cannot read the shared live settings; keeping these until the database answers");
-                        }
-                        Err(_) => {}
-                    }
-                }
-                _ = &mut stopped => break,
-            }
-        }
-    });
 }

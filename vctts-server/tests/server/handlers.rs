@@ -63,7 +63,7 @@ impl Harness {
     }
 
     fn app(&self, ip: [u8; 4]) -> axum::Router {
-        vctts_server::api::router(self.gw.clone()).layer(MockConnectInfo(SocketAddr::from((ip, 40000))))
+        vctts_server::app::router(self.gw.clone()).layer(MockConnectInfo(SocketAddr::from((ip, 40000))))
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {

@@ -70,7 +70,7 @@ impl Local {
     }
 
     async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let app = vctts_server::api::router(self.gw.clone())
+        let app = vctts_server::app::router(self.gw.clone())
             .layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40000))));
         let res = app.oneshot(req).await.unwrap();
         let status = res.status();

@@ -7,11 +7,10 @@
 //! - handlers and extractors read it from the [`RequestId`] extension;
 //! - an error answer made anywhere below (see [`crate::error::PendingError`])
 //!   gets its body's `request_id` filled in here; on `/v1/*` it is rendered
-//!   in OpenAI's shape instead ([`crate::api::openai::openai_error`]);
+//!   in OpenAI's shape instead ([`crate::error::openai_error`]);
 //! - every request is counted by route template (not raw path, so ids do not
 //!   explode the label space) and logged once at its end, with stable keys.
 
-use crate::cluster::proto::REQUEST_ID_HEADER;
 use crate::error::{ErrorBody, PendingError};
 use crate::metrics::Metrics;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -21,6 +20,10 @@ use axum::response::Response;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Header carrying the request id: read from callers, set on every answer,
+/// sent on every cluster call.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The id of the request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,11 @@ impl RequestId {
         &self.0
     }
 }
+
+/// Marks a synthetic request of the gateway's own checks (the status
+/// page's probes): not counted, not logged, not rate limited.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe;
 
 /// The client's socket address: the server's connect info, or in tests the
 /// `MockConnectInfo` layer's.
@@ -76,7 +84,7 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let path = req.uri().path().to_string();
-    let probe = req.extensions().get::<crate::api::status::Probe>().is_some();
+    let probe = req.extensions().get::<Probe>().is_some();
 
     let mut res = next.run(req).await;
 
@@ -85,7 +93,7 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         let status = res.status();
         let mut headers = res.headers().clone();
         headers.remove(axum::http::header::CONTENT_LENGTH);
-        res = if crate::api::openai::is_openai_path(&path) {
+        res = if crate::error::is_openai_path(&path) {
             render_openai(status, headers, &obj)
         } else {
             ErrorBody::render(status, headers, obj)
@@ -124,7 +132,7 @@ fn render_openai(
     obj: &crate::error::ErrorObject,
 ) -> Response {
     use axum::response::IntoResponse;
-    let (status, body) = crate::api::openai::openai_error(status, obj);
+    let (status, body) = crate::error::openai_error(status, obj);
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     headers.insert(
         axum::http::header::CONTENT_TYPE,
