@@ -219,7 +219,7 @@ async fn the_engine_speaks_japanese() {
     };
     let profile = engine.extract_voice(&reference).await.unwrap();
     let mut req = SynthesisRequest::new("私は日本語を勉強しています。カツカレーを食べた。");
-    req.language = Some("ja".into());
+    req.language = Some("ja".parse().unwrap());
     req.sampling.top_k = Some(1);
     let audio = engine.synthesize(&req, Some(&profile)).await.unwrap();
     assert_eq!(audio.sample_rate, 24_000);
