@@ -14,7 +14,12 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The tests' one polling helper (shared with `tests/common`).
+#[path = "common/eventually.rs"]
+mod polling;
+use polling::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vctts-server");
 const PASSWORD: &str = "pw-Adm1n-s3cret";
@@ -90,17 +95,8 @@ auth:
     path
 }
 
-async fn until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long a condition of these tests may take.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Admin {
     http: Client,
@@ -539,7 +535,7 @@ async fn node_actions_and_supervised_worker() {
             .cloned()
     };
     let mut node_id = String::new();
-    until("the worker registers", || {
+    eventually(DEADLINE, "the worker registers", || {
         let admin = &admin;
         let worker_url = worker_url.clone();
         async move {
@@ -553,7 +549,7 @@ async fn node_actions_and_supervised_worker() {
     node_id.push_str(node["id"].as_str().unwrap());
     assert_eq!(node["state"], "error");
     // The gateway announces the failed node.
-    until("an announcement of the error", || async {
+    eventually(DEADLINE, "an announcement of the error", || async {
         let a = admin.get("/admin/api/announcements").await;
         a["announcements"]
             .as_array()
@@ -613,7 +609,7 @@ async fn node_actions_and_supervised_worker() {
     assert_ne!(after, "stopped");
     if after != "error" {
         // Out of error: the announcement is cleared.
-        until("the announcement cleared", || async {
+        eventually(DEADLINE, "the announcement cleared", || async {
             let a = admin.get("/admin/api/announcements").await;
             !a["announcements"]
                 .as_array()
@@ -645,7 +641,7 @@ async fn node_actions_and_supervised_worker() {
 
     // The worker dies: the node goes offline, actions answer 409 node_offline.
     drop(worker);
-    until("the node is offline", || async {
+    eventually(DEADLINE, "the node is offline", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         node_of(&nodes, &worker_url).is_some_and(|n| n["state"] == "offline")
     })
@@ -669,7 +665,7 @@ async fn node_actions_and_supervised_worker() {
             .find(|w| w["name"] == "sup1")?["pid"]
             .as_u64()
     };
-    until("the supervised worker registers", || async {
+    eventually(DEADLINE, "the supervised worker registers", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         node_of(&nodes, &sup_endpoint).is_some_and(|n| n["state"] != "offline") && pid_of(&nodes).is_some()
     })
@@ -680,7 +676,7 @@ async fn node_actions_and_supervised_worker() {
         .status()
         .unwrap();
     assert!(killed.success());
-    until("a restarted process", || async {
+    eventually(DEADLINE, "a restarted process", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_some_and(|p| p != first)
     })
@@ -700,7 +696,7 @@ async fn node_actions_and_supervised_worker() {
         .send(reqwest::Method::POST, "/admin/api/nodes/sup1/stop", None)
         .await;
     assert_eq!(s, 200, "{body}");
-    until("the process stopped", || async {
+    eventually(DEADLINE, "the process stopped", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_none()
     })
@@ -709,7 +705,7 @@ async fn node_actions_and_supervised_worker() {
         .send(reqwest::Method::POST, "/admin/api/nodes/sup1/start", None)
         .await;
     assert_eq!(s, 200);
-    until("the process started again", || async {
+    eventually(DEADLINE, "the process started again", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_some()
     })
@@ -721,3 +717,4 @@ async fn node_actions_and_supervised_worker() {
         assert!(!text.contains(secret), "a secret leaked into the logs");
     }
 }
+
