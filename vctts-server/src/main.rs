@@ -85,6 +85,8 @@ struct StandaloneArgs {
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
+    // Records still queued for the log writer thread reach their files first.
+    vctts_server::logs::flush();
     eprintln!("vctts-server: {msg}");
     std::process::exit(2);
 }
@@ -289,4 +291,5 @@ fn main() {
     if let Err(e) = result {
         fail(e);
     }
+    vctts_server::logs::flush();
 }

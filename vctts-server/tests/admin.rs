@@ -449,14 +449,23 @@ async fn auth_settings_announcements_metrics_and_logs() {
     assert_eq!(s, 401);
 
     // Files per category; no secret anywhere.
-    let files: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    for f in ["access.log", "audit.log"] {
-        assert!(files.contains(&f.to_string()), "{files:?}");
-    }
+    // The writer thread writes the files shortly after the requests.
+    eventually(DEADLINE, "access.log and audit.log", || async {
+        let files: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        if ["access.log", "audit.log"]
+            .iter()
+            .all(|f| files.contains(&f.to_string()))
+        {
+            Ok(())
+        } else {
+            Err(format!("{files:?}"))
+        }
+    })
+    .await;
     let text = all_log_text(dir.path());
     let token = admin.cookie.split('=').nth(1).unwrap();
     for secret in [PASSWORD, SYNTH_KEY, ADMIN_KEY, CLUSTER_TOKEN, token] {
@@ -718,3 +727,68 @@ async fn node_actions_and_supervised_worker() {
     }
 }
 
+/// Probes and scrapers do not fill the access log: 1,000 health checks (and
+/// readiness and metrics requests) add no INFO line to `access.log`, while an
+/// ordinary request after them does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_stay_out_of_the_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = gateway_yaml(dir.path(), free_port(), "");
+    let gw = spawn(&["gateway", "--config", cfg.to_str().unwrap()], &[]);
+    let http = Client::new();
+    for i in 0..1000 {
+        let path = match i % 100 {
+            0 => "/api/v3/health/ready",
+            1 => "/api/v3/metrics",
+            _ => "/api/v3/health",
+        };
+        let res = http.get(format!("{}{path}", gw.url)).send().await.unwrap();
+        assert!(
+            res.status() == 200 || res.status() == 503,
+            "{path}: {}",
+            res.status()
+        );
+    }
+    let marker = "/api/v3/engines";
+    http.get(format!("{}{marker}", gw.url))
+        .header("x-api-key", SYNTH_KEY)
+        .send()
+        .await
+        .unwrap();
+    // The writer thread writes in order: once the ordinary request's line is
+    // there, every earlier record has been written too.
+    let access = dir.path().join("logs").join("access.log");
+    let text = eventually(DEADLINE, "the ordinary request in access.log", || async {
+        let text = std::fs::read_to_string(&access).unwrap_or_default();
+        if text.contains(marker) {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let quiet: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            let e = r["endpoint"].as_str().unwrap_or("");
+            e.starts_with("/api/v3/health") || e == "/api/v3/metrics"
+        })
+        .collect();
+    assert!(
+        quiet.is_empty(),
+        "{} probe lines, e.g. {:?}",
+        quiet.len(),
+        quiet.first()
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["endpoint"] == marker && r["level"] == "INFO"),
+        "{text}"
+    );
+    assert!(records.len() < 20, "{} access lines", records.len());
+}

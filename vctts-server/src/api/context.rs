@@ -9,7 +9,10 @@
 //!   gets its body's `request_id` filled in here; on `/v1/*` it is rendered
 //!   in OpenAI's shape instead ([`crate::api::openai::openai_error`]);
 //! - every request is counted by route template (not raw path, so ids do not
-//!   explode the label space) and logged once at its end, with stable keys.
+//!   explode the label space) and logged once at its end, with stable keys:
+//!   at INFO, except health, readiness and metrics requests ([`quiet_route`])
+//!   which are logged at DEBUG so probes and scrapers do not fill the
+//!   access log.
 
 use crate::cluster::proto::REQUEST_ID_HEADER;
 use crate::error::{ErrorBody, PendingError};
@@ -61,6 +64,21 @@ pub fn valid_request_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Whether a route template is a health, liveness, readiness or metrics
+/// endpoint (of the gateway, a worker or the cluster's node checks).
+pub fn quiet_route(route: &str) -> bool {
+    [
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/live",
+        "/ready",
+        "/metrics",
+    ]
+    .iter()
+    .any(|end| route.ends_with(end))
+}
+
 /// The middleware (use with `from_fn_with_state(metrics, request_context)`).
 pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -104,16 +122,25 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         .http_requests
         .inc(&[&route, method.as_str(), &status.to_string()]);
     metrics.http_duration.observe(&[&route], took);
-    tracing::info!(
-        target: "access",
-        request_id = %id.0,
-        client_ip = %client_ip,
-        method = %method,
-        endpoint = %path,
-        status_code = status,
-        duration_ms = took.as_secs_f64() * 1000.0,
-        "request served"
-    );
+    macro_rules! access {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "access",
+                request_id = %id.0,
+                client_ip = %client_ip,
+                method = %method,
+                endpoint = %path,
+                status_code = status,
+                duration_ms = took.as_secs_f64() * 1000.0,
+                "request served"
+            )
+        };
+    }
+    if quiet_route(&route) {
+        access!(debug);
+    } else {
+        access!(info);
+    }
     res
 }
 
@@ -151,5 +178,26 @@ mod tests {
         let generated = RequestId::from_header(Some(&bad));
         assert_ne!(generated.0, "bad id");
         assert!(uuid::Uuid::parse_str(&generated.0).is_ok());
+    }
+
+    #[test]
+    fn probes_and_scrapes_are_quiet() {
+        for r in [
+            "/api/v3/health",
+            "/api/v3/health/ready",
+            "/api/v3/health/live",
+            "/api/v3/metrics",
+            "/health",
+        ] {
+            assert!(quiet_route(r), "{r}");
+        }
+        for r in [
+            "/api/v3/engines",
+            "/api/v3/synthesize",
+            "unmatched",
+            "/admin/api/config",
+        ] {
+            assert!(!quiet_route(r), "{r}");
+        }
     }
 }
