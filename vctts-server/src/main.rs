@@ -118,7 +118,7 @@ fn init_server_logging(flag: &Option<String>, configured: &vctts_server::config:
 fn check_config(file: &std::path::Path, env: &Env) -> ! {
     let text =
         std::fs::read_to_string(file).unwrap_or_else(|e| fail(format!("reading {}: {e}", file.display())));
-    let is_worker = serde_yaml::from_str::<serde_yaml::Value>(&text)
+    let is_worker = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
         .ok()
         .and_then(|v| v.as_mapping().map(|m| m.contains_key("worker")))
         .unwrap_or(false);
