@@ -44,7 +44,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -64,96 +64,42 @@ pub const CATEGORIES: [&str; 5] = ["access", "error", "audit", "metrics", "app"]
 
 // ------------------------------------------------------------------ time
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+/// `2025-06-15T14:26:40.123Z`: RFC 3339 in UTC with milliseconds.
+const RFC3339_MILLIS_UTC: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// ISO 8601 UTC with milliseconds: `2025-06-15T14:26:40.123Z`.
+/// ISO 8601 UTC with milliseconds: `2025-06-15T14:26:40.123Z` (times before
+/// 1970 show as the epoch).
 pub fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    let t = t.max(SystemTime::UNIX_EPOCH);
+    time::OffsetDateTime::from(t)
+        .format(RFC3339_MILLIS_UTC)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.
+/// Parses an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; a space
+/// may stand for the `T`, and a time without an offset is UTC. Times before
+/// 1970 are refused.
 pub fn parse_iso8601(s: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
     let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
-        return None;
+    let mut text = s.to_string();
+    if text.as_bytes().get(10) == Some(&b' ') {
+        text.replace_range(10..11, "T");
     }
-    if b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
-    };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if digits.is_empty() {
-            return None;
+    let parsed = time::OffsetDateTime::parse(&text, &Rfc3339).or_else(|e| {
+        // Without an offset (`…:SS` or `…:SS.fff` at the end) the time is UTC.
+        let bare = text
+            .get(19..)
+            .is_some_and(|r| r.bytes().all(|c| c == b'.' || c.is_ascii_digit()));
+        if bare {
+            time::OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339)
+        } else {
+            Err(e)
         }
-        let padded: String = digits.chars().chain(std::iter::repeat('0')).take(9).collect();
-        nanos = padded.parse().ok()?;
-        rest = &frac[digits.len()..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" | "" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let oh: i64 = o[1..3].parse().ok()?;
-            let om: i64 = o[4..6].parse().ok()?;
-            let v = oh * 3600 + om * 60;
-            if o.starts_with('+') { v } else { -v }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset;
-    if secs < 0 {
-        return None;
-    }
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos))
+    });
+    let t = parsed.ok()?;
+    (t.unix_timestamp() >= 0).then(|| SystemTime::from(t))
 }
 
 // ------------------------------------------------------------- redaction
@@ -1040,6 +986,7 @@ pub fn flush() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn iso_round_trip() {
@@ -1053,6 +1000,16 @@ mod tests {
             "offsets are applied"
         );
         assert_eq!(iso8601(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_iso8601("2025-06-15 15:06:40.123"),
+            Some(t),
+            "a space and no offset"
+        );
+        assert_eq!(
+            iso8601(SystemTime::UNIX_EPOCH + Duration::from_nanos(1_999_999_999)),
+            "1970-01-01T00:00:01.999Z",
+            "milliseconds are truncated"
+        );
         assert_eq!(
             parse_iso8601("2024-02-29T00:00:00Z").map(iso8601).unwrap(),
             "2024-02-29T00:00:00.000Z"
