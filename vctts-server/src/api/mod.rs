@@ -175,6 +175,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.metrics().clone(),
             context::request_context,
         ))
+        .layer(context::request_id_layer())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(forwarded::TrustedProxies(
                 gw.config()
