@@ -49,6 +49,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.metrics().clone(),
             crate::http::context::request_context,
         ))
+        .layer(crate::http::context::request_id_layer())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(forwarded::TrustedProxies(
                 gw.config()

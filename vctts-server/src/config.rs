@@ -260,22 +260,22 @@ fn opt_engine_kind<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Optio
 }
 
 /// Replaces `${VAR}` and `${VAR:default}` in every string of a YAML tree.
-fn substitute(v: &mut serde_yaml::Value, env: &Env) -> Result<()> {
+fn substitute(v: &mut serde_yaml_ng::Value, env: &Env) -> Result<()> {
     match v {
-        serde_yaml::Value::String(s) => {
+        serde_yaml_ng::Value::String(s) => {
             *s = substitute_str(s, env)?;
         }
-        serde_yaml::Value::Sequence(items) => {
+        serde_yaml_ng::Value::Sequence(items) => {
             for i in items {
                 substitute(i, env)?;
             }
         }
-        serde_yaml::Value::Mapping(m) => {
+        serde_yaml_ng::Value::Mapping(m) => {
             for (_, val) in m.iter_mut() {
                 substitute(val, env)?;
             }
         }
-        serde_yaml::Value::Tagged(t) => substitute(&mut t.value, env)?,
+        serde_yaml_ng::Value::Tagged(t) => substitute(&mut t.value, env)?,
         _ => {}
     }
     Ok(())
@@ -322,12 +322,12 @@ pub fn substitute_str(s: &str, env: &Env) -> Result<String> {
     Ok(out)
 }
 
-fn apply_overrides(root: &mut serde_yaml::Value, env: &Env) -> Result<()> {
+fn apply_overrides(root: &mut serde_yaml_ng::Value, env: &Env) -> Result<()> {
     for (path, value) in env.overrides() {
         let mut cur = &mut *root;
         for (i, seg) in path.iter().enumerate() {
             if cur.is_null() {
-                *cur = serde_yaml::Value::Mapping(Default::default());
+                *cur = serde_yaml_ng::Value::Mapping(Default::default());
             }
             let map = cur.as_mapping_mut().ok_or_else(|| {
                 Error::Config(format!(
@@ -336,19 +336,19 @@ fn apply_overrides(root: &mut serde_yaml::Value, env: &Env) -> Result<()> {
                     path[..i].join(".")
                 ))
             })?;
-            let key = serde_yaml::Value::String(seg.clone());
+            let key = serde_yaml_ng::Value::String(seg.clone());
             if i + 1 == path.len() {
                 // Typed like a YAML scalar, so numbers and booleans stay numbers and booleans.
-                let typed = match serde_yaml::from_str::<serde_yaml::Value>(&value) {
-                    Ok(v @ (serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_))) => v,
-                    _ => serde_yaml::Value::String(value.clone()),
+                let typed = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&value) {
+                    Ok(v @ (serde_yaml_ng::Value::Number(_) | serde_yaml_ng::Value::Bool(_))) => v,
+                    _ => serde_yaml_ng::Value::String(value.clone()),
                 };
                 map.insert(key, typed);
                 break;
             }
             cur = map
                 .entry(key)
-                .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+                .or_insert_with(|| serde_yaml_ng::Value::Mapping(Default::default()));
         }
     }
     Ok(())
@@ -357,13 +357,13 @@ fn apply_overrides(root: &mut serde_yaml::Value, env: &Env) -> Result<()> {
 /// Parses YAML text into `T`: substitution, env overrides, then typed decoding
 /// whose errors carry the key path.
 fn parse_layered<T: serde::de::DeserializeOwned>(text: &str, env: &Env, what: &str) -> Result<T> {
-    let mut root: serde_yaml::Value = if text.trim().is_empty() {
-        serde_yaml::Value::Mapping(Default::default())
+    let mut root: serde_yaml_ng::Value = if text.trim().is_empty() {
+        serde_yaml_ng::Value::Mapping(Default::default())
     } else {
-        serde_yaml::from_str(text).map_err(|e| Error::Config(format!("{what}: {e}")))?
+        serde_yaml_ng::from_str(text).map_err(|e| Error::Config(format!("{what}: {e}")))?
     };
     if root.is_null() {
-        root = serde_yaml::Value::Mapping(Default::default());
+        root = serde_yaml_ng::Value::Mapping(Default::default());
     }
     if !root.is_mapping() {
         return Err(Error::Config(format!(
@@ -372,8 +372,8 @@ fn parse_layered<T: serde::de::DeserializeOwned>(text: &str, env: &Env, what: &s
     }
     substitute(&mut root, env)?;
     apply_overrides(&mut root, env)?;
-    let text = serde_yaml::to_string(&root).map_err(|e| Error::Config(format!("{what}: {e}")))?;
-    serde_yaml::from_str(&text).map_err(|e| {
+    let text = serde_yaml_ng::to_string(&root).map_err(|e| Error::Config(format!("{what}: {e}")))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| {
         // The location refers to the re-serialised text, not the user's file;
         // the key path before it is what names the problem.
         let msg = e.to_string();

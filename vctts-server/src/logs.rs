@@ -27,7 +27,14 @@
 //! - `access`, `audit` and `metrics` records are kept at any level setting
 //!   (the level applies to the rest);
 //! - a failing log file never fails a request: the error is reported once on
-//!   stderr and the record still reaches the other outputs.
+//!   stderr and the record still reaches the other outputs;
+//! - no request writes to a file or the console: one writer thread does,
+//!   fed by a bounded queue ([`WRITE_QUEUE`]); when it is full a record skips
+//!   the files and the console (ring buffer and tail still get it), is
+//!   counted ([`LogHub::dropped`]) and the skip is reported on stderr;
+//!   [`flush`] waits for the queue to drain (before the process exits);
+//! - health, readiness and metrics requests are logged at DEBUG (not INFO),
+//!   so probes and scrapers do not fill the access log.
 
 use crate::config::LoggingSection;
 use parking_lot::{Mutex, RwLock};
@@ -37,7 +44,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -57,96 +64,42 @@ pub const CATEGORIES: [&str; 5] = ["access", "error", "audit", "metrics", "app"]
 
 // ------------------------------------------------------------------ time
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+/// `2025-06-15T14:26:40.123Z`: RFC 3339 in UTC with milliseconds.
+const RFC3339_MILLIS_UTC: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// ISO 8601 UTC with milliseconds: `2025-06-15T14:26:40.123Z`.
+/// ISO 8601 UTC with milliseconds: `2025-06-15T14:26:40.123Z` (times before
+/// 1970 show as the epoch).
 pub fn iso8601(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    let t = t.max(SystemTime::UNIX_EPOCH);
+    time::OffsetDateTime::from(t)
+        .format(RFC3339_MILLIS_UTC)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.
+/// Parses an RFC 3339 time, `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; a space
+/// may stand for the `T`, and a time without an offset is UTC. Times before
+/// 1970 are refused.
 pub fn parse_iso8601(s: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
     let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
-        return None;
+    let mut text = s.to_string();
+    if text.as_bytes().get(10) == Some(&b' ') {
+        text.replace_range(10..11, "T");
     }
-    if b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes().all(|c| c.is_ascii_digit()).then(|| t.parse().ok())?
-    };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if digits.is_empty() {
-            return None;
+    let parsed = time::OffsetDateTime::parse(&text, &Rfc3339).or_else(|e| {
+        // Without an offset (`…:SS` or `…:SS.fff` at the end) the time is UTC.
+        let bare = text
+            .get(19..)
+            .is_some_and(|r| r.bytes().all(|c| c == b'.' || c.is_ascii_digit()));
+        if bare {
+            time::OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339)
+        } else {
+            Err(e)
         }
-        let padded: String = digits.chars().chain(std::iter::repeat('0')).take(9).collect();
-        nanos = padded.parse().ok()?;
-        rest = &frac[digits.len()..];
-    }
-    let offset: i64 = match rest {
-        "Z" | "z" | "" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let oh: i64 = o[1..3].parse().ok()?;
-            let om: i64 = o[4..6].parse().ok()?;
-            let v = oh * 3600 + om * 60;
-            if o.starts_with('+') { v } else { -v }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset;
-    if secs < 0 {
-        return None;
-    }
-    Some(SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos))
+    });
+    let t = parsed.ok()?;
+    (t.unix_timestamp() >= 0).then(|| SystemTime::from(t))
 }
 
 // ------------------------------------------------------------- redaction
@@ -483,6 +436,11 @@ impl LogQuery {
     }
 }
 
+/// Records waiting for the writer thread; past this, new records skip the
+/// files and the console (see [`LogHub`]'s overflow policy).
+pub const WRITE_QUEUE: usize = 16_384;
+
+/// The per-category files, owned by the writer thread.
 struct Files {
     dir: PathBuf,
     app: PathBuf,
@@ -492,13 +450,131 @@ struct Files {
     failed: bool,
 }
 
+impl Files {
+    fn path_of(&self, category: &str) -> PathBuf {
+        if category == "app" {
+            self.app.clone()
+        } else {
+            self.dir.join(format!("{category}.log"))
+        }
+    }
+
+    fn write(&mut self, category: &str, line: &str) {
+        let idx = match self.open.iter().position(|(c, _)| c == category) {
+            Some(i) => i,
+            None => {
+                let path = self.path_of(category);
+                match RotatingFile::open(&path, self.max_size, self.backups) {
+                    Ok(f) => {
+                        self.open.push((category.to_string(), f));
+                        self.open.len() - 1
+                    }
+                    Err(e) => {
+                        if !self.failed {
+                            self.failed = true;
+                            eprintln!("vctts: cannot write log file {}: {e}", path.display());
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = self.open[idx].1.write_line(line) {
+            if !self.failed {
+                self.failed = true;
+                eprintln!("vctts: cannot write log file: {e}");
+            }
+        }
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    /// One record: its JSON line for its category's file (when there are
+    /// files) and its human line for the console (when enabled).
+    Record {
+        category: String,
+        json: Option<String>,
+        human: Option<String>,
+    },
+    /// Answer once every job sent before has been written.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The one thread that writes log files and the console, fed by a bounded
+/// queue so that no request waits on a disk or a terminal.
+struct Writer {
+    tx: std::sync::mpsc::SyncSender<Job>,
+    /// Records that found the queue full (files and console skipped them).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Writer {
+    fn spawn(mut files: Option<Files>) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(WRITE_QUEUE);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = dropped.clone();
+        std::thread::Builder::new()
+            .name("vctts-log-writer".into())
+            .spawn(move || {
+                let mut reported = 0u64;
+                let stderr = std::io::stderr();
+                for job in rx {
+                    match job {
+                        Job::Record {
+                            category,
+                            json,
+                            human,
+                        } => {
+                            if let Some(h) = human {
+                                let _ = writeln!(stderr.lock(), "{h}");
+                            }
+                            if let (Some(files), Some(line)) = (files.as_mut(), json) {
+                                files.write(&category, &line);
+                            }
+                        }
+                        Job::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                    let total = seen.load(std::sync::atomic::Ordering::Relaxed);
+                    if total > reported {
+                        eprintln!(
+                            "vctts: the log writer fell behind; {} record(s) skipped the files and the console",
+                            total - reported
+                        );
+                        reported = total;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("starting the log writer thread".to_string(), e))?;
+        Ok(Self { tx, dropped })
+    }
+
+    /// Queues a job without waiting; a full queue drops it and counts it.
+    fn send(&self, job: Job) {
+        if let Err(std::sync::mpsc::TrySendError::Full(_)) = self.tx.try_send(job) {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Where records go: the ring buffer, the live tail, files, the console.
+///
+/// Files and the console are written by one writer thread (off the async
+/// runtime) fed by a queue of [`WRITE_QUEUE`] records. Overflow policy: when
+/// the queue is full, the new record skips the files and the console (it is
+/// still in the ring buffer and the live tail), is counted
+/// ([`LogHub::dropped`]) and the writer says on stderr how many it skipped.
+/// A request never waits for a disk.
 pub struct LogHub {
     ring: Mutex<VecDeque<LogRecord>>,
     seq: std::sync::atomic::AtomicU64,
     tail: broadcast::Sender<LogRecord>,
     secrets: RwLock<Vec<String>>,
-    files: Mutex<Option<Files>>,
+    /// The per-category file paths (folder, `app` file), when there are files.
+    paths: Option<(PathBuf, PathBuf)>,
+    writer: Option<Writer>,
     console: bool,
 }
 
@@ -514,17 +590,18 @@ impl std::fmt::Debug for LogHub {
 impl LogHub {
     /// A hub without files or console (tests, embedders).
     pub fn memory() -> Arc<Self> {
-        Arc::new(Self::build(false))
+        Arc::new(Self::build(false, None, None))
     }
 
-    fn build(console: bool) -> Self {
+    fn build(console: bool, paths: Option<(PathBuf, PathBuf)>, writer: Option<Writer>) -> Self {
         let (tail, _) = broadcast::channel(1024);
         Self {
             ring: Mutex::new(VecDeque::with_capacity(256)),
             seq: std::sync::atomic::AtomicU64::new(0),
             tail,
             secrets: RwLock::new(Vec::new()),
-            files: Mutex::new(None),
+            paths,
+            writer,
             console,
         }
     }
@@ -532,7 +609,7 @@ impl LogHub {
     /// A hub writing per-category files next to `cfg.file` (when set) and,
     /// if `console`, human lines to stderr.
     pub fn new(cfg: &LoggingSection, console: bool) -> Result<Arc<Self>> {
-        let hub = Self::build(console);
+        let mut files = None;
         if let Some(file) = &cfg.file {
             let dir = file
                 .parent()
@@ -540,7 +617,7 @@ impl LogHub {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-            *hub.files.lock() = Some(Files {
+            files = Some(Files {
                 dir,
                 app: file.clone(),
                 max_size: cfg.max_size.0,
@@ -549,18 +626,44 @@ impl LogHub {
                 failed: false,
             });
         }
-        Ok(Arc::new(hub))
+        let paths = files.as_ref().map(|f| (f.dir.clone(), f.app.clone()));
+        let writer = if files.is_some() || console {
+            Some(Writer::spawn(files)?)
+        } else {
+            None
+        };
+        Ok(Arc::new(Self::build(console, paths, writer)))
     }
 
     /// The file of a category (none when there are no files).
     pub fn file_of(&self, category: &str) -> Option<PathBuf> {
-        let files = self.files.lock();
-        let f = files.as_ref()?;
+        let (dir, app) = self.paths.as_ref()?;
         Some(if category == "app" {
-            f.app.clone()
+            app.clone()
         } else {
-            f.dir.join(format!("{category}.log"))
+            dir.join(format!("{category}.log"))
         })
+    }
+
+    /// Waits until every record published before has reached the files and
+    /// the console (tests, and the process before it exits).
+    pub fn flush(&self) {
+        if let Some(w) = &self.writer {
+            let (done, wait) = std::sync::mpsc::sync_channel(1);
+            // A blocking send: a flush waits for room like any caller that
+            // wants its records on disk.
+            if w.tx.send(Job::Flush(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+    }
+
+    /// Records that skipped the files and the console because the writer's
+    /// queue was full, since the start.
+    pub fn dropped(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map_or(0, |w| w.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Registers a secret value: it is replaced by `[REDACTED]` in every
@@ -627,10 +730,17 @@ impl LogHub {
             }
         }
         r.seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if self.console {
-            eprintln!("{}", human(&r));
+        if let Some(w) = &self.writer {
+            let human = self.console.then(|| human(&r));
+            let json = self.paths.as_ref().and_then(|_| serde_json::to_string(&r).ok());
+            if human.is_some() || json.is_some() {
+                w.send(Job::Record {
+                    category: r.category.clone(),
+                    json,
+                    human,
+                });
+            }
         }
-        self.write_file(&r);
         {
             let mut ring = self.ring.lock();
             if ring.len() >= RING_CAPACITY {
@@ -639,46 +749,6 @@ impl LogHub {
             ring.push_back(r.clone());
         }
         let _ = self.tail.send(r);
-    }
-
-    fn write_file(&self, r: &LogRecord) {
-        let mut guard = self.files.lock();
-        let Some(files) = guard.as_mut() else {
-            return;
-        };
-        let line = match serde_json::to_string(r) {
-            Ok(l) => l,
-            Err(_) => return,
-        };
-        let idx = match files.open.iter().position(|(c, _)| *c == r.category) {
-            Some(i) => i,
-            None => {
-                let path = if r.category == "app" {
-                    files.app.clone()
-                } else {
-                    files.dir.join(format!("{}.log", r.category))
-                };
-                match RotatingFile::open(&path, files.max_size, files.backups) {
-                    Ok(f) => {
-                        files.open.push((r.category.clone(), f));
-                        files.open.len() - 1
-                    }
-                    Err(e) => {
-                        if !files.failed {
-                            files.failed = true;
-                            eprintln!("vctts: cannot write log file {}: {e}", path.display());
-                        }
-                        return;
-                    }
-                }
-            }
-        };
-        if let Err(e) = files.open[idx].1.write_line(&line) {
-            if !files.failed {
-                files.failed = true;
-                eprintln!("vctts: cannot write log file: {e}");
-            }
-        }
     }
 
     /// Records matching a query, oldest first (the newest `limit` of them).
@@ -829,10 +899,16 @@ impl<S: Subscriber> Layer<S> for HubLayer {
 // ------------------------------------------------------------ installing
 
 /// The filter of an operator level: that level for ordinary records, with
-/// the access, audit and metrics categories always kept.
+/// the access, audit and metrics categories always kept at INFO (and below
+/// when the operator asks for DEBUG or TRACE, which shows the access records
+/// of health, readiness and metrics requests).
 pub fn filter_for(directive: &str) -> EnvFilter {
+    let access = match directive {
+        "debug" | "trace" => directive,
+        _ => "info",
+    };
     EnvFilter::new(format!(
-        "{directive},access=info,audit=info,metrics=info,hyper=warn,reqwest=warn,h2=warn,tower=warn"
+        "{directive},access={access},audit=info,metrics=info,hyper=warn,reqwest=warn,h2=warn,tower=warn"
     ))
 }
 
@@ -899,9 +975,18 @@ pub fn installed() -> Option<&'static Logging> {
     GLOBAL.get()
 }
 
+/// Waits until the installed logging has written every record so far (call
+/// before the process exits).
+pub fn flush() {
+    if let Some(l) = GLOBAL.get() {
+        l.hub.flush();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn iso_round_trip() {
@@ -915,6 +1000,16 @@ mod tests {
             "offsets are applied"
         );
         assert_eq!(iso8601(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_iso8601("2025-06-15 15:06:40.123"),
+            Some(t),
+            "a space and no offset"
+        );
+        assert_eq!(
+            iso8601(SystemTime::UNIX_EPOCH + Duration::from_nanos(1_999_999_999)),
+            "1970-01-01T00:00:01.999Z",
+            "milliseconds are truncated"
+        );
         assert_eq!(
             parse_iso8601("2024-02-29T00:00:00Z").map(iso8601).unwrap(),
             "2024-02-29T00:00:00.000Z"
@@ -1057,6 +1152,8 @@ mod tests {
             tracing::info!(target: "audit", actor = "admin", action = "stop", "admin action");
             tracing::info!("hello");
         });
+        hub.flush();
+        assert_eq!(hub.dropped(), 0);
         let recs = hub.query(&LogQuery::default());
         let cats: Vec<&str> = recs.iter().map(|r| r.category.as_str()).collect();
         assert_eq!(cats, ["access", "error", "audit", "app"]);

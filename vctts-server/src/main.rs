@@ -85,6 +85,8 @@ struct StandaloneArgs {
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
+    // Records still queued for the log writer thread reach their files first.
+    vctts_server::logs::flush();
     eprintln!("vctts-server: {msg}");
     std::process::exit(2);
 }
@@ -116,7 +118,7 @@ fn init_server_logging(flag: &Option<String>, configured: &vctts_server::config:
 fn check_config(file: &std::path::Path, env: &Env) -> ! {
     let text =
         std::fs::read_to_string(file).unwrap_or_else(|e| fail(format!("reading {}: {e}", file.display())));
-    let is_worker = serde_yaml::from_str::<serde_yaml::Value>(&text)
+    let is_worker = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
         .ok()
         .and_then(|v| v.as_mapping().map(|m| m.contains_key("worker")))
         .unwrap_or(false);
@@ -289,4 +291,5 @@ fn main() {
     if let Err(e) = result {
         fail(e);
     }
+    vctts_server::logs::flush();
 }

@@ -14,7 +14,12 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The tests' one polling helper (shared with `tests/common`).
+#[path = "common/eventually.rs"]
+mod polling;
+use polling::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vctts-server");
 const PASSWORD: &str = "pw-Adm1n-s3cret";
@@ -90,17 +95,8 @@ auth:
     path
 }
 
-async fn until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long a condition of these tests may take.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 struct Admin {
     http: Client,
@@ -453,14 +449,23 @@ async fn auth_settings_announcements_metrics_and_logs() {
     assert_eq!(s, 401);
 
     // Files per category; no secret anywhere.
-    let files: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    for f in ["access.log", "audit.log"] {
-        assert!(files.contains(&f.to_string()), "{files:?}");
-    }
+    // The writer thread writes the files shortly after the requests.
+    eventually(DEADLINE, "access.log and audit.log", || async {
+        let files: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        if ["access.log", "audit.log"]
+            .iter()
+            .all(|f| files.contains(&f.to_string()))
+        {
+            Ok(())
+        } else {
+            Err(format!("{files:?}"))
+        }
+    })
+    .await;
     let text = all_log_text(dir.path());
     let token = admin.cookie.split('=').nth(1).unwrap();
     for secret in [PASSWORD, SYNTH_KEY, ADMIN_KEY, CLUSTER_TOKEN, token] {
@@ -539,7 +544,7 @@ async fn node_actions_and_supervised_worker() {
             .cloned()
     };
     let mut node_id = String::new();
-    until("the worker registers", || {
+    eventually(DEADLINE, "the worker registers", || {
         let admin = &admin;
         let worker_url = worker_url.clone();
         async move {
@@ -553,7 +558,7 @@ async fn node_actions_and_supervised_worker() {
     node_id.push_str(node["id"].as_str().unwrap());
     assert_eq!(node["state"], "error");
     // The gateway announces the failed node.
-    until("an announcement of the error", || async {
+    eventually(DEADLINE, "an announcement of the error", || async {
         let a = admin.get("/admin/api/announcements").await;
         a["announcements"]
             .as_array()
@@ -613,7 +618,7 @@ async fn node_actions_and_supervised_worker() {
     assert_ne!(after, "stopped");
     if after != "error" {
         // Out of error: the announcement is cleared.
-        until("the announcement cleared", || async {
+        eventually(DEADLINE, "the announcement cleared", || async {
             let a = admin.get("/admin/api/announcements").await;
             !a["announcements"]
                 .as_array()
@@ -645,7 +650,7 @@ async fn node_actions_and_supervised_worker() {
 
     // The worker dies: the node goes offline, actions answer 409 node_offline.
     drop(worker);
-    until("the node is offline", || async {
+    eventually(DEADLINE, "the node is offline", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         node_of(&nodes, &worker_url).is_some_and(|n| n["state"] == "offline")
     })
@@ -669,7 +674,7 @@ async fn node_actions_and_supervised_worker() {
             .find(|w| w["name"] == "sup1")?["pid"]
             .as_u64()
     };
-    until("the supervised worker registers", || async {
+    eventually(DEADLINE, "the supervised worker registers", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         node_of(&nodes, &sup_endpoint).is_some_and(|n| n["state"] != "offline") && pid_of(&nodes).is_some()
     })
@@ -680,7 +685,7 @@ async fn node_actions_and_supervised_worker() {
         .status()
         .unwrap();
     assert!(killed.success());
-    until("a restarted process", || async {
+    eventually(DEADLINE, "a restarted process", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_some_and(|p| p != first)
     })
@@ -700,7 +705,7 @@ async fn node_actions_and_supervised_worker() {
         .send(reqwest::Method::POST, "/admin/api/nodes/sup1/stop", None)
         .await;
     assert_eq!(s, 200, "{body}");
-    until("the process stopped", || async {
+    eventually(DEADLINE, "the process stopped", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_none()
     })
@@ -709,7 +714,7 @@ async fn node_actions_and_supervised_worker() {
         .send(reqwest::Method::POST, "/admin/api/nodes/sup1/start", None)
         .await;
     assert_eq!(s, 200);
-    until("the process started again", || async {
+    eventually(DEADLINE, "the process started again", || async {
         let nodes = admin.get("/admin/api/nodes").await;
         pid_of(&nodes).is_some()
     })
@@ -720,4 +725,70 @@ async fn node_actions_and_supervised_worker() {
     for secret in [PASSWORD, CLUSTER_TOKEN, SYNTH_KEY, ADMIN_KEY] {
         assert!(!text.contains(secret), "a secret leaked into the logs");
     }
+}
+
+/// Probes and scrapers do not fill the access log: 1,000 health checks (and
+/// readiness and metrics requests) add no INFO line to `access.log`, while an
+/// ordinary request after them does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_stay_out_of_the_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = gateway_yaml(dir.path(), free_port(), "");
+    let gw = spawn(&["gateway", "--config", cfg.to_str().unwrap()], &[]);
+    let http = Client::new();
+    for i in 0..1000 {
+        let path = match i % 100 {
+            0 => "/api/v3/health/ready",
+            1 => "/api/v3/metrics",
+            _ => "/api/v3/health",
+        };
+        let res = http.get(format!("{}{path}", gw.url)).send().await.unwrap();
+        assert!(
+            res.status() == 200 || res.status() == 503,
+            "{path}: {}",
+            res.status()
+        );
+    }
+    let marker = "/api/v3/engines";
+    http.get(format!("{}{marker}", gw.url))
+        .header("x-api-key", SYNTH_KEY)
+        .send()
+        .await
+        .unwrap();
+    // The writer thread writes in order: once the ordinary request's line is
+    // there, every earlier record has been written too.
+    let access = dir.path().join("logs").join("access.log");
+    let text = eventually(DEADLINE, "the ordinary request in access.log", || async {
+        let text = std::fs::read_to_string(&access).unwrap_or_default();
+        if text.contains(marker) {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let quiet: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            let e = r["endpoint"].as_str().unwrap_or("");
+            e.starts_with("/api/v3/health") || e == "/api/v3/metrics"
+        })
+        .collect();
+    assert!(
+        quiet.is_empty(),
+        "{} probe lines, e.g. {:?}",
+        quiet.len(),
+        quiet.first()
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["endpoint"] == marker && r["level"] == "INFO"),
+        "{text}"
+    );
+    assert!(records.len() < 20, "{} access lines", records.len());
 }

@@ -12,7 +12,7 @@
 //!
 //! Each test checks the browser console for errors, and saves screenshots
 //! under `target/screenshots/`. Conditions are awaited with a deadline
-//! ([`browser::eventually`]), never with fixed sleeps.
+//! ([`browser::eventually`], the tests' one polling helper), never with fixed sleeps.
 
 #[path = "pages/browser.rs"]
 mod browser;
@@ -108,8 +108,8 @@ async fn state_of(b: &Browser, node: &str) -> String {
 
 async fn wait_state(b: &Browser, node: &str, want: &str) {
     eventually(
-        &format!("{node} to show {want} on /status"),
         DEADLINE,
+        &format!("{node} to show {want} on /status"),
         || async move {
             let s = state_of(b, node).await;
             if s == want {
@@ -124,7 +124,7 @@ async fn wait_state(b: &Browser, node: &str, want: &str) {
 
 async fn audio_duration(b: &Browser, css: &str) -> f64 {
     let css = css.to_string();
-    eventually(&format!("{css} to have a positive duration"), DEADLINE, || {
+    eventually(DEADLINE, &format!("{css} to have a positive duration"), || {
         let css = css.clone();
         async move {
             let v = b
@@ -199,7 +199,7 @@ async fn fake_status_page_shows_everything_and_follows_nodes_live() {
     // The chart samples every 2 s: after two samples it has a line and a current value.
     b.wait_text("a chart sample", "#chart-latency-now", |t| t == "now 870 ms")
         .await;
-    eventually("the latency chart to draw its line", DEADLINE, || async {
+    eventually(DEADLINE, "the latency chart to draw its line", || async {
         let drawn = b
             .js(
                 "const c = document.getElementById('chart-latency'); const g = c.getContext('2d'); \
@@ -223,7 +223,7 @@ async fn fake_status_page_shows_everything_and_follows_nodes_live() {
     wait_state(&b, "node-b", "offline").await;
     assert_eq!(b.text("#card-online").await, "2 / 3");
     fake.remove_node("node-b");
-    eventually("the vanished node to stay listed as offline", DEADLINE, || async {
+    eventually(DEADLINE, "the vanished node to stay listed as offline", || async {
         let cls = b
             .js_str("const r = document.querySelector('#engines tr[data-node-id=\"node-b\"]'); return r ? r.className : 'missing';", vec![])
             .await;
@@ -350,7 +350,7 @@ async fn fake_admin_page_logs_in_acts_on_nodes_and_edits_settings_logs_and_annou
         .await;
 
     // Settings: the 422 is shown beside its field, then a good value saves.
-    eventually("the settings to load", DEADLINE, || async {
+    eventually(DEADLINE, "the settings to load", || async {
         let v = b
             .js_str(
                 "return document.querySelector('[name=\"limiter.ip_rpm\"]').value;",
@@ -399,7 +399,7 @@ async fn fake_admin_page_logs_in_acts_on_nodes_and_edits_settings_logs_and_annou
     b.wait_text("the live tail", "#log-mode", |t| t == "live tail")
         .await;
     b.select("#log-category", "audit").await;
-    eventually("only audit records", DEADLINE, || async {
+    eventually(DEADLINE, "only audit records", || async {
         let cats = b
             .js(
                 "return [...document.querySelectorAll('#log-list li')].map(li => li.dataset.category);",
@@ -597,7 +597,7 @@ async fn fake_playground_has_a_form_per_endpoint_and_runs_requests_and_code() {
         .await;
     assert!(b.text("#response-body").await.contains("bob-smith"));
     b.select("#endpoint", "POST /api/v3/synthesize").await;
-    eventually("the new voice in the dropdown", DEADLINE, || async {
+    eventually(DEADLINE, "the new voice in the dropdown", || async {
         let v = b
             .js(
                 "return [...document.querySelectorAll('#f-body-voice option')].map(o => o.value);",
@@ -755,8 +755,8 @@ async fn gateway_status_shows_both_workers_and_a_killed_one_goes_offline() {
     let victim = c.kill_worker(1);
     let victim_id = c.node_id_of(&victim, &ids).await;
     eventually(
-        "the killed worker to turn offline on the open page",
         cluster::OFFLINE_DEADLINE,
+        "the killed worker to turn offline on the open page",
         || async {
             let s = state_of(&b, &victim_id).await;
             if s == "offline" {
@@ -826,14 +826,14 @@ async fn gateway_admin_standby_shows_on_status_and_a_setting_takes_effect() {
     b.goto(&format!("{}/admin", c.url)).await;
     b.wait_text("the signed-in user", "#whoami", |t| t == "admin")
         .await;
-    eventually("the settings to load", DEADLINE, || async {
+    eventually(DEADLINE, "the settings to load", || async {
         let v = b
             .js_str(
                 "return document.querySelector('[name=\"limiter.ip_rpm\"]').value;",
                 vec![],
             )
             .await;
-        if v.is_empty() { Err("empty".into()) } else { Ok(()) }
+        if v.is_empty() { Err("empty") } else { Ok(()) }
     })
     .await;
     b.fill("[name=\"limiter.ip_rpm\"]", "-5").await;
@@ -952,7 +952,7 @@ async fn gateway_playground_synthesizes_clones_and_its_curl_runs() {
     assert_eq!(answer["voice"]["name"], json!("Playground Clone"));
     b.select("#endpoint", "POST /api/v3/synthesize").await;
     let id = &id;
-    eventually("the cloned voice in the dropdown", DEADLINE, || async {
+    eventually(DEADLINE, "the cloned voice in the dropdown", || async {
         let v = b
             .js(
                 "return [...document.querySelectorAll('#f-body-voice option')].map(o => o.value);",

@@ -175,4 +175,5 @@ pub fn router(node: Arc<WorkerNode>, token: ClusterToken, metrics: Arc<Metrics>)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(metrics, request_context))
+        .layer(crate::http::context::request_id_layer())
 }

@@ -1,6 +1,11 @@
 //! Request context middleware, outermost on every router: the request id, the
 //! error body's `request_id`, metrics and the access log.
 //!
+//! The id itself comes from `tower-http`'s request-id layers
+//! ([`request_id_layer`]): a caller's unacceptable id is dropped first, then
+//! `SetRequestIdLayer` gives the request a UUID v4 when it has none and
+//! `PropagateRequestIdLayer` copies it onto the answer.
+//!
 //! Invariants:
 //! - every answer carries `X-Request-Id`: the caller's (when it is 1–128
 //!   characters of letters, digits and `-_.:`) or a new UUID v4;
@@ -9,7 +14,10 @@
 //!   gets its body's `request_id` filled in here; on `/v1/*` it is rendered
 //!   in OpenAI's shape instead ([`crate::error::openai_error`]);
 //! - every request is counted by route template (not raw path, so ids do not
-//!   explode the label space) and logged once at its end, with stable keys.
+//!   explode the label space) and logged once at its end, with stable keys:
+//!   at INFO, except health, readiness and metrics requests ([`quiet_route`])
+//!   which are logged at DEBUG so probes and scrapers do not fill the
+//!   access log.
 
 use crate::error::{ErrorBody, PendingError};
 use crate::metrics::Metrics;
@@ -20,6 +28,9 @@ use axum::response::Response;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tower::layer::util::{Identity, Stack};
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// Header carrying the request id: read from callers, set on every answer,
 /// sent on every cluster call.
@@ -69,6 +80,51 @@ pub fn valid_request_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Whether a route template is a health, liveness, readiness or metrics
+/// endpoint (of the gateway, a worker or the cluster's node checks).
+pub fn quiet_route(route: &str) -> bool {
+    [
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/live",
+        "/ready",
+        "/metrics",
+    ]
+    .iter()
+    .any(|end| route.ends_with(end))
+}
+
+/// The request-id layers, applied outside [`request_context`]: an
+/// unacceptable caller id is removed, a missing id is made (UUID v4) and the
+/// request's id is copied onto the answer.
+pub fn request_id_layer() -> RequestIdLayers {
+    tower::ServiceBuilder::new()
+        .map_request(drop_unacceptable_id as fn(Request) -> Request)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+}
+
+/// The type of [`request_id_layer`].
+pub type RequestIdLayers = tower::ServiceBuilder<
+    Stack<
+        PropagateRequestIdLayer,
+        Stack<SetRequestIdLayer<MakeRequestUuid>, Stack<MapRequestLayer<fn(Request) -> Request>, Identity>>,
+    >,
+>;
+
+/// Removes a caller's request id that [`valid_request_id`] refuses.
+fn drop_unacceptable_id(mut req: Request) -> Request {
+    let bad = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .is_some_and(|v| !v.to_str().is_ok_and(valid_request_id));
+    if bad {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    req
+}
+
 /// The middleware (use with `from_fn_with_state(metrics, request_context)`).
 pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -99,9 +155,6 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
             ErrorBody::render(status, headers, obj)
         };
     }
-    if let Ok(v) = HeaderValue::from_str(&id.0) {
-        res.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
     let status = res.status().as_u16();
     let took = started.elapsed();
     if probe {
@@ -112,16 +165,25 @@ pub async fn request_context(State(metrics): State<Arc<Metrics>>, mut req: Reque
         .http_requests
         .inc(&[&route, method.as_str(), &status.to_string()]);
     metrics.http_duration.observe(&[&route], took);
-    tracing::info!(
-        target: "access",
-        request_id = %id.0,
-        client_ip = %client_ip,
-        method = %method,
-        endpoint = %path,
-        status_code = status,
-        duration_ms = took.as_secs_f64() * 1000.0,
-        "request served"
-    );
+    macro_rules! access {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "access",
+                request_id = %id.0,
+                client_ip = %client_ip,
+                method = %method,
+                endpoint = %path,
+                status_code = status,
+                duration_ms = took.as_secs_f64() * 1000.0,
+                "request served"
+            )
+        };
+    }
+    if quiet_route(&route) {
+        access!(debug);
+    } else {
+        access!(info);
+    }
     res
 }
 
@@ -159,5 +221,59 @@ mod tests {
         let generated = RequestId::from_header(Some(&bad));
         assert_ne!(generated.0, "bad id");
         assert!(uuid::Uuid::parse_str(&generated.0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn ids_are_kept_made_and_echoed() {
+        use tower::ServiceExt as _;
+        let svc = request_id_layer().service(tower::service_fn(|req: Request| async move {
+            // The handler sees the same id the answer carries.
+            let seen = req.headers().get(REQUEST_ID_HEADER).cloned();
+            let mut res = Response::new(axum::body::Body::empty());
+            if let Some(v) = seen {
+                res.headers_mut().insert("x-seen", v);
+            }
+            Ok::<_, std::convert::Infallible>(res)
+        }));
+        let ask = |id: Option<&'static str>| {
+            let svc = svc.clone();
+            async move {
+                let mut req = Request::new(axum::body::Body::empty());
+                if let Some(id) = id {
+                    req.headers_mut()
+                        .insert(REQUEST_ID_HEADER, HeaderValue::from_static(id));
+                }
+                let res = svc.oneshot(req).await.unwrap();
+                let got = res.headers()[REQUEST_ID_HEADER].to_str().unwrap().to_string();
+                assert_eq!(res.headers()["x-seen"], got.as_str());
+                got
+            }
+        };
+        assert_eq!(ask(Some("client-id-1")).await, "client-id-1");
+        let made = ask(Some("bad id")).await;
+        assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+        let made = ask(None).await;
+        assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    }
+
+    #[test]
+    fn probes_and_scrapes_are_quiet() {
+        for r in [
+            "/api/v3/health",
+            "/api/v3/health/ready",
+            "/api/v3/health/live",
+            "/api/v3/metrics",
+            "/health",
+        ] {
+            assert!(quiet_route(r), "{r}");
+        }
+        for r in [
+            "/api/v3/engines",
+            "/api/v3/synthesize",
+            "unmatched",
+            "/admin/api/config",
+        ] {
+            assert!(!quiet_route(r), "{r}");
+        }
     }
 }

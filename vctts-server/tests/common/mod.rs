@@ -184,23 +184,9 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// Polls `f` every 20 ms until it returns `Some`, or panics after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if Instant::now() > end {
-            panic!("timed out after {deadline:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+mod eventually;
+#[allow(unused_imports)]
+pub use eventually::{Outcome, eventually, eventually_blocking};
 
 /// Gateway YAML for tests: fast heartbeats, generous limits, the test token.
 pub fn gateway_yaml(data_dir: &Path, registry: &str, extra: &str) -> String {

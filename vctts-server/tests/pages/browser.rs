@@ -13,12 +13,11 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a page condition may take before a test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -35,26 +34,10 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
-/// Polls `probe` until it yields `Some`, or fails after `deadline` saying `what`
-/// and showing the last value `probe` reported.
-pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let end = Instant::now() + deadline;
-    let mut last;
-    loop {
-        match probe().await {
-            Ok(v) => return v,
-            Err(seen) => last = seen,
-        }
-        if Instant::now() >= end {
-            panic!("timed out after {deadline:?} waiting for {what}; last seen: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+// The tests' one polling helper (shared with `tests/common`).
+#[path = "../common/eventually.rs"]
+mod polling;
+pub use polling::eventually;
 
 /// Where the screenshots go: `target/screenshots/`.
 pub fn screenshot_dir() -> PathBuf {
@@ -117,7 +100,7 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let status_url = format!("{url}/status");
-        eventually("chromedriver to answer", DEADLINE, || {
+        eventually(DEADLINE, "chromedriver to answer", || {
             let req = http.get(&status_url).send();
             async move {
                 let r = req.await.map_err(|e| e.to_string())?;
@@ -226,7 +209,7 @@ impl Browser {
     /// Waits for `css` to be displayed, then clicks it as a user would.
     pub async fn click(&self, css: &str) {
         let b = self;
-        eventually(&format!("{css} to be clickable"), DEADLINE, || async move {
+        eventually(DEADLINE, &format!("{css} to be clickable"), || async move {
             let e = b
                 .client
                 .find(Locator::Css(css))
@@ -273,7 +256,7 @@ impl Browser {
     /// Waits until the text of `css` satisfies `pred`, and returns it.
     pub async fn wait_text(&self, what: &str, css: &str, pred: impl Fn(&str) -> bool) -> String {
         let pred = &pred;
-        eventually(what, DEADLINE, || async move {
+        eventually(DEADLINE, what, || async move {
             let t = self.text(css).await;
             if pred(&t) {
                 Ok(t)

@@ -180,7 +180,7 @@ impl Cluster {
         let health = format!("{}/api/v3/health", self.url);
         let gateway = &mut self.gateway;
         let mut exited = None;
-        eventually("the gateway to answer /api/v3/health", START_DEADLINE, || {
+        eventually(START_DEADLINE, "the gateway to answer /api/v3/health", || {
             if exited.is_none() {
                 exited = gateway.exited();
             }
@@ -223,7 +223,7 @@ impl Cluster {
     pub async fn wait_for_nodes(&self, n: usize) -> Vec<String> {
         let http = reqwest::Client::new();
         let url = format!("{}/api/v3/nodes", self.url);
-        eventually("the workers to register and load", START_DEADLINE, || {
+        eventually(START_DEADLINE, "the workers to register and load", || {
             let req = http.get(&url).send();
             async move {
                 let v: Value = req

@@ -9,7 +9,7 @@
 //! `scripts/test.sh`; this file checks what a schema cannot.
 
 use crate::services::repo_path;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use vctts_core::EngineKind;
@@ -23,7 +23,7 @@ const POD_IP: &str = "10.1.2.3";
 fn objects(file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(repo_path(&format!("{DIR}/{file}")))
         .unwrap_or_else(|e| panic!("{DIR}/{file}: {e}"));
-    serde_yaml::Deserializer::from_str(&text)
+    serde_yaml_ng::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{file}: {e}")))
         .filter(|v: &Value| !v.is_null())
         .collect()
@@ -230,7 +230,7 @@ fn kubernetes_worker_configs_are_valid_for_their_pods() {
 /// kustomization.yaml lists exactly the manifest files of the folder.
 #[test]
 fn kubernetes_kustomization_lists_every_manifest() {
-    let k: Value = serde_yaml::from_str(
+    let k: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(repo_path(&format!("{DIR}/kustomization.yaml"))).unwrap(),
     )
     .unwrap();

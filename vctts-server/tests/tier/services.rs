@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where Debian installs PostgreSQL 15's server programs.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -47,23 +47,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Polls `ready` every 20 ms until it holds; panics with `what` and the
-/// service's log after `deadline`.
+/// Polls `ready` until it holds ([`crate::common::eventually_blocking`]);
+/// after `deadline` the panic names `what` and shows the service's log.
 pub fn await_ready(
     deadline: Duration,
     what: &str,
     log: &dyn Fn() -> String,
     mut ready: impl FnMut() -> bool,
 ) {
-    let end = Instant::now() + deadline;
-    while !ready() {
-        assert!(
-            Instant::now() < end,
-            "{what} not ready within {deadline:?}:\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::common::eventually_blocking(deadline, &format!("{what} to be ready"), || {
+        if ready() {
+            Ok(())
+        } else {
+            Err(format!("its log:\n{}", log()))
+        }
+    })
 }
 
 /// The uid and gid of `user`.
