@@ -375,7 +375,6 @@ async fn one_sentence_seconds(c: &reqwest::Client, base: &str) -> f64 {
 }
 
 #[tokio::test]
-#[ignore = "not passing yet: the cancellation did not show on a dropped HTTP request (see the branch report)"]
 async fn a_dropped_whole_request_stops_the_engine_through_the_gateway() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
@@ -435,7 +434,7 @@ async fn a_dropped_whole_request_stops_the_engine_through_the_gateway() {
 }
 
 #[tokio::test]
-#[ignore = "not passing yet: the cancellation did not show on a dropped HTTP request (see the branch report)"]
+#[ignore = "not passing yet: the standalone server did not answer the one-sentence request with 200 here (not traced)"]
 async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
