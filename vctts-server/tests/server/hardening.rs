@@ -466,57 +466,6 @@ async fn worker_in_flight(c: &reqwest::Client, worker: &str) -> Option<u64> {
 }
 
 #[tokio::test]
-async fn a_dropped_request_keeps_its_slot_until_the_engine_has_stopped() {
-    let _g = cluster_lock().lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    // No gateway is needed: the test talks to the node directly.
-    let cfg = one_slot_worker(dir.path(), "worker.yaml", "http://127.0.0.1:9");
-    let w = Server::start(&["worker", "--config", &cfg]);
-    let c = http();
-    crate::common::eventually(Duration::from_secs(60), "the model to load", || {
-        let url = format!("{}/api/v3/health", w.base);
-        let c = c.clone();
-        async move { (c.get(&url).send().await.ok()?.status() == 200).then_some(()) }
-    })
-    .await;
-    let synth = |text: String| {
-        let c = c.clone();
-        let url = format!("{}/cluster/v1/synthesize", w.base);
-        async move {
-            c.post(url)
-                .header("x-cluster-token", TOKEN)
-                .json(&json!({
-                    "request": vctts_core::SynthesisRequest::new(text),
-                    "profile": null
-                }))
-                .send()
-                .await
-        }
-    };
-    // A long request starts, then its caller goes away.
-    let long = "This sentence is here to keep the engine busy for a while. ".repeat(30);
-    let first = tokio::spawn(synth(long));
-    crate::common::eventually(Duration::from_secs(30), "the long request to run", || async {
-        (worker_in_flight(&c, &w.base).await? == 1).then_some(())
-    })
-    .await;
-    first.abort();
-    let _ = first.await;
-    // The engine is still at work: the slot stays taken and new work is shed.
-    let r = synth("Hello.".into()).await.unwrap();
-    let (s, code, v) = error_code(r).await;
-    assert_eq!((s, code.as_str()), (503, "overloaded"), "{v}");
-    assert_eq!(worker_in_flight(&c, &w.base).await, Some(1));
-    // Once the engine has stopped the slot is free again.
-    crate::common::eventually(Duration::from_secs(120), "the slot to come back", || async {
-        (worker_in_flight(&c, &w.base).await? == 0).then_some(())
-    })
-    .await;
-    let r = synth("Hello.".into()).await.unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-#[tokio::test]
 async fn a_dropped_request_stops_the_engine_and_keeps_its_slot_until_then() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
