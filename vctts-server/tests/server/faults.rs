@@ -162,7 +162,6 @@ async fn a_frozen_worker_is_abandoned_failed_over_and_avoided_until_it_moves() {
     // Thawed, it shows progress in its heartbeats and is used again.
     drop(thaw);
     eventually(Duration::from_secs(90), "the thawed node to serve again", || {
-        let speak = speak.clone();
         let frozen_id = frozen_id.clone();
         async move {
             let (status, node, _) = speak(20).await;
