@@ -6,7 +6,10 @@
 //!   work to threads the engine owns and await the answer;
 //! - every request owns its buffers, so concurrent calls are safe;
 //! - [`Engine::synthesize_stream`] produces chunks in order through a bounded
-//!   channel, and stops working soon after the [`AudioStream`] is dropped.
+//!   channel, and stops working soon after the [`AudioStream`] is dropped;
+//! - [`Engine::synthesize_with`] checks its [`SynthesisControl`] between
+//!   sentences: once cancelled it stops before the next sentence and answers
+//!   [`Error::Cancelled`]; the audio it made is counted on the control either way.
 
 use crate::audio::{Audio, AudioChunk};
 use crate::error::{Error, Result};
@@ -17,7 +20,10 @@ use crate::voice::{ReferenceAudio, VoiceProfile};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What an engine can do.
@@ -132,6 +138,72 @@ pub trait Engine: Send + Sync {
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
     ) -> Result<AudioStream>;
+    /// [`synthesize`](Self::synthesize) under a [`SynthesisControl`]: an
+    /// engine that overrides this stops before its next sentence once the
+    /// control is cancelled (answering [`Error::Cancelled`]) and counts the
+    /// audio of every finished sentence on it. The default runs the whole
+    /// request and counts its audio at the end.
+    async fn synthesize_with(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+        control: &SynthesisControl,
+    ) -> Result<Audio> {
+        if control.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let audio = self.synthesize(request, profile).await?;
+        control.produced(&audio);
+        Ok(audio)
+    }
+}
+
+/// The caller's hold on one whole synthesis: a cancel flag the engine reads
+/// between sentences, and the audio made so far (what the engine actually
+/// did, cancelled work included). Clones share the same state.
+#[derive(Debug, Clone, Default)]
+pub struct SynthesisControl {
+    inner: Arc<ControlState>,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    cancelled: AtomicBool,
+    produced_us: AtomicU64,
+}
+
+impl SynthesisControl {
+    /// A control that is not cancelled and has counted nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the engine to stop before its next sentence.
+    pub fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Counts a finished piece of audio.
+    pub fn produced(&self, audio: &Audio) {
+        let us = audio.duration().as_micros().min(u64::MAX as u128) as u64;
+        self.inner.produced_us.fetch_add(us, Ordering::AcqRel);
+    }
+
+    /// Audio made so far.
+    pub fn produced_total(&self) -> Duration {
+        Duration::from_micros(self.inner.produced_us.load(Ordering::Acquire))
+    }
+
+    /// For an engine's sentence loop: counts `audio` and says whether to go on.
+    pub fn advance(&self, audio: &Audio) -> bool {
+        self.produced(audio);
+        !self.is_cancelled()
+    }
 }
 
 /// Default bound of an [`AudioStream`]: how many finished chunks may wait

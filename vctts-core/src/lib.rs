@@ -39,7 +39,9 @@ pub mod units;
 pub mod voice;
 
 pub use audio::{Audio, AudioChunk};
-pub use engine::{AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState};
+pub use engine::{
+    AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState, SynthesisControl,
+};
 pub use error::{Blame, Error, ErrorSpec, Result};
 pub use language::Language;
 pub use request::{OutputFormat, SamplingParams, SynthesisRequest};

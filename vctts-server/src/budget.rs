@@ -9,6 +9,11 @@
 //! bound ([`answer_cap_bytes`]): a node cannot make the gateway hold or relay
 //! more than the request can legitimately produce.
 //!
+//! The same text sets a request's progress deadline for stall detection
+//! ([`stall_deadline`]): `cluster.stall_timeout` plus `cluster.stall_per_char`
+//! for every character (of the whole text for a whole answer, of at most one
+//! sentence between the chunks of a stream).
+//!
 //! Invariants: the refusal estimate uses a fast speaking rate, so text that
 //! would fit is not refused for being read slowly; the answer cap uses a slow
 //! rate, the highest sample rate and 4 bytes per sample, and never exceeds
@@ -118,6 +123,13 @@ pub fn answer_cap_bytes(req: &SynthesisRequest, max: Duration) -> u64 {
     (secs * (MAX_SAMPLE_RATE * MAX_BYTES_PER_SAMPLE) as f64) as u64 + CONTAINER_SLACK
 }
 
+/// The progress deadline of a node call for `chars` characters of text:
+/// `floor` plus `per_char` for each.
+pub fn stall_deadline(chars: usize, floor: Duration, per_char: Duration) -> Duration {
+    let chars = u32::try_from(chars).unwrap_or(u32::MAX);
+    floor.saturating_add(per_char.saturating_mul(chars))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +168,16 @@ mod tests {
         let one = check(&req(&prose), 0.0, TEN_MIN).unwrap();
         let e = check(&req(&prose), 600.0 - one / 2.0, TEN_MIN).unwrap_err();
         assert_eq!(e.code(), "output_too_long");
+    }
+
+    #[test]
+    fn the_stall_deadline_grows_with_the_text() {
+        let floor = Duration::from_secs(30);
+        let per = Duration::from_millis(200);
+        assert_eq!(stall_deadline(0, floor, per), floor);
+        assert_eq!(stall_deadline(100, floor, per), Duration::from_secs(50));
+        assert_eq!(stall_deadline(5000, floor, per), Duration::from_secs(1030));
+        assert_eq!(stall_deadline(usize::MAX, Duration::MAX, per), Duration::MAX);
     }
 
     #[test]

@@ -523,6 +523,14 @@ pub struct ClusterSection {
     /// How many other nodes a retryable failure is retried on.
     #[serde(deserialize_with = "lenient")]
     pub max_retries: usize,
+    /// Stall detection, the floor of a request's progress deadline: a node
+    /// that sends nothing for this long plus `stall_per_char` per character
+    /// of the text (of one sentence, between the chunks of a stream) is
+    /// abandoned for the request, failed over and marked suspect.
+    pub stall_timeout: Seconds,
+    /// Stall detection, the allowance per character of text added to
+    /// `stall_timeout`.
+    pub stall_per_char: Seconds,
 }
 
 impl Default for ClusterSection {
@@ -534,6 +542,8 @@ impl Default for ClusterSection {
             first_byte_timeout: Seconds::secs(60),
             request_timeout: Seconds::secs(300),
             max_retries: 2,
+            stall_timeout: Seconds::secs(30),
+            stall_per_char: Seconds(Duration::from_millis(200)),
         }
     }
 }
@@ -1177,6 +1187,9 @@ impl GatewayConfig {
         })?;
         check(self.cluster.request_timeout.0 > Duration::ZERO, || {
             "cluster.request_timeout must be > 0".into()
+        })?;
+        check(self.cluster.stall_timeout.0 > Duration::ZERO, || {
+            "cluster.stall_timeout must be > 0".into()
         })?;
         check(self.cluster.max_retries <= 16, || {
             format!(

@@ -72,6 +72,8 @@ pub struct Gateway {
     pub(crate) started: Instant,
     /// Requests waiting in the routing queue for a full node's slot.
     pub(crate) route_waiting: std::sync::atomic::AtomicUsize,
+    /// Nodes that stalled on a request (avoided until they show progress).
+    pub(crate) suspects: Arc<crate::routing::Suspects>,
     /// Profiles of stored voices: made once per engine, stored, cached.
     pub(crate) profiles: Profiles,
     shutdown: watch::Sender<bool>,
@@ -341,6 +343,7 @@ impl Gateway {
             links: RwLock::new(HashMap::new()),
             started: Instant::now(),
             route_waiting: std::sync::atomic::AtomicUsize::new(0),
+            suspects: Arc::new(crate::routing::Suspects::default()),
             shutdown,
             config,
         });
@@ -493,10 +496,9 @@ impl Gateway {
                 let status = node.status();
                 gw.update_link(&hb_id, status.info.clone(), status.reason.clone());
                 let state = node_state(status.state);
-                if let Err(Error::UnknownNode(_)) =
-                    gw.registry
-                        .heartbeat(&hb_id, state, node_metrics(&status.metrics))
-                {
+                let metrics = node_metrics(&status.metrics);
+                gw.suspects.heartbeat(&hb_id, &metrics);
+                if let Err(Error::UnknownNode(_)) = gw.registry.heartbeat(&hb_id, state, metrics) {
                     gw.registry.register(info.clone(), state);
                 }
                 tokio::select! {
@@ -639,6 +641,7 @@ impl Gateway {
                         Ok(RegistryEvent::Left(id)) => {
                             if gw.registry.node(&id).is_none() {
                                 gw.remove_link(&id);
+                                gw.suspects.forget(&id);
                             }
                         }
                         Ok(_) => {}

@@ -70,6 +70,12 @@ struct WorkerArgs {
     /// Models folder (overrides model.path).
     #[arg(long, env = "VCTTS_MODELS")]
     models: Option<PathBuf>,
+    /// URL gateways reach this worker at (overrides worker.advertise_url).
+    /// Without it, `--port` keeps the file's advertise_url host but takes
+    /// the port actually bound, so a copied config cannot advertise another
+    /// worker's address.
+    #[arg(long, env = "VCTTS_ADVERTISE_URL")]
+    advertise_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +207,9 @@ fn worker_config(args: &WorkerArgs, env: &Env) -> WorkerConfig {
     if let Some(m) = &args.models {
         cfg.model.path = m.clone();
     }
+    if let Some(u) = &args.advertise_url {
+        cfg.worker.advertise_url = Some(u.clone());
+    }
     cfg.validate().unwrap_or_else(|e| fail(e));
     cfg
 }
@@ -266,10 +275,19 @@ fn main() {
             })
         }
         Role::Worker(args) => {
-            let cfg = worker_config(&args, &env);
+            let mut cfg = worker_config(&args, &env);
             init_logging(&level_of(&args.common.log_level, &cfg.logging));
             runtime(0).block_on(async move {
                 let listener = bind(&cfg.worker.host, cfg.port(), "worker").await;
+                if args.common.port.is_some() && args.advertise_url.is_none() {
+                    // The file's advertise_url names the port in the file;
+                    // this worker listens elsewhere.
+                    if let (Some(url), Ok(bound)) = (&cfg.worker.advertise_url, listener.local_addr()) {
+                        cfg.worker.advertise_url = Some(
+                            vctts_server::worker::with_port(url, bound.port()).unwrap_or_else(|e| fail(e)),
+                        );
+                    }
+                }
                 vctts_server::worker::run(cfg, listener, shutdown_signal()).await
             })
         }

@@ -23,16 +23,28 @@
 //!   the queue is full or the wait ends — a full node is busy, not missing;
 //! - when no node is selectable otherwise the answer is `no_node_available`
 //!   naming the engine (or, if every node was skipped by its rate limit,
-//!   `rate_limited` at the node layer).
+//!   `rate_limited` at the node layer);
+//! - a node that stalled on a request (no progress within the request's
+//!   deadline, see [`crate::budget::stall_deadline`]) is *suspect*
+//!   ([`Suspects`]): new requests avoid it while another node of its engine
+//!   is selectable, until one of its heartbeats shows progress (a request
+//!   finished since, or nothing in flight). The stall itself is an
+//!   [`Error::Timeout`], so it is failed over and counts against the node's
+//!   breaker like any node fault.
 
 use crate::cluster::NodeApi;
 use crate::error::{ApiError, ApiResult, RateLimitInfo};
 use crate::gateway::Gateway;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use vctts_core::registry::{Lease, NodeId, NodeState, Outcome, SelectContext};
+use vctts_core::registry::{Lease, NodeId, NodeMetrics, NodeState, Outcome, Registry, SelectContext};
 use vctts_core::{Blame, EngineKind, Error};
 
 /// A call that succeeded on a node.
@@ -67,6 +79,113 @@ pub fn outcome_of(e: &Error) -> Option<Outcome> {
         // Shed load, standby, bad requests: not the node's fault.
         (_, Blame::Client | Blame::Capacity) => Some(Outcome::Rejected),
     }
+}
+
+/// Nodes that stalled on a request, with what they had done by then.
+#[derive(Debug, Default)]
+pub struct Suspects {
+    nodes: Mutex<HashMap<NodeId, u64>>,
+}
+
+impl Suspects {
+    /// Marks `id` suspect; `requests_total` is what its last heartbeat said
+    /// it had served.
+    pub fn mark(&self, id: &NodeId, requests_total: u64) {
+        let mut nodes = self.nodes.lock();
+        if !nodes.contains_key(id) {
+            tracing::warn!(node_id = %id, "node stalled on a request; new requests avoid it until it shows progress");
+        }
+        nodes.entry(id.clone()).or_insert(requests_total);
+    }
+
+    /// Reads a heartbeat of `id`: progress (a request finished since it was
+    /// marked, or nothing in flight) clears the mark.
+    pub fn heartbeat(&self, id: &NodeId, m: &NodeMetrics) {
+        let mut nodes = self.nodes.lock();
+        if let Some(before) = nodes.get(id) {
+            if m.requests_total > *before || m.in_flight == 0 {
+                nodes.remove(id);
+                tracing::info!(node_id = %id, "suspect node shows progress again");
+            }
+        }
+    }
+
+    /// Forgets a node (it left).
+    pub fn forget(&self, id: &NodeId) {
+        self.nodes.lock().remove(id);
+    }
+
+    /// Whether `id` is suspect.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.nodes.lock().contains_key(id)
+    }
+
+    /// The suspect nodes.
+    pub fn list(&self) -> Vec<NodeId> {
+        self.nodes.lock().keys().cloned().collect()
+    }
+
+    /// Marks `id` as stalled: suspect, with the requests its last heartbeat
+    /// reported as the mark progress is measured from.
+    pub fn stalled(&self, registry: &Registry, id: &NodeId) {
+        let done = registry.node(id).map(|s| s.metrics.requests_total).unwrap_or(0);
+        self.mark(id, done);
+    }
+}
+
+/// The error of a node that made no progress within `within`.
+pub fn stall_error(node: &NodeId, within: Duration) -> Error {
+    Error::Timeout(format!(
+        "node {node} made no progress within {:.1} s (stalled)",
+        within.as_secs_f64()
+    ))
+}
+
+/// Runs `call` with a progress deadline: when nothing comes back within
+/// `within` the node is marked stalled and the call ends as a timeout (the
+/// call's future is dropped, which closes its connection and so cancels the
+/// work on the node).
+pub async fn within_deadline<T>(
+    suspects: &Suspects,
+    registry: &Registry,
+    node: &NodeId,
+    within: Duration,
+    call: impl Future<Output = vctts_core::Result<T>>,
+) -> vctts_core::Result<T> {
+    match tokio::time::timeout(within, call).await {
+        Ok(r) => r,
+        Err(_) => {
+            suspects.stalled(registry, node);
+            Err(stall_error(node, within))
+        }
+    }
+}
+
+/// Watches the rest of a node stream: a chunk must come within `gap` of the
+/// one before, else the node is marked stalled, the stream ends with a
+/// timeout and the node stream is dropped (closing its connection).
+pub fn watch_stream(
+    chunks: BoxStream<'static, vctts_core::Result<Bytes>>,
+    gap: Duration,
+    node: NodeId,
+    suspects: Arc<Suspects>,
+    registry: Arc<Registry>,
+) -> BoxStream<'static, vctts_core::Result<Bytes>> {
+    futures::stream::unfold(Some(chunks), move |state| {
+        let (node, suspects, registry) = (node.clone(), suspects.clone(), registry.clone());
+        async move {
+            let mut chunks = state?;
+            match tokio::time::timeout(gap, chunks.next()).await {
+                Ok(Some(item)) => Some((item, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => {
+                    suspects.stalled(&registry, &node);
+                    Some((Err(stall_error(&node, gap)), None))
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// How often a queued request looks for a free node.
@@ -129,13 +248,21 @@ impl Gateway {
         let mut node_limited: Option<vctts_core::limit::Refusal> = None;
         let mut waiting: Option<QueueTicket<'_>> = None;
         let queue_deadline = Instant::now() + self.config.limiter.queue_timeout.0;
+        // Suspect nodes are avoided while another node is selectable.
+        let mut avoid: Vec<NodeId> = self.suspects.list();
         loop {
+            let mut skip = exclude.clone();
+            skip.extend(avoid.iter().filter(|id| !exclude.contains(id)).cloned());
             let ctx = SelectContext {
                 voice,
-                exclude: &exclude,
+                exclude: &skip,
             };
             let lease = match self.registry.select(engine, &*self.policy(), &ctx) {
                 Ok(l) => l,
+                Err(_) if !avoid.is_empty() => {
+                    avoid.clear();
+                    continue;
+                }
                 Err(none) => {
                     if last_error.is_none() && self.nodes_full(engine, &exclude) {
                         // Ready but full: wait in the gateway's queue for a slot.

@@ -9,6 +9,12 @@
 //! a stored voice may be a built-in voice of the engine; anything else is
 //! `voice_not_found`.
 //!
+//! Stall detection: a whole answer must come within the request's progress
+//! deadline, a stream's first chunk too, and each later chunk within one
+//! sentence's deadline of the last ([`Gateway::stall_deadlines`]); a node that
+//! misses it is marked suspect and the request failed over (before any audio
+//! was sent) or the stream ended with an error (after).
+//!
 //! Invariants: everything that can be checked at the gateway is checked
 //! before a node is involved (text length, output duration budget, language,
 //! voice); a stream is
@@ -18,7 +24,7 @@
 use crate::cluster::{CallContext, NodeAudio, NodeStream};
 use crate::error::ApiResult;
 use crate::gateway::Gateway;
-use crate::routing::Routed;
+use crate::routing::{Routed, watch_stream, within_deadline};
 use crate::wire::ParsedSynthesis;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -140,18 +146,35 @@ impl Gateway {
         Ok(routed.succeed())
     }
 
-    /// Runs a whole synthesis on a routed node.
+    /// The progress deadlines of a request (see [`crate::budget::stall_deadline`]):
+    /// for the whole text, and for one piece (a sentence) of it.
+    pub fn stall_deadlines(&self, p: &Prepared) -> (Duration, Duration) {
+        let c = &self.config.cluster;
+        let chars = p.request.text.chars().count();
+        let piece = chars.min(p.info.max_sentence_chars.max(1));
+        (
+            crate::budget::stall_deadline(chars, c.stall_timeout.0, c.stall_per_char.0),
+            crate::budget::stall_deadline(piece, c.stall_timeout.0, c.stall_per_char.0),
+        )
+    }
+
+    /// Runs a whole synthesis on a routed node (a node that makes no
+    /// progress within the request's deadline is abandoned and failed over).
     pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<Synthesized> {
         let started = std::time::Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
         let format = p.format;
+        let (deadline, _) = self.stall_deadlines(p);
         let routed = self
-            .route(p.engine, p.voice_key(), |api, _| {
+            .route(p.engine, p.voice_key(), |api, node| {
                 let request = request.clone();
                 let profile = profile.clone();
                 let ctx = ctx.clone();
-                async move { api.synthesize(&ctx, &request, profile.as_deref(), format).await }
+                async move {
+                    let call = api.synthesize(&ctx, &request, profile.as_deref(), format);
+                    within_deadline(&self.suspects, &self.registry, &node, deadline, call).await
+                }
             })
             .await;
         let outcome = match &routed {
@@ -187,12 +210,15 @@ impl Gateway {
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
         let first_byte = self.timeouts.first_byte;
+        let (deadline, gap) = self.stall_deadlines(p);
         let routed = self
             .route(p.engine, p.voice_key(), |api, node| {
                 let request = request.clone();
                 let profile = profile.clone();
                 let ctx = ctx.clone();
-                async move {
+                let (suspects, registry) = (self.suspects.clone(), self.registry.clone());
+                let node2 = node.clone();
+                let opened = async move {
                     let mut stream = api.synthesize_stream(&ctx, &request, profile.as_deref()).await?;
                     match tokio::time::timeout(first_byte, stream.chunks.next()).await {
                         Err(_) => Err(Error::Timeout(format!(
@@ -203,9 +229,15 @@ impl Gateway {
                             "node {node} ended the stream before any audio"
                         ))),
                         Ok(Some(Err(e))) => Err(e),
-                        Ok(Some(Ok(first))) => Ok((stream, first)),
+                        Ok(Some(Ok(first))) => {
+                            // From here on every chunk must come within one
+                            // piece's deadline of the last.
+                            stream.chunks = watch_stream(stream.chunks, gap, node, suspects, registry);
+                            Ok((stream, first))
+                        }
                     }
-                }
+                };
+                async move { within_deadline(&self.suspects, &self.registry, &node2, deadline, opened).await }
             })
             .await;
         if let Err(e) = &routed {

@@ -1,6 +1,7 @@
 //! Integration tests of vctts-server: handler-level tests on an in-process
 //! gateway (`handlers`), and tests that start real gateway and worker
-//! processes on 127.0.0.1 (`cluster`, `synthesis`, `gpt_sovits`, and `xtts`:
+//! processes on 127.0.0.1 (`cluster`, `synthesis`, `gpt_sovits`, `faults`:
+//! frozen, garbage and flooding nodes, dropped requests, copied configs; and `xtts`:
 //! the XTTS engine on its fixture model through a worker and standalone).
 
 #[path = "common/mod.rs"]
@@ -8,6 +9,8 @@ mod common;
 
 #[path = "server/cluster.rs"]
 mod cluster;
+#[path = "server/faults.rs"]
+mod faults;
 #[path = "server/gpt_sovits.rs"]
 mod gpt_sovits;
 #[path = "server/handlers.rs"]

@@ -62,7 +62,7 @@ use text::Vocab;
 use vctts_core::engine::DEFAULT_STREAM_BOUND;
 use vctts_core::{
     Audio, AudioChunk, AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, Error, ModelState,
-    ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+    ReferenceAudio, Result, SynthesisControl, SynthesisRequest, VoiceProfile,
 };
 
 /// Output rate.
@@ -676,14 +676,33 @@ impl Engine for GptSovitsEngine {
     }
 
     async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio> {
+        self.synthesize_with(request, profile, &SynthesisControl::new())
+            .await
+    }
+
+    async fn synthesize_with(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+        control: &SynthesisControl,
+    ) -> Result<Audio> {
         let plan = self.plan(request, profile, false)?;
         let pool = self.pool()?;
+        let control = control.clone();
         pool.run(move |t: &mut ThreadState| {
+            // A job whose caller left while it was queued does nothing.
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let mut out = Audio::new(Vec::new(), SAMPLE_RATE);
             t.run_plan(&plan, &mut |a, _| {
+                let go_on = control.advance(&a);
                 out.append(&a);
-                true
+                go_on
             })?;
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             if out.is_empty() {
                 return Err(Error::EmptyText);
             }

@@ -55,7 +55,7 @@ use std::sync::Arc;
 use vctts_core::engine::DEFAULT_STREAM_BOUND;
 use vctts_core::{
     Audio, AudioChunk, AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, Error, ModelState,
-    ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+    ReferenceAudio, Result, SynthesisControl, SynthesisRequest, VoiceProfile,
 };
 
 /// Profile format written by this engine: 256 little-endian `f32`.
@@ -767,17 +767,36 @@ impl Engine for OpenVoiceEngine {
     }
 
     async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio> {
+        self.synthesize_with(request, profile, &SynthesisControl::new())
+            .await
+    }
+
+    async fn synthesize_with(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+        control: &SynthesisControl,
+    ) -> Result<Audio> {
         let plan = self.plan(request, profile, false)?;
         let pool = self.pool()?;
+        let control = control.clone();
         pool.run(move |t: &mut ThreadState| {
+            // A job whose caller left while it was queued does nothing.
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let mut out: Option<Audio> = None;
             t.run_plan(&plan, &mut |a, _| {
+                let go_on = control.advance(&a);
                 match &mut out {
                     Some(o) => o.append(&a),
                     None => out = Some(a),
                 }
-                true
+                go_on
             })?;
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             out.ok_or(Error::EmptyText)
         })
         .await

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use vctts_core::engine::DEFAULT_STREAM_BOUND;
 use vctts_core::{
     Audio, AudioChunk, AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, Error, ModelState,
-    ReferenceAudio, Result, SynthesisRequest, VoiceProfile,
+    ReferenceAudio, Result, SynthesisControl, SynthesisRequest, VoiceProfile,
 };
 
 /// Profile format written by this engine (see [`encode_profile`]).
@@ -323,14 +323,35 @@ impl Engine for XttsEngine {
     }
 
     async fn synthesize(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Audio> {
+        self.synthesize_with(request, profile, &SynthesisControl::new())
+            .await
+    }
+
+    async fn synthesize_with(
+        &self,
+        request: &SynthesisRequest,
+        profile: Option<&VoiceProfile>,
+        control: &SynthesisControl,
+    ) -> Result<Audio> {
         let plan = self.plan(request, profile)?;
         let pool = self.pool()?;
+        let control = control.clone();
         pool.run(move |x: &mut Xtts| {
+            // A job whose caller left while it was queued does nothing.
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let voice = plan
                 .voice
                 .as_ref()
                 .ok_or_else(|| Error::Internal("plan without voice".into()))?;
-            x.synthesize(voice, &plan.sentences, &plan.lang, &plan.opts)
+            let audio = x.synthesize_until(voice, &plan.sentences, &plan.lang, &plan.opts, &mut |a| {
+                control.advance(a)
+            })?;
+            if control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            Ok(audio)
         })
         .await
     }

@@ -422,11 +422,30 @@ impl Xtts {
         lang: &str,
         opts: &GenOptions,
     ) -> Result<Audio> {
+        self.synthesize_until(voice, sentences, lang, opts, &mut |_| true)
+    }
+
+    /// [`synthesize`](Self::synthesize), asking `go_on` after every sentence
+    /// (with that sentence's audio) whether to do the next one.
+    pub fn synthesize_until(
+        &mut self,
+        voice: &VoiceLatents,
+        sentences: &[String],
+        lang: &str,
+        opts: &GenOptions,
+        go_on: &mut dyn FnMut(&Audio) -> bool,
+    ) -> Result<Audio> {
+        let rate = self.assets.output_rate;
         let mut samples = Vec::new();
         for s in sentences {
-            samples.extend(self.sentence(voice, s, lang, opts)?);
+            let piece = Audio::new(self.sentence(voice, s, lang, opts)?, rate);
+            let more = go_on(&piece);
+            samples.extend(piece.samples);
+            if !more {
+                break;
+            }
         }
-        Ok(Audio::new(samples, self.assets.output_rate))
+        Ok(Audio::new(samples, rate))
     }
 
     /// One sentence streamed: `emit` gets audio after every `chunk_tokens`

@@ -9,13 +9,15 @@
 //!   when the work is done) → [`Error::Timeout`];
 //! - an error body → the worker's own error, rebuilt from its code.
 //!
+//! - a whole answer that is not the audio it claims to be ([`check_audio`]),
+//!   or a stream that is not 16-bit PCM → [`Error::NodeUnavailable`];
 //! - an answer larger than the request can legitimately produce
 //!   ([`crate::budget::answer_cap_bytes`]), an error body over
 //!   [`ERROR_BODY_LIMIT`] or a JSON answer over [`JSON_BODY_LIMIT`] →
 //!   [`Error::NodeUnavailable`] (the gateway never buffers an answer without
 //!   a limit; a stream is cut at the same cap).
 //!
-//! All three of the first are retryable; so are the worker's retryable codes.
+//! All of these are retryable; so are the worker's retryable codes.
 //! Invariant: dropping a returned [`NodeStream`] closes its connection, which
 //! cancels the work on the worker.
 
@@ -76,6 +78,33 @@ async fn read_capped(node: &str, resp: reqwest::Response, cap: u64, wait: Durati
         ))),
         Ok(r) => r,
     }
+}
+
+/// Checks that a node's whole answer is what it says it is: a WAV file
+/// starts with its RIFF/WAVE header, raw PCM has whole 16-bit samples, the
+/// content type is audio and the sample rate is one an engine makes. Anything
+/// else is garbage, [`Error::NodeUnavailable`] (a node fault, failed over).
+pub fn check_audio(node: &str, content_type: &str, bytes: &[u8], sample_rate: u32) -> Result<()> {
+    let garbage = |why: String| Error::NodeUnavailable {
+        node: node.to_string(),
+        message: format!("answered something that is not audio: {why}"),
+    };
+    let ct = content_type.to_ascii_lowercase();
+    if !(1..=crate::budget::MAX_SAMPLE_RATE as u32 * 4).contains(&sample_rate) {
+        return Err(garbage(format!("sample rate {sample_rate}")));
+    }
+    if ct.starts_with("audio/wav") || ct.starts_with("audio/x-wav") || ct.starts_with("audio/wave") {
+        if bytes.len() < 44 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+            return Err(garbage("a WAV answer without a RIFF/WAVE header".into()));
+        }
+    } else if ct.starts_with("audio/pcm") || ct.starts_with("audio/l16") {
+        if bytes.len() % 2 != 0 {
+            return Err(garbage("16-bit PCM with an odd number of bytes".into()));
+        }
+    } else if !ct.starts_with("audio/") {
+        return Err(garbage(format!("content type {content_type:?}")));
+    }
+    Ok(())
 }
 
 /// A worker reached over HTTP.
@@ -228,10 +257,14 @@ impl NodeApi for RemoteNode {
             .to_string();
         let cap = crate::budget::answer_cap_bytes(request, self.timeouts.max_output);
         let bytes = read_capped(&self.node_id, resp, cap, self.timeouts.request).await?;
+        let sample_rate = header_u64(&h, SAMPLE_RATE_HEADER)
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32;
+        check_audio(&self.node_id, &content_type, &bytes, sample_rate)?;
         Ok(NodeAudio {
             bytes,
             content_type,
-            sample_rate: header_u64(&h, SAMPLE_RATE_HEADER).unwrap_or(0) as u32,
+            sample_rate,
             duration: Duration::from_millis(header_u64(&h, AUDIO_DURATION_HEADER).unwrap_or(0)),
             queue_time: Duration::from_millis(header_u64(&h, QUEUE_TIME_HEADER).unwrap_or(0)),
             inference_time: Duration::from_millis(header_u64(&h, INFERENCE_TIME_HEADER).unwrap_or(0)),
@@ -257,8 +290,23 @@ impl NodeApi for RemoteNode {
             )
             .await?;
         let h = resp.headers();
-        let sample_rate = header_u64(h, SAMPLE_RATE_HEADER).unwrap_or(0) as u32;
+        let sample_rate = header_u64(h, SAMPLE_RATE_HEADER)
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32;
         let queue_time = Duration::from_millis(header_u64(h, QUEUE_TIME_HEADER).unwrap_or(0));
+        let content_type = h
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // A stream is raw 16-bit PCM: a node that says otherwise is not
+        // relayed at all.
+        if !content_type.to_ascii_lowercase().starts_with("audio/pcm") {
+            return Err(Error::NodeUnavailable {
+                node: self.node_id.clone(),
+                message: format!("answered a stream that is not PCM audio ({content_type:?})"),
+            });
+        }
+        check_audio(&self.node_id, "audio/pcm", &[], sample_rate)?;
         let node = self.node_id.clone();
         let cap = crate::budget::answer_cap_bytes(request, self.timeouts.max_output);
         let mut sent = 0u64;
@@ -323,5 +371,32 @@ impl NodeApi for RemoteNode {
             )
             .await?;
         self.json(resp).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_not_audio() {
+        let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        wav.resize(64, 0);
+        assert!(check_audio("n", "audio/wav", &wav, 22050).is_ok());
+        assert!(check_audio("n", "audio/pcm;rate=22050", &[0; 8], 22050).is_ok());
+        for (ct, body, rate) in [
+            (
+                "audio/wav",
+                &b"<html>not audio</html> padding padding padding padding"[..],
+                22050,
+            ),
+            ("audio/pcm", &[0u8; 7][..], 22050),
+            ("text/html", &[0u8; 8][..], 22050),
+            ("audio/wav", &wav[..], 0),
+        ] {
+            let e = check_audio("n", ct, body, rate).unwrap_err();
+            assert_eq!(e.code(), "node_unavailable", "{ct}");
+            assert!(e.retryable());
+        }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Invariants: a registration with another protocol version is refused; node
 //! ids are derived from the endpoint, so a worker keeps its id across gateway
-//! restarts; after an action the registry takes the state the node answered
+//! restarts, and an id held by a live node at another address is refused
+//! (`409 invalid_node_state`), never taken over; after an action the registry takes the state the node answered
 //! at once, so routing changes without waiting for a heartbeat; a heartbeat
 //! from an id the gateway does not know is answered `404 unknown_node`, which
 //! tells the worker to register again; the token is checked before any body
@@ -31,7 +32,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use std::sync::Arc;
 use vctts_core::Error;
-use vctts_core::registry::{NodeId, NodeInfo};
+use vctts_core::registry::{NodeId, NodeInfo, NodeState};
 
 /// Largest body of a control message (register, heartbeat, deregister,
 /// node actions).
@@ -94,6 +95,20 @@ async fn register(
         return Err(Error::invalid("endpoint", format!("{endpoint:?} must be an http(s) URL")).into());
     }
     let id = node_id_for(req.engine, &endpoint);
+    // An id is never taken over from a live node at another address.
+    if let Some(held) = gw.registry().node(&id) {
+        if held.info.endpoint != endpoint && held.state != NodeState::Offline {
+            return Err(Error::NodeState {
+                node: id.to_string(),
+                state: held.state.to_string(),
+                message: format!(
+                    "the id is held by the live node at {}; {endpoint} cannot register under it",
+                    held.info.endpoint
+                ),
+            }
+            .into());
+        }
+    }
     let mut info = NodeInfo::new(id.clone(), req.engine, endpoint);
     info.capacity = req.capacity.max(1);
     info.weight = req.weight.max(1);
@@ -115,8 +130,10 @@ async fn heartbeat(
     JsonBody(req): JsonBody<HeartbeatRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id: NodeId = req.node_id.parse()?;
+    let metrics = node_metrics(&req.metrics);
     gw.registry()
-        .heartbeat(&id, node_state(req.state), node_metrics(&req.metrics))?;
+        .heartbeat(&id, node_state(req.state), metrics.clone())?;
+    gw.suspects.heartbeat(&id, &metrics);
     gw.update_link(&id, req.info, req.reason);
     Ok(Json(serde_json::json!({ "ok": true })))
 }

@@ -101,6 +101,9 @@ pub struct WireNodeMetrics {
     pub latency_ewma_ms: Option<f64>,
     /// EWMA of the time to the first audio chunk of streams, milliseconds.
     pub first_audio_ewma_ms: Option<f64>,
+    /// Seconds of audio the engine made since start, work cancelled by a
+    /// caller that went away included.
+    pub audio_seconds: f64,
 }
 
 /// Worker → gateway: join.

@@ -125,6 +125,27 @@ pub fn advertise_url(cfg: &WorkerConfig, bound: SocketAddr) -> Result<String> {
     })
 }
 
+/// `url` (`scheme://host[:port][/path]`) with its port replaced by `port`:
+/// the advertised URL of a worker whose `--port` overrides its config file.
+pub fn with_port(url: &str, port: u16) -> Result<String> {
+    let bad = || Error::Config(format!("worker.advertise_url {url:?} is not an http(s) URL"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = if let Some(end) = authority.find(']') {
+        // [v6]:port
+        &authority[..=end]
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() || !(scheme == "http" || scheme == "https") {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{host}:{port}{}", path.trim_end_matches('/')))
+}
+
 /// The local address the OS would use to reach the first gateway (no packet
 /// is sent: connecting a UDP socket only picks a route).
 fn local_ip_towards(urls: &[String]) -> Option<IpAddr> {
@@ -210,4 +231,27 @@ pub async fn run(
     // The agent deregisters once told to stop; give it a moment to finish.
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_override_replaces_only_the_port() {
+        assert_eq!(
+            with_port("http://10.0.0.5:8002", 8003).unwrap(),
+            "http://10.0.0.5:8003"
+        );
+        assert_eq!(
+            with_port("http://w1.internal", 9000).unwrap(),
+            "http://w1.internal:9000"
+        );
+        assert_eq!(
+            with_port("https://[::1]:8002/tts/", 8010).unwrap(),
+            "https://[::1]:8010/tts"
+        );
+        assert!(with_port("w1:8002", 1).is_err());
+        assert!(with_port("ftp://w1:8002", 1).is_err());
+    }
 }

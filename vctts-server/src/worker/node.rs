@@ -13,9 +13,14 @@
 //! - at most `max_concurrency` requests infer at once; up to `queue_size`
 //!   wait; more are refused ([`Error::Overloaded`]);
 //! - a request holds its admission slot until the engine's work has
-//!   actually stopped: a whole synthesis until the engine returns (even when
-//!   its caller went away), a stream until it ends or, when its reader drops
-//!   it, until the engine has let go of it (it stops before its next chunk);
+//!   actually stopped: a whole synthesis until the engine returns, a stream
+//!   until it ends or, when its reader drops it, until the engine has let go
+//!   of it (it stops before its next chunk);
+//! - a whole synthesis whose caller goes away (the client or the gateway
+//!   hung up, which drops the call's future) is cancelled: the engine stops
+//!   before its next sentence, and only then is the slot given back;
+//! - `audio_seconds` in the metrics counts the audio the engine made,
+//!   cancelled work included (what the node actually spent its time on).
 //! - an engine that could not be built leaves the node in `error` with the
 //!   reason (e.g. what is not installed); it never panics the process.
 
@@ -32,7 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use vctts::stream::{AccountedStream, StreamObserver, StreamOutcome, StreamStats};
 use vctts_core::{
-    Engine, EngineInfo, EngineKind, Error, ModelState, OutputFormat, ReferenceAudio, Result,
+    Engine, EngineInfo, EngineKind, Error, ModelState, OutputFormat, ReferenceAudio, Result, SynthesisControl,
     SynthesisRequest, VoiceProfile,
 };
 use vctts_engines::audio::encode;
@@ -158,6 +163,8 @@ pub struct WorkerNode {
     draining: AtomicBool,
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Audio the engine made, microseconds (cancelled work included).
+    audio_us: AtomicU64,
     latency: Mutex<Ewma>,
     first_audio: Mutex<Ewma>,
     probe: Mutex<ResourceProbe>,
@@ -209,6 +216,7 @@ impl WorkerNode {
             stopped: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             requests: AtomicU64::new(0),
+            audio_us: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             latency: Mutex::new(Ewma::default()),
             first_audio: Mutex::new(Ewma::default()),
@@ -293,6 +301,7 @@ impl WorkerNode {
             errors: self.errors.load(Ordering::Relaxed),
             latency_ewma_ms: self.latency.lock().value,
             first_audio_ewma_ms: self.first_audio.lock().value,
+            audio_seconds: self.audio_us.load(Ordering::Acquire) as f64 / 1e6,
         }
     }
 
@@ -407,9 +416,15 @@ impl WorkerNode {
         Ok(self.status())
     }
 
-    /// Speaks a whole request, encoded in `format`.
+    fn count_audio(&self, d: Duration) {
+        let us = d.as_micros().min(u64::MAX as u128) as u64;
+        self.audio_us.fetch_add(us, Ordering::AcqRel);
+    }
+
+    /// Speaks a whole request, encoded in `format`. Dropping the returned
+    /// future cancels the engine's work before its next sentence.
     pub async fn synthesize_local(
-        &self,
+        self: &Arc<Self>,
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
         format: OutputFormat,
@@ -421,19 +436,29 @@ impl WorkerNode {
         let queue_time = slot.queued_for;
         let started = Instant::now();
         // The engine works in its own task, which holds the slot: when the
-        // caller goes away (the client hung up) the slot stays taken until
-        // the engine has actually finished, so dropped requests cannot get
-        // around the concurrency limit.
-        let (req, prof) = (request.clone(), profile.cloned());
+        // caller goes away (the client hung up) the guard cancels the work,
+        // and the slot stays taken until the engine has actually stopped, so
+        // dropped requests cannot get around the concurrency limit.
+        let control = SynthesisControl::new();
+        let guard = CancelOnDrop(Some(control.clone()));
+        let (req, prof, node) = (request.clone(), profile.cloned(), self.clone());
         let work = tokio::spawn(async move {
-            let result = engine.synthesize(&req, prof.as_ref()).await;
+            let result = engine.synthesize_with(&req, prof.as_ref(), &control).await;
+            node.count_audio(control.produced_total());
             drop(slot);
+            if control.is_cancelled() {
+                tracing::info!(engine = %node.kind, made_seconds = control.produced_total().as_secs_f64(),
+                    "whole synthesis cancelled (its caller went away); the engine has stopped");
+                node.requests.fetch_add(1, Ordering::Relaxed);
+                node.notify();
+            }
             result
         });
         let result = work
             .await
             .map_err(|e| Error::Internal(format!("the synthesis task failed: {e}")))
             .and_then(|r| r);
+        guard.disarm();
         let inference_time = started.elapsed();
         self.record(result.is_ok(), inference_time);
         let audio = result?;
@@ -490,6 +515,25 @@ impl WorkerNode {
     }
 }
 
+/// Cancels a whole synthesis when its caller's future is dropped before
+/// the answer came.
+struct CancelOnDrop(Option<SynthesisControl>);
+
+impl CancelOnDrop {
+    /// The answer came: nothing to cancel.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.cancel();
+        }
+    }
+}
+
 /// Counts a streamed request on its node: the first-audio latency, and one
 /// request when the stream ends (an error when it failed; a reader that went
 /// away is a request, not an error).
@@ -503,6 +547,7 @@ impl StreamObserver for StreamCounters {
     }
 
     fn finished(&mut self, outcome: StreamOutcome, stats: &StreamStats) {
+        self.node.count_audio(stats.audio);
         match outcome {
             StreamOutcome::Completed => self.node.record(true, stats.elapsed),
             StreamOutcome::Failed => self.node.record(false, stats.elapsed),
