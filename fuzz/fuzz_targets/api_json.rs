@@ -26,7 +26,10 @@ fn synthesize(req: &SynthesizeRequest, already: f64) -> f64 {
         Ok(p) => {
             assert!(p.request.text.chars().count() <= MAX_TEXT);
             let cap = budget::answer_cap_seconds(&p.request, MAX_OUTPUT);
-            assert!(cap.is_finite() && cap > 0.0 && cap <= MAX_OUTPUT.as_secs_f64(), "cap {cap}");
+            assert!(
+                cap.is_finite() && cap > 0.0 && cap <= MAX_OUTPUT.as_secs_f64(),
+                "cap {cap}"
+            );
             match budget::check(&p.request, already, MAX_OUTPUT) {
                 Ok(secs) => {
                     assert!(secs.is_finite() && secs >= 0.0, "estimate {secs}");

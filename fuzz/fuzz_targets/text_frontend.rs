@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     let n = normalize(&text, lang);
     bounded(&text, &n, "normalize");
     for piece in split_sentences(&n, max) {
-        assert!(piece.chars().count() <= max, "a piece of {} chars over {max}", piece.chars().count());
+        assert!(
+            piece.chars().count() <= max,
+            "a piece of {} chars over {max}",
+            piece.chars().count()
+        );
         assert!(!piece.trim().is_empty());
     }
     for s in piper::sentences(&text, 400) {
