@@ -125,3 +125,67 @@ mod tests {
         assert!(parse_duration("1e12").unwrap_err().contains("out of range"));
     }
 }
+
+/// Properties on arbitrary input: the parsers never panic, answer within
+/// their ranges, and read back what a plain writer writes.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_a_size_in_range_or_an_error_quoting_it(text in "\\PC{0,24}") {
+            match parse_size(&text) {
+                Ok(n) => prop_assert!(n <= MAX_BYTES),
+                Err(e) => {
+                    let quoted = format!("{text:?}");
+                    prop_assert!(e.contains(&quoted), "{} does not quote the input", e);
+                }
+            }
+        }
+
+        #[test]
+        fn size_like_text_never_panics(number in "[0-9.]{0,30}", space in " ?", unit in "(|[kKmMgGtTpP]|[kKmMgGtT][iI]?[bB]|[bB]|xB|KiBB)") {
+            let text = format!("{number}{space}{unit}");
+            if let Ok(n) = parse_size(&text) {
+                prop_assert!(n <= MAX_BYTES);
+            }
+        }
+
+        #[test]
+        fn sizes_read_back(n in 0u64..1_000_000, unit in prop::sample::select(vec![("", 1u64), ("KB", 1000), ("KiB", 1024), ("K", 1024), ("MB", 1_000_000), ("MiB", 1 << 20)])) {
+            let (suffix, factor) = unit;
+            prop_assert_eq!(parse_size(&format!("{n}{suffix}")), Ok(n * factor));
+            prop_assert_eq!(parse_size(&format!(" {n} {suffix} ")), Ok(n * factor));
+        }
+
+        #[test]
+        fn any_text_is_a_duration_in_range_or_an_error_quoting_it(text in "\\PC{0,24}") {
+            match parse_duration(&text) {
+                Ok(d) => prop_assert!(d.as_secs_f64() <= MAX_SECONDS),
+                Err(e) => {
+                    let quoted = format!("{text:?}");
+                    prop_assert!(e.contains(&quoted), "{} does not quote the input", e);
+                }
+            }
+        }
+
+        #[test]
+        fn duration_like_text_never_panics(parts in prop::collection::vec(("[0-9.e+-]{0,25}", "(|ns|us|ms|s|m|h|d|w|M|y|sec|min|hours)"), 0..4)) {
+            let text = parts.iter().map(|(n, u)| format!("{n}{u}")).collect::<Vec<_>>().join(" ");
+            if let Ok(d) = parse_duration(&text) {
+                prop_assert!(d.as_secs_f64() <= MAX_SECONDS);
+            }
+        }
+
+        #[test]
+        fn durations_read_back(ms in 0u64..1_000_000_000) {
+            prop_assert_eq!(parse_duration(&format!("{ms}ms")), Ok(Duration::from_millis(ms)));
+            let secs = ms / 1000;
+            prop_assert_eq!(parse_duration(&secs.to_string()), Ok(Duration::from_secs(secs)));
+        }
+    }
+}

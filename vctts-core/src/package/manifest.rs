@@ -530,3 +530,111 @@ mod tests {
         assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
     }
 }
+
+/// Properties of the manifest parser on arbitrary input: no panic on any
+/// text, and any manifest (however wrong its paths, sizes or names) survives
+/// a write/read round trip and validates or is refused with a package error.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const H: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn path() -> impl Strategy<Value = String> {
+        "(/|\\.\\.?/|[a-b]{1,2}/|\u{e9}/|\\\\|\0){0,4}[a-b.]{0,3}"
+    }
+
+    fn manifest() -> impl Strategy<Value = Manifest> {
+        (
+            "[a-z.]{0,6}",
+            prop::collection::vec((path(), any::<u64>()), 0..4),
+            prop::collection::vec(path(), 0..3),
+            prop::collection::vec((path(), path()), 0..3),
+            prop::collection::vec(prop_oneof![Just(1u64), Just(4), any::<u64>()], 0..4),
+            prop_oneof![Just(4u64), Just(0), any::<u64>()],
+            any::<bool>(),
+        )
+            .prop_map(|(name, files, dirs, links, parts, part_size, sort)| {
+                let mut files: Vec<FileEntry> = files
+                    .into_iter()
+                    .map(|(path, size)| FileEntry {
+                        path,
+                        size,
+                        sha256: H.into(),
+                    })
+                    .collect();
+                let mut dirs = dirs;
+                if sort {
+                    files.sort_by(|a, b| a.path.cmp(&b.path));
+                    dirs.sort();
+                }
+                let parts: Vec<PartEntry> = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &size)| PartEntry {
+                        name: part_file_name(&name, i as u64),
+                        size,
+                        sha256: H.into(),
+                    })
+                    .collect();
+                let mut m = Manifest {
+                    format_version: FORMAT_VERSION,
+                    name,
+                    engine: None,
+                    tool: "vctts test".into(),
+                    compression: Compression::Zstd,
+                    created_at: "2025-01-02T03:04:05Z".into(),
+                    total_size: parts.iter().fold(0u64, |s, p| s.saturating_add(p.size)),
+                    unpacked_size: files.iter().fold(0u64, |s, f| s.saturating_add(f.size)),
+                    part_size,
+                    dirs,
+                    files,
+                    links: links
+                        .into_iter()
+                        .map(|(path, target)| LinkEntry { path, target })
+                        .collect(),
+                    parts,
+                    manifest_sha256: String::new(),
+                };
+                m.seal();
+                m
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_parses_or_is_a_package_error(text in "\\PC{0,200}") {
+            if let Err(e) = Manifest::from_json(&text) {
+                prop_assert!(matches!(e, Error::Package(_)));
+            }
+        }
+
+        #[test]
+        fn any_manifest_round_trips_and_validates_without_panic(m in manifest()) {
+            let again = Manifest::from_json(&m.to_json()).unwrap();
+            prop_assert_eq!(&again, &m);
+            match m.validate() {
+                Ok(()) => prop_assert!(again.validate().is_ok()),
+                Err(e) => prop_assert!(matches!(e, Error::Package(_))),
+            }
+        }
+
+        #[test]
+        fn a_changed_byte_is_refused_or_still_consistent(m in manifest(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut bytes = m.to_json().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            if let Ok(text) = String::from_utf8(bytes) {
+                if let Ok(parsed) = Manifest::from_json(&text) {
+                    if parsed != m {
+                        // Any real change breaks the seal.
+                        prop_assert!(parsed.validate().is_err());
+                    }
+                }
+            }
+        }
+    }
+}

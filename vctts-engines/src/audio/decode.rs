@@ -536,3 +536,82 @@ mod tests {
         ));
     }
 }
+
+/// Properties of the decoders on damaged files: real WAV, WAV f32, FLAC, MP3
+/// and Ogg Opus clips truncated, overwritten or spliced at random decode or
+/// fail with an audio error (`audio_decode_failed` / `audio_rejected`), never
+/// with a panic or another kind of error, and never beyond the limits.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::audio::encoders::encode_all;
+    use crate::audio::format::AudioFormat;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn clips() -> &'static Vec<(AudioFormat, Vec<u8>)> {
+        static CLIPS: OnceLock<Vec<(AudioFormat, Vec<u8>)>> = OnceLock::new();
+        CLIPS.get_or_init(|| {
+            let tone: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.06).sin() * 0.4).collect();
+            let audio = Audio::new(tone, 16000);
+            [
+                AudioFormat::Wav,
+                AudioFormat::WavF32,
+                AudioFormat::Flac,
+                AudioFormat::Mp3,
+                AudioFormat::Opus,
+            ]
+            .into_iter()
+            .map(|f| (f, encode_all(&audio, f, None).expect("encode a test clip")))
+            .collect()
+        })
+    }
+
+    const LIMITS: DecodeLimits = DecodeLimits {
+        max_seconds: 5.0,
+        max_channels: 2,
+        max_bytes: 1 << 20,
+    };
+
+    fn check(bytes: &[u8], hint: Option<&str>) -> std::result::Result<(), TestCaseError> {
+        match decode(bytes, hint, &LIMITS) {
+            Ok(a) => {
+                prop_assert!(!a.samples.is_empty());
+                prop_assert!(a.samples.len() as f64 <= 5.0 * a.sample_rate as f64 + 1.0);
+                prop_assert!(a.samples.iter().all(|s| s.is_finite()));
+            }
+            Err(e) => prop_assert!(
+                matches!(e, Error::AudioDecode(_) | Error::AudioRejected(_)),
+                "not an audio error: {e:?}"
+            ),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damaged_clips_decode_or_fail_with_an_audio_error(
+            which in 0usize..5,
+            cut in any::<prop::sample::Index>(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            splice in prop::collection::vec(any::<u8>(), 0..64),
+            hint in prop::sample::select(vec![None, Some("wav"), Some("flac"), Some("mp3"), Some("ogg")]),
+        ) {
+            let (format, clip) = &clips()[which];
+            let mut bytes = clip.clone();
+            for (at, b) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *b;
+            }
+            let at = cut.index(bytes.len());
+            let mut truncated = bytes[..at.max(1)].to_vec();
+            check(&truncated, hint)?;
+            truncated.extend_from_slice(&splice);
+            truncated.extend_from_slice(&bytes[at..]);
+            check(&truncated, hint)?;
+            check(&bytes, Some(format.extension()))?;
+        }
+    }
+}

@@ -21,3 +21,6 @@ pub mod split;
 pub use normalize::normalize;
 pub use phonemize::Espeak;
 pub use split::split_sentences;
+
+#[cfg(test)]
+mod proptests;

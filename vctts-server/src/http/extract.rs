@@ -234,3 +234,136 @@ mod tests {
         assert_eq!(read_body(Body::from(vec![0u8; 10]), 10).await.unwrap().len(), 10);
     }
 }
+
+/// Properties of the JSON extractors on arbitrary bodies (issue 16): any
+/// bytes, and any JSON value built from the request fields, decode into the
+/// synthesize, batch and OpenAI speech requests and validate, or are refused
+/// with a client error (400 or 422 here) and a code; never a panic or a 5xx.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::wire::{BatchRequest, SpeechRequest, SynthesizeRequest};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    const FIELDS: [&str; 14] = [
+        "text",
+        "engine",
+        "voice",
+        "language",
+        "speed",
+        "format",
+        "sample_rate",
+        "seed",
+        "sampling",
+        "items",
+        "model",
+        "input",
+        "response_format",
+        "stream_format",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![Just(9193.0f64), Just(-1.0), Just(1e300), Just(0.25), Just(4.5)]
+                .prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "wav",
+                "mp3",
+                "pcm",
+                "wav_f32",
+                "openvoice",
+                "xtts",
+                "en",
+                "tts-1",
+                "alloy",
+                "../x"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(FIELDS.to_vec()).prop_map(String::from),
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn client_error(e: ApiError) -> std::result::Result<(), TestCaseError> {
+        let s = e.status().as_u16();
+        prop_assert!(s == 400 || s == 413 || s == 422, "{} answered {s}: {e}", e.code());
+        Ok(())
+    }
+
+    fn synthesize(req: &SynthesizeRequest) -> std::result::Result<(), TestCaseError> {
+        match req.to_domain(5000) {
+            Ok(p) => {
+                prop_assert!(p.request.text.chars().count() <= 5000);
+                let max = std::time::Duration::from_secs(600);
+                if let Err(e) = crate::budget::check(&p.request, 0.0, max) {
+                    client_error(e)?;
+                }
+                let cap = crate::budget::answer_cap_seconds(&p.request, max);
+                prop_assert!(cap.is_finite() && cap > 0.0 && cap <= 600.0);
+                Ok(())
+            }
+            Err(e) => client_error(e.into()),
+        }
+    }
+
+    fn all(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+        match decode_json::<SynthesizeRequest>(bytes) {
+            Ok(r) => synthesize(&r)?,
+            Err(e) => client_error(e)?,
+        }
+        match decode_json::<BatchRequest>(bytes) {
+            Ok(b) => {
+                for item in b.items {
+                    if let Ok(r) = serde_json::from_value::<SynthesizeRequest>(item) {
+                        synthesize(&r)?;
+                    }
+                }
+            }
+            Err(e) => client_error(e)?,
+        }
+        if let Err(e) = decode_json::<SpeechRequest>(bytes) {
+            client_error(e)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_are_a_request_or_a_client_error(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            all(&bytes)?;
+        }
+
+        #[test]
+        fn any_json_of_request_fields_is_a_request_or_a_client_error(v in value()) {
+            all(v.to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn valid_requests_with_odd_values_validate_or_are_refused(
+            text in "\\PC{0,300}",
+            speed in prop_oneof![Just(None), any::<f32>().prop_map(Some)],
+            rate in prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+            format in prop::sample::select(vec![None, Some("wav"), Some("mp3"), Some("opus"), Some("aac"), Some("ogg")]),
+        ) {
+            let body = json!({"text": text, "speed": speed, "sample_rate": rate, "format": format});
+            all(body.to_string().as_bytes())?;
+        }
+    }
+}
