@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use vctts::stream::{AccountedStream, StreamObserver, StreamOutcome, StreamStats};
 use vctts_core::{
-    Engine, EngineInfo, EngineKind, Error, ModelState, OutputFormat, ReferenceAudio, Result, SynthesisControl,
-    SynthesisRequest, VoiceProfile,
+    Engine, EngineInfo, EngineKind, Error, ModelState, OutputFormat, ReferenceAudio, Result,
+    SynthesisControl, SynthesisRequest, VoiceProfile,
 };
 use vctts_engines::audio::encode;
 
