@@ -433,7 +433,6 @@ async fn a_dropped_whole_request_stops_the_engine_through_the_gateway() {
 }
 
 #[tokio::test]
-#[ignore = "not passing yet: the standalone server did not answer the one-sentence request with 200 here (not traced)"]
 async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
@@ -449,6 +448,14 @@ async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
         dir.path().join("data").to_str().unwrap(),
     ]);
     let c = http();
+    // Standalone answers before its engine has loaded; wait for the node.
+    eventually(Duration::from_secs(90), "the standalone engine to be ready", || async {
+        let n = nodes(&c, &s.base).await?;
+        n.iter()
+            .any(|n| n["engine"] == "openvoice" && n["state"] == "ready")
+            .then_some(())
+    })
+    .await;
     let sentence = one_sentence_seconds(&c, &s.base).await;
     let client = c.clone();
     let url = format!("{}/api/v3/synthesize", s.base);
