@@ -219,9 +219,11 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 fn gateway_yaml(data: &Path, port: u16, heartbeat: f64, dead: f64) -> String {
+    // The registry keeps an offline node at least as long as it waits to call it dead.
+    let retention = (dead * 2.0).max(600.0);
     format!(
         "server: {{ host: 127.0.0.1, port: {port} }}\n\
-         registry: {{ heartbeat_interval: {heartbeat}, dead_threshold: {dead}, retention: 600, policy: least_inflight }}\n\
+         registry: {{ heartbeat_interval: {heartbeat}, dead_threshold: {dead}, retention: {retention}, policy: least_inflight }}\n\
          cluster: {{ token: \"{TOKEN}\", connect_timeout: 1, first_byte_timeout: 30, request_timeout: 120, max_retries: 2 }}\n\
          limiter: {{ enabled: false }}\n\
          storage: {{ data_dir: \"{}\" }}\n",

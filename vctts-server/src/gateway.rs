@@ -73,7 +73,7 @@ pub struct Gateway {
     /// Requests waiting in the routing queue for a full node's slot.
     pub(crate) route_waiting: std::sync::atomic::AtomicUsize,
     /// Nodes that stalled on a request (avoided until they show progress).
-    pub(crate) suspects: Arc<crate::routing::Suspects>,
+    pub(crate) suspects: Arc<crate::suspects::Suspects>,
     /// Profiles of stored voices: made once per engine, stored, cached.
     pub(crate) profiles: Profiles,
     shutdown: watch::Sender<bool>,
@@ -343,7 +343,7 @@ impl Gateway {
             links: RwLock::new(HashMap::new()),
             started: Instant::now(),
             route_waiting: std::sync::atomic::AtomicUsize::new(0),
-            suspects: Arc::new(crate::routing::Suspects::default()),
+            suspects: Arc::new(crate::suspects::Suspects::default()),
             shutdown,
             config,
         });

@@ -52,6 +52,7 @@ pub mod settings;
 pub mod shared;
 pub mod standalone;
 pub mod supervisor;
+pub mod suspects;
 pub mod synthesis;
 pub mod upkeep;
 pub mod wire;

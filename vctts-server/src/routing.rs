@@ -35,16 +35,15 @@
 use crate::cluster::NodeApi;
 use crate::error::{ApiError, ApiResult, RateLimitInfo};
 use crate::gateway::Gateway;
+pub use crate::suspects::Suspects;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use vctts_core::registry::{Lease, NodeId, NodeMetrics, NodeState, Outcome, Registry, SelectContext};
+use vctts_core::registry::{Lease, NodeId, NodeState, Outcome, Registry, SelectContext};
 use vctts_core::{Blame, EngineKind, Error};
 
 /// A call that succeeded on a node.
@@ -78,58 +77,6 @@ pub fn outcome_of(e: &Error) -> Option<Outcome> {
         (_, Blame::Node | Blame::Internal) => Some(Outcome::Failure),
         // Shed load, standby, bad requests: not the node's fault.
         (_, Blame::Client | Blame::Capacity) => Some(Outcome::Rejected),
-    }
-}
-
-/// Nodes that stalled on a request, with what they had done by then.
-#[derive(Debug, Default)]
-pub struct Suspects {
-    nodes: Mutex<HashMap<NodeId, u64>>,
-}
-
-impl Suspects {
-    /// Marks `id` suspect; `requests_total` is what its last heartbeat said
-    /// it had served.
-    pub fn mark(&self, id: &NodeId, requests_total: u64) {
-        let mut nodes = self.nodes.lock();
-        if !nodes.contains_key(id) {
-            tracing::warn!(node_id = %id, "node stalled on a request; new requests avoid it until it shows progress");
-        }
-        nodes.entry(id.clone()).or_insert(requests_total);
-    }
-
-    /// Reads a heartbeat of `id`: progress (a request finished since it was
-    /// marked, or nothing in flight) clears the mark.
-    pub fn heartbeat(&self, id: &NodeId, m: &NodeMetrics) {
-        let mut nodes = self.nodes.lock();
-        if let Some(before) = nodes.get(id) {
-            if m.requests_total > *before || m.in_flight == 0 {
-                nodes.remove(id);
-                tracing::info!(node_id = %id, "suspect node shows progress again");
-            }
-        }
-    }
-
-    /// Forgets a node (it left).
-    pub fn forget(&self, id: &NodeId) {
-        self.nodes.lock().remove(id);
-    }
-
-    /// Whether `id` is suspect.
-    pub fn contains(&self, id: &NodeId) -> bool {
-        self.nodes.lock().contains_key(id)
-    }
-
-    /// The suspect nodes.
-    pub fn list(&self) -> Vec<NodeId> {
-        self.nodes.lock().keys().cloned().collect()
-    }
-
-    /// Marks `id` as stalled: suspect, with the requests its last heartbeat
-    /// reported as the mark progress is measured from.
-    pub fn stalled(&self, registry: &Registry, id: &NodeId) {
-        let done = registry.node(id).map(|s| s.metrics.requests_total).unwrap_or(0);
-        self.mark(id, done);
     }
 }
 
