@@ -218,13 +218,14 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-fn gateway_yaml(data: &Path, port: u16, heartbeat: f64, dead: f64) -> String {
+/// `stall`: extra `cluster` keys (`, stall_timeout: 4`), empty for the defaults.
+fn gateway_yaml(data: &Path, port: u16, heartbeat: f64, dead: f64, stall: &str) -> String {
     // The registry keeps an offline node at least as long as it waits to call it dead.
     let retention = (dead * 2.0).max(600.0);
     format!(
         "server: {{ host: 127.0.0.1, port: {port} }}\n\
          registry: {{ heartbeat_interval: {heartbeat}, dead_threshold: {dead}, retention: {retention}, policy: least_inflight }}\n\
-         cluster: {{ token: \"{TOKEN}\", connect_timeout: 1, first_byte_timeout: 30, request_timeout: 120, max_retries: 2 }}\n\
+         cluster: {{ token: \"{TOKEN}\", connect_timeout: 1, first_byte_timeout: 30, request_timeout: 120, max_retries: 2{stall} }}\n\
          limiter: {{ enabled: false }}\n\
          storage: {{ data_dir: \"{}\" }}\n",
         data.display()
@@ -251,13 +252,17 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start(o: &Opts, name: &str, workers: usize, heartbeat: f64, dead: f64) -> Cluster {
+    async fn start(o: &Opts, name: &str, workers: usize, heartbeat: f64, dead: f64, stall: &str) -> Cluster {
         let dir = o.work.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let dir = std::fs::canonicalize(&dir).unwrap();
         let data = dir.join("data");
-        let cfg = write(&dir, "gateway.yaml", &gateway_yaml(&data, 0, heartbeat, dead));
+        let cfg = write(
+            &dir,
+            "gateway.yaml",
+            &gateway_yaml(&data, 0, heartbeat, dead, stall),
+        );
         let gateway = Proc::start(
             &o.server_bin,
             &["gateway", "--config", &cfg],
@@ -265,7 +270,11 @@ impl Cluster {
         );
         // Later restarts listen on the same port.
         let port: u16 = gateway.base.rsplit(':').next().unwrap().parse().unwrap();
-        let cfg = write(&dir, "gateway.yaml", &gateway_yaml(&data, port, heartbeat, dead));
+        let cfg = write(
+            &dir,
+            "gateway.yaml",
+            &gateway_yaml(&data, port, heartbeat, dead, stall),
+        );
         let mut c = Cluster {
             dir: dir.clone(),
             gateway,
@@ -1017,7 +1026,7 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
     let mut _cluster = None;
     let mut _standalone = None;
     let (base, procs): (String, Vec<(String, u32, PathBuf)>) = if topology == "cluster" {
-        let c = Cluster::start(o, "stress-cluster", 2, 1.0, 5.0).await;
+        let c = Cluster::start(o, "stress-cluster", 2, 1.0, 5.0, "").await;
         let base = c.gateway.base.clone();
         let procs = c
             .procs()
@@ -1307,7 +1316,7 @@ async fn wait_done(done: &AtomicUsize, n: usize) {
 }
 
 async fn fault_kill_worker(o: &Opts) -> Fault {
-    let mut c = Cluster::start(o, "fault-kill9", 2, 0.5, 2.0).await;
+    let mut c = Cluster::start(o, "fault-kill9", 2, 0.5, 2.0, "").await;
     let done = Arc::new(AtomicUsize::new(0));
     let load = tokio::spawn(synth_load(c.gateway.base.clone(), 200, 8, done.clone()));
     wait_done(&done, 40).await;
@@ -1326,7 +1335,15 @@ async fn fault_kill_worker(o: &Opts) -> Fault {
 }
 
 async fn fault_sigstop(o: &Opts) -> Fault {
-    let c = Cluster::start(o, "fault-sigstop", 2, 0.5, 30.0).await;
+    let c = Cluster::start(
+        o,
+        "fault-sigstop",
+        2,
+        0.5,
+        30.0,
+        ", stall_timeout: 4, stall_per_char: 0.02",
+    )
+    .await;
     let done = Arc::new(AtomicUsize::new(0));
     let load = tokio::spawn(synth_load(c.gateway.base.clone(), 120, 4, done.clone()));
     wait_done(&done, 20).await;
@@ -1349,14 +1366,14 @@ async fn fault_sigstop(o: &Opts) -> Fault {
         name: "SIGSTOP of a worker for 20 s",
         passed: lost == 0 && slow == 0 && panics.is_empty(),
         figures: format!(
-            "120 synthesis requests at concurrency 4, worker 1 stopped for 20 s after 20 answers: {lost} failed ({statuses}); {slow} took over 15 s; slowest {max:.0} ms"
+            "120 synthesis requests at concurrency 4, worker 1 stopped for 20 s after 20 answers, stall deadline 4 s + 0.02 s per character: {lost} failed ({statuses}); {slow} took over 15 s; slowest {max:.0} ms"
         ),
     }
 }
 
 async fn fault_gateway_restart(o: &Opts) -> Fault {
     let heartbeat = 1.0;
-    let mut c = Cluster::start(o, "fault-gateway", 2, heartbeat, 5.0).await;
+    let mut c = Cluster::start(o, "fault-gateway", 2, heartbeat, 5.0, "").await;
     c.gateway.kill9();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let restarted = Instant::now();
@@ -1470,7 +1487,7 @@ fn engine_info() -> Value {
 }
 
 async fn fault_bad_node(o: &Opts, mode: &'static str) -> Fault {
-    let c = Cluster::start(o, &format!("fault-node-{mode}"), 1, 0.5, 3600.0).await;
+    let c = Cluster::start(o, &format!("fault-node-{mode}"), 1, 0.5, 3600.0, "").await;
     let before = c.gateway.rss_kib();
     let (task, calls) = bad_node(&c.gateway.base, mode).await;
     let done = Arc::new(AtomicUsize::new(0));
@@ -1518,7 +1535,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 async fn fault_disconnect(o: &Opts) -> Fault {
-    let c = Cluster::start(o, "fault-disconnect", 1, 0.5, 30.0).await;
+    let c = Cluster::start(o, "fault-disconnect", 1, 0.5, 30.0, "").await;
     let worker = c.workers[0].base.clone();
     let text = "This is a long sentence that keeps the engine busy for a while. ".repeat(60);
     let r = client()
