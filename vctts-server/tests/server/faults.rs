@@ -449,12 +449,16 @@ async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
     ]);
     let c = http();
     // Standalone answers before its engine has loaded; wait for the node.
-    eventually(Duration::from_secs(90), "the standalone engine to be ready", || async {
-        let n = nodes(&c, &s.base).await?;
-        n.iter()
-            .any(|n| n["engine"] == "openvoice" && n["state"] == "ready")
-            .then_some(())
-    })
+    eventually(
+        Duration::from_secs(90),
+        "the standalone engine to be ready",
+        || async {
+            let n = nodes(&c, &s.base).await?;
+            n.iter()
+                .any(|n| n["engine"] == "openvoice" && n["state"] == "ready")
+                .then_some(())
+        },
+    )
     .await;
     let sentence = one_sentence_seconds(&c, &s.base).await;
     let client = c.clone();
