@@ -9,7 +9,7 @@
 //! Where the dictionary comes from: [`find_dictionary`] looks at
 //! `$VCTTS_UNIDIC_DIR`, then `<xtts model folder>/ja/unidic/`
 //! (`vctts models import xtts` copies `unidic_lite/dicdir` there;
-//! `scripts/setup.sh` unpacks the pinned wheel's for the tests). The
+//! `scripts/setup.sh` unpacks the one of the pinned source archive (`unidic-lite` ships no wheel) for the tests). The
 //! dictionary is about 250 MB, so it is read once per process on the first
 //! Japanese sentence and shared ([`load`]), never per request.
 //!
