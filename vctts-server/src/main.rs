@@ -263,6 +263,9 @@ async fn shutdown_signal() {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = vctts_server::supervisor::follow_supervisor() {
+        fail(e);
+    }
     let env = Env::from_process();
     let result = match cli.role {
         Role::CheckConfig { file } => check_config(&file, &env),

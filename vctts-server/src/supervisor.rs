@@ -10,7 +10,10 @@
 //!   [`STABLE_AFTER`] resets the delay;
 //! - stopping sends SIGTERM (the worker drains and deregisters) and SIGKILL
 //!   after [`STOP_GRACE`]; children are killed when the gateway stops or the
-//!   supervisor is dropped (`kill_on_drop`).
+//!   supervisor is dropped (`kill_on_drop`);
+//! - a child outlives no gateway: it is started with [`SUPERVISOR_PID_ENV`]
+//!   and, on Linux, [`follow_supervisor`] asks the kernel for SIGTERM when
+//!   the gateway dies, even by SIGKILL (where `kill_on_drop` never runs).
 
 use crate::config::LocalWorkerConfig;
 use parking_lot::Mutex;
@@ -27,6 +30,40 @@ use vctts_core::{Error, Result};
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How long a stopping worker may take before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Set in a supervised child's environment to the gateway's process id.
+pub const SUPERVISOR_PID_ENV: &str = "VCTTS_SUPERVISOR_PID";
+
+/// Called first thing by a process that may be a supervised child: when
+/// [`SUPERVISOR_PID_ENV`] names its parent, the kernel sends it SIGTERM (a
+/// drain, as from an operator) when that parent exits. A parent that is
+/// already gone (the child was reparented before it got here) is an error:
+/// the child should not start at all.
+pub fn follow_supervisor() -> Result<()> {
+    let Some(pid) = std::env::var(SUPERVISOR_PID_ENV).ok() else {
+        return Ok(());
+    };
+    let Ok(expected) = pid.trim().parse::<u32>() else {
+        return Err(Error::Config(format!(
+            "{SUPERVISOR_PID_ENV}={pid:?} is not a process id"
+        )));
+    };
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+        set_parent_process_death_signal(Some(Signal::TERM))
+            .map_err(|e| Error::Internal(format!("cannot follow the supervising gateway: {e}")))?;
+        // Checked after the request, so a parent that dies in between is seen.
+        let parent = getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+        if parent != expected {
+            return Err(Error::Config(format!(
+                "the supervising gateway (pid {expected}) has exited; not starting"
+            )));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = expected;
+    Ok(())
+}
 
 /// What the admin API shows of one supervised worker.
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +149,7 @@ impl Supervised {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.cfg.args)
             .envs(&self.cfg.env)
+            .env(SUPERVISOR_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -725,6 +725,28 @@ async fn node_actions_and_supervised_worker() {
     for secret in [PASSWORD, CLUSTER_TOKEN, SYNTH_KEY, ADMIN_KEY] {
         assert!(!text.contains(secret), "a secret leaked into the logs");
     }
+
+    // A gateway killed with SIGKILL cleans up nothing itself; the kernel
+    // still stops its supervised worker (it asked for a parent-death signal).
+    let sup_pid = pid_of(&admin.get("/admin/api/nodes").await).unwrap();
+    assert!(process_alive(sup_pid));
+    drop(gw);
+    eventually(
+        DEADLINE,
+        "the supervised worker exits with its gateway",
+        || async { !process_alive(sup_pid) },
+    )
+    .await;
+}
+
+/// Whether `pid` runs (a zombie waiting for a reaper counts as exited).
+fn process_alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name in parentheses.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// Probes and scrapers do not fill the access log: 1,000 health checks (and
