@@ -25,6 +25,8 @@ mod services;
 mod sizing;
 #[path = "tier/store_contract.rs"]
 mod store_contract;
+#[path = "tier/topology.rs"]
+mod topology;
 
 /// The shipped nginx config adapts to the test's addresses.
 #[test]

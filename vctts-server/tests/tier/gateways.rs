@@ -2,10 +2,9 @@
 //! Redis (rate limits), one worker registered with both, nginx in front with
 //! the shipped `config/nginx-gateways.conf`.
 
-use crate::common::{
-    Server, TOKEN, error_code, http, models_with_converter, parse_wav, reference_wav, write,
-};
-use crate::services::{Nginx, Postgres, Redis, repo_path};
+use crate::common::parse_wav;
+use crate::services::{Postgres, Redis};
+use crate::topology::{Tier, gateway_head, ready};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::path::Path;
@@ -19,12 +18,10 @@ const ADMIN_PASSWORD: &str = "tier-admin-password";
 
 fn gateway_yaml(dir: &Path, name: &str, db: &str, redis: &str) -> String {
     format!(
-        "server: {{ host: 127.0.0.1, port: 0, workers: 2 }}\n\
-         registry: {{ heartbeat_interval: 0.2, dead_threshold: 1.0, retention: 60, policy: round_robin }}\n\
-         cluster: {{ token: \"{TOKEN}\", connect_timeout: 1, first_byte_timeout: 30, request_timeout: 60, max_retries: 2 }}\n\
-         storage: {{ data_dir: \"{}\", backend: postgres, url: \"{db}\" }}\n\
+        "{}storage: {{ data_dir: \"{}\", backend: postgres, url: \"{db}\" }}\n\
          limiter: {{ ip_rpm: 1, ip_burst: {IP_BURST}, global_rpm: 0, backend: redis, redis_url: \"{redis}\" }}\n\
          auth: {{ admin_password: \"{ADMIN_PASSWORD}\" }}\n",
+        gateway_head(),
         dir.join(name).display()
     )
 }
@@ -35,10 +32,6 @@ fn from(ip: &str) -> reqwest::Client {
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap()
-}
-
-async fn ready(base: &str) -> bool {
-    matches!(http().get(format!("{base}/api/v3/health/ready")).send().await, Ok(r) if r.status() == 200)
 }
 
 async fn node_ids(base: &str) -> Vec<String> {
@@ -65,42 +58,13 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
     let db = Postgres::shared().database();
     let mut redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut gateways = Vec::new();
-    for name in ["a", "b"] {
-        let cfg = write(
-            dir.path(),
-            &format!("gateway-{name}.yaml"),
-            &gateway_yaml(dir.path(), name, &db, &redis.url()),
-        );
-        gateways.push(Server::start(&["gateway", "--config", &cfg]));
-    }
-    let (a, b) = (gateways[0].base.clone(), gateways[1].base.clone());
-    // One worker, registered with both gateways.
-    let models = models_with_converter(dir.path());
-    let worker_cfg = write(
+    let mut tier = Tier::start(
         dir.path(),
-        "worker.yaml",
-        &format!(
-            "worker: {{ type: openvoice, host: 127.0.0.1, port: 0 }}\n\
-             gateway: {{ url: [\"{a}\", \"{b}\"] }}\n\
-             cluster: {{ token: \"{TOKEN}\", heartbeat_interval: 0.2, request_timeout: 2, drain_timeout: 30 }}\n\
-             model: {{ path: \"{}\", auto_load: true, threads: 1 }}\n\
-             resources: {{ max_concurrent: 1, queue_size: 32 }}\n",
-            models.display()
-        ),
-    );
-    let _worker = Server::start(&["worker", "--config", &worker_cfg]);
-    let upstreams = [gateways[0].addr.to_string(), gateways[1].addr.to_string()];
-    let nginx = Nginx::start(&repo_path(""), &[&upstreams[0], &upstreams[1]]);
-    let lb = nginx.base();
-    for base in [&a, &b] {
-        crate::common::eventually(
-            Duration::from_secs(90),
-            "the worker ready on both gateways",
-            || async { ready(base).await.then_some(()) },
-        )
-        .await;
-    }
+        |name| gateway_yaml(dir.path(), name, &db, &redis.url()),
+        32,
+    )
+    .await;
+    let (a, b, lb) = (tier.a().to_string(), tier.b().to_string(), tier.lb());
     // Both registries see the same worker.
     let (on_a, on_b) = (node_ids(&a).await, node_ids(&b).await);
     assert_eq!(on_a.len(), 1, "{on_a:?}");
@@ -108,21 +72,7 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
 
     // A voice cloned through the balancer...
     let c = from("127.0.0.1");
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "audio",
-            reqwest::multipart::Part::bytes(reference_wav()).file_name("front.wav"),
-        )
-        .text("name", "Front speaker")
-        .text("voice_id", "front-speaker")
-        .text("language", "en");
-    let r = c
-        .post(format!("{lb}/api/v3/extract_voice"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, code, v) = error_code(r).await;
+    let (status, code, v) = tier.clone_voice(None, "front-speaker", "Front speaker").await;
     assert_eq!(status, 201, "{code} {v}");
     // ...is known to both gateways, with its profile...
     for base in [&a, &b] {
@@ -319,7 +269,7 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
     assert_eq!(admin_nodes(b.clone()).await, 401);
 
     // Gateway A goes away: nginx sends everything to B, and no voice is lost.
-    gateways[0].kill9();
+    tier.gateways[0].kill9();
     for _ in 0..4 {
         let r = c
             .get(format!("{lb}/api/v3/voices/front-speaker"))
@@ -346,5 +296,5 @@ async fn two_gateways_behind_nginx_share_voices_limits_and_workers() {
         }
     })
     .await;
-    drop(nginx);
+    drop(tier);
 }

@@ -8,10 +8,9 @@
 //!
 //! Progress is awaited with the polling helpers (`eventually`), never slept.
 
-use crate::common::{
-    Server, TOKEN, error_code, eventually, models_with_converter, parse_wav, reference_wav, write,
-};
-use crate::services::{Nginx, Postgres, Redis, repo_path};
+use crate::common::{error_code, eventually, parse_wav};
+use crate::services::{Postgres, Redis};
+use crate::topology::{Tier, gateway_head};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,13 +63,11 @@ struct Outcome {
 
 fn gateway_yaml(dir: &Path, name: &str, db: &str, redis: &str) -> String {
     format!(
-        "server: {{ host: 127.0.0.1, port: 0, workers: 2 }}\n\
-         registry: {{ heartbeat_interval: 0.2, dead_threshold: 1.0, retention: 60, policy: round_robin }}\n\
-         cluster: {{ token: \"{TOKEN}\", connect_timeout: 1, first_byte_timeout: 30, request_timeout: 60, max_retries: 2 }}\n\
-         storage: {{ data_dir: \"{}\", backend: postgres, url: \"{db}\", max_connections: 4 }}\n\
+        "{}storage: {{ data_dir: \"{}\", backend: postgres, url: \"{db}\", max_connections: 4 }}\n\
          limiter: {{ ip_rpm: 1000000, global_rpm: 0, backend: redis, redis_url: \"{redis}\", redis_timeout: 250ms }}\n\
          auth: {{ admin_password: \"{ADMIN_PASSWORD}\", api_key_enabled: true,\n\
                   api_keys: [ {{ name: load, key: \"{KEY}\", scopes: [synthesize, voices], rpm: 1000000 }} ] }}\n",
+        gateway_head(),
         dir.join(name).display()
     )
 }
@@ -174,62 +171,18 @@ async fn postgres_and_redis_restart_under_load_lose_nothing() {
     let db = pg.database();
     let mut redis = Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut gateways = Vec::new();
-    for name in ["a", "b"] {
-        let cfg = write(
-            dir.path(),
-            &format!("gateway-{name}.yaml"),
-            &gateway_yaml(dir.path(), name, &db, &redis.url()),
-        );
-        gateways.push(Server::start(&["gateway", "--config", &cfg]));
-    }
-    let (a, b) = (gateways[0].base.clone(), gateways[1].base.clone());
-    let pids = [gateways[0].pid(), gateways[1].pid()];
-    let models = models_with_converter(dir.path());
-    let worker_cfg = write(
+    let mut tier = Tier::start(
         dir.path(),
-        "worker.yaml",
-        &format!(
-            "worker: {{ type: openvoice, host: 127.0.0.1, port: 0 }}\n\
-             gateway: {{ url: [\"{a}\", \"{b}\"] }}\n\
-             cluster: {{ token: \"{TOKEN}\", heartbeat_interval: 0.2, request_timeout: 2, drain_timeout: 30 }}\n\
-             model: {{ path: \"{}\", auto_load: true, threads: 1 }}\n\
-             resources: {{ max_concurrent: 1, queue_size: 64 }}\n",
-            models.display()
-        ),
-    );
-    let _worker = Server::start(&["worker", "--config", &worker_cfg]);
-    let upstreams = [gateways[0].addr.to_string(), gateways[1].addr.to_string()];
-    let nginx = Nginx::start(&repo_path(""), &[&upstreams[0], &upstreams[1]]);
-    let lb = nginx.base();
-    for base in [&a, &b] {
-        eventually(
-            Duration::from_secs(90),
-            "the worker ready on both gateways",
-            || async { answers(base, "/api/v3/health/ready", 200).await.map(|_| ()) },
-        )
-        .await;
-    }
-
+        |name| gateway_yaml(dir.path(), name, &db, &redis.url()),
+        64,
+    )
+    .await;
+    let (a, b, lb) = (tier.a().to_string(), tier.b().to_string(), tier.lb());
+    let pids = [tier.gateways[0].pid(), tier.gateways[1].pid()];
     // The state that must survive: a voice with its profile, an admin
     // session, a live setting and an announcement (the API key is config).
     let c = client();
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "audio",
-            reqwest::multipart::Part::bytes(reference_wav()).file_name("ref.wav"),
-        )
-        .text("name", "Outage speaker")
-        .text("voice_id", VOICE)
-        .text("language", "en");
-    let r = c
-        .post(format!("{lb}/api/v3/extract_voice"))
-        .header("x-api-key", KEY)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, code, v) = error_code(r).await;
+    let (status, code, v) = tier.clone_voice(Some(KEY), VOICE, "Outage speaker").await;
     assert_eq!(status, 201, "{code} {v}");
     let r = c
         .post(format!("{a}/admin/api/login"))
@@ -410,8 +363,9 @@ async fn postgres_and_redis_restart_under_load_lose_nothing() {
     );
 
     // Nothing was lost, on either gateway, and neither was restarted.
-    assert_eq!([gateways[0].pid(), gateways[1].pid()], pids);
-    assert!(gateways[0].running() && gateways[1].running());
+    assert_eq!([tier.gateways[0].pid(), tier.gateways[1].pid()], pids);
+    let [ga, gb] = &mut tier.gateways;
+    assert!(ga.running() && gb.running());
     for base in [&a, &b] {
         let v: Value = c
             .get(format!("{base}/api/v3/voices/{VOICE}"))
@@ -460,5 +414,5 @@ async fn postgres_and_redis_restart_under_load_lose_nothing() {
         let r = c.get(format!("{base}/api/v3/voices")).send().await.unwrap();
         assert_eq!(r.status(), 401, "{base}: a request without the key");
     }
-    drop(nginx);
+    drop(tier);
 }
