@@ -493,7 +493,12 @@ fn parse_layered<T: serde::de::DeserializeOwned>(text: &str, env: &Env, what: &s
     substitute(&mut root, env)?;
     let file = match yaml_to_figment(&root, what)? {
         Fig::Dict(_, d) => d,
-        _ => unreachable!("a mapping converts to a dict"),
+        // A mapping converts to a dict; kept as an error rather than a panic.
+        _ => {
+            return Err(Error::Config(format!(
+                "{what}: the top level must be a mapping of sections"
+            )));
+        }
     };
     let overrides = env_layer(env, &file)?;
     let figment = figment::Figment::new()
