@@ -346,7 +346,7 @@ pub(crate) fn format_utc(t: SystemTime) -> String {
     let at = i64::try_from(secs)
         .ok()
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .unwrap_or_else(|| time::macros::datetime!(9999-12-31 23:59:59 UTC));
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC));
     // Every value of the range above fits the description.
     at.format(SECONDS)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
