@@ -3,7 +3,11 @@
 //! Sources are layered: built-in defaults < the YAML file < environment
 //! (`VCTTS_<SECTION>__<KEY>=value`, e.g. `VCTTS_LIMITER__IP_RPM=10`) < command
 //! line flags (applied by the binary on the parsed struct). Inside the file,
-//! `${VAR}` and `${VAR:default}` are replaced by the variable's value.
+//! `${VAR}` and `${VAR:default}` are replaced by the variable's value. The
+//! file is read with `serde_yaml_ng` (figment's own YAML provider would bring
+//! back the deprecated `serde_yaml`), substituted, and handed to `figment` as
+//! one provider; the overrides are a second; figment merges them and decodes
+//! the result, and its error's key path is written the way users write keys.
 //!
 //! Invariants:
 //! - parsing never reads the process environment: callers pass an [`Env`]
@@ -322,41 +326,157 @@ pub fn substitute_str(s: &str, env: &Env) -> Result<String> {
     Ok(out)
 }
 
-fn apply_overrides(root: &mut serde_yaml_ng::Value, env: &Env) -> Result<()> {
-    for (path, value) in env.overrides() {
-        let mut cur = &mut *root;
-        for (i, seg) in path.iter().enumerate() {
-            if cur.is_null() {
-                *cur = serde_yaml_ng::Value::Mapping(Default::default());
-            }
-            let map = cur.as_mapping_mut().ok_or_else(|| {
-                Error::Config(format!(
-                    "environment override VCTTS_{}: {} is not a section",
-                    path.join("__").to_ascii_uppercase(),
-                    path[..i].join(".")
-                ))
-            })?;
-            let key = serde_yaml_ng::Value::String(seg.clone());
-            if i + 1 == path.len() {
-                // Typed like a YAML scalar, so numbers and booleans stay numbers and booleans.
-                let typed = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&value) {
-                    Ok(v @ (serde_yaml_ng::Value::Number(_) | serde_yaml_ng::Value::Bool(_))) => v,
-                    _ => serde_yaml_ng::Value::String(value.clone()),
+/// A YAML tree as a figment value. Mapping entries whose value is null are
+/// left out, so a section written as `server:` (null) takes its defaults, as
+/// an empty mapping does; tags become one-entry mappings (an externally
+/// tagged enum, as serde reads them); keys must be scalars.
+fn yaml_to_figment(v: &serde_yaml_ng::Value, what: &str) -> Result<figment::value::Value> {
+    use figment::value::{Empty, Tag, Value as Fig};
+    use serde_yaml_ng::Value as Yaml;
+    Ok(match v {
+        Yaml::Null => Fig::Empty(Tag::Default, Empty::None),
+        Yaml::Bool(b) => Fig::from(*b),
+        Yaml::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Fig::from(u),
+            (None, Some(i), _) => Fig::from(i),
+            (None, None, Some(f)) => Fig::from(f),
+            _ => return Err(Error::Config(format!("{what}: unsupported number {n}"))),
+        },
+        Yaml::String(s) => Fig::from(s.clone()),
+        Yaml::Sequence(items) => Fig::Array(
+            Tag::Default,
+            items
+                .iter()
+                .map(|i| yaml_to_figment(i, what))
+                .collect::<Result<_>>()?,
+        ),
+        Yaml::Mapping(m) => {
+            let mut dict = figment::value::Dict::new();
+            for (k, val) in m {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "{what}: mapping keys must be strings, got {k:?}"
+                        )));
+                    }
                 };
-                map.insert(key, typed);
-                break;
+                if !val.is_null() {
+                    dict.insert(key, yaml_to_figment(val, what)?);
+                }
             }
-            cur = map
-                .entry(key)
-                .or_insert_with(|| serde_yaml_ng::Value::Mapping(Default::default()));
+            Fig::Dict(Tag::Default, dict)
         }
-    }
-    Ok(())
+        Yaml::Tagged(t) => {
+            let mut dict = figment::value::Dict::new();
+            let tag = t.tag.to_string();
+            let tag = tag.strip_prefix('!').unwrap_or(&tag).to_string();
+            dict.insert(tag, yaml_to_figment(&t.value, what)?);
+            Fig::Dict(Tag::Default, dict)
+        }
+    })
 }
 
-/// Parses YAML text into `T`: substitution, env overrides, then typed decoding
-/// whose errors carry the key path.
+/// One layer of the configuration: a tree of values under figment's
+/// default profile, named for figment's metadata.
+struct Layer {
+    name: &'static str,
+    dict: figment::value::Dict,
+}
+
+impl figment::Provider for Layer {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.name)
+    }
+
+    fn data(
+        &self,
+    ) -> std::result::Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error>
+    {
+        Ok(figment::Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+/// The `VCTTS_<SECTION>__<KEY>=value` overrides as one layer. Values are typed
+/// like YAML scalars (numbers and booleans stay numbers and booleans, anything
+/// else is a string). An override whose path crosses a value of the file (or
+/// of an earlier override) that is not a section is refused, naming both.
+fn env_layer(env: &Env, file: &figment::value::Dict) -> Result<figment::value::Dict> {
+    use figment::value::{Dict, Tag, Value as Fig};
+    let mut layer = Dict::new();
+    for (path, value) in env.overrides() {
+        let not_a_section = |i: usize| {
+            Error::Config(format!(
+                "environment override VCTTS_{}: {} is not a section",
+                path.join("__").to_ascii_uppercase(),
+                path[..i].join(".")
+            ))
+        };
+        // What the file holds along the path must be sections too.
+        let mut in_file = Some(file);
+        let mut cur = &mut layer;
+        for (i, seg) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                let typed = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&value) {
+                    Ok(v @ (serde_yaml_ng::Value::Number(_) | serde_yaml_ng::Value::Bool(_))) => {
+                        yaml_to_figment(&v, "environment override")?
+                    }
+                    _ => Fig::from(value.clone()),
+                };
+                cur.insert(seg.clone(), typed);
+                break;
+            }
+            in_file = match in_file.and_then(|d| d.get(seg)) {
+                None => None,
+                Some(Fig::Dict(_, d)) => Some(d),
+                Some(_) => return Err(not_a_section(i + 1)),
+            };
+            let next = cur
+                .entry(seg.clone())
+                .or_insert_with(|| Fig::Dict(Tag::Default, Dict::new()));
+            cur = match next {
+                Fig::Dict(_, d) => d,
+                _ => return Err(not_a_section(i + 1)),
+            };
+        }
+    }
+    Ok(layer)
+}
+
+/// The key path of a figment error as users write it: `a.b`, with sequence
+/// indices in brackets (`announcements[0].type`), found by walking `root`.
+fn key_path(path: &[String], root: Option<&figment::value::Value>) -> String {
+    use figment::value::Value as Fig;
+    let mut out = String::new();
+    let mut cur = root;
+    for seg in path {
+        match (cur, seg.parse::<usize>()) {
+            (Some(Fig::Array(_, items)), Ok(i)) => {
+                out.push_str(&format!("[{i}]"));
+                cur = items.get(i);
+            }
+            _ => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(seg);
+                cur = match cur {
+                    Some(Fig::Dict(_, d)) => d.get(seg),
+                    _ => None,
+                };
+            }
+        }
+    }
+    out
+}
+
+/// Parses YAML text into `T`: `${VAR}` substitution in the file, then the
+/// layers defaults (the types' serde defaults) < file < environment overrides
+/// merged and decoded by figment, whose errors carry the key path.
 fn parse_layered<T: serde::de::DeserializeOwned>(text: &str, env: &Env, what: &str) -> Result<T> {
+    use figment::value::Value as Fig;
     let mut root: serde_yaml_ng::Value = if text.trim().is_empty() {
         serde_yaml_ng::Value::Mapping(Default::default())
     } else {
@@ -371,17 +491,46 @@ fn parse_layered<T: serde::de::DeserializeOwned>(text: &str, env: &Env, what: &s
         )));
     }
     substitute(&mut root, env)?;
-    apply_overrides(&mut root, env)?;
-    let text = serde_yaml_ng::to_string(&root).map_err(|e| Error::Config(format!("{what}: {e}")))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| {
-        // The location refers to the re-serialised text, not the user's file;
-        // the key path before it is what names the problem.
-        let msg = e.to_string();
-        let msg = match msg.rfind(" at line ") {
-            Some(i) => msg[..i].to_string(),
-            None => msg,
+    let file = match yaml_to_figment(&root, what)? {
+        Fig::Dict(_, d) => d,
+        // A mapping converts to a dict; kept as an error rather than a panic.
+        _ => {
+            return Err(Error::Config(format!(
+                "{what}: the top level must be a mapping of sections"
+            )));
+        }
+    };
+    let overrides = env_layer(env, &file)?;
+    let figment = figment::Figment::new()
+        .merge(Layer {
+            name: "config file",
+            dict: file,
+        })
+        .merge(Layer {
+            name: "environment overrides",
+            dict: overrides,
+        });
+    figment.extract::<T>().map_err(|e| {
+        // The first error only, as serde reports one.
+        let merged = figment.extract::<Fig>().ok();
+        let mut keys = e.path.as_slice();
+        let kind = match &e.kind {
+            // Worded as serde words it, under the section that has the key.
+            figment::error::Kind::UnknownField(field, expected) => {
+                if keys.last() == Some(field) {
+                    keys = &keys[..keys.len() - 1];
+                }
+                let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
+                format!("unknown field `{field}`, expected one of {}", expected.join(", "))
+            }
+            other => other.to_string(),
         };
-        Error::Config(format!("{what}: {msg}"))
+        let path = key_path(keys, merged.as_ref());
+        if path.is_empty() {
+            Error::Config(format!("{what}: {kind}"))
+        } else {
+            Error::Config(format!("{what}: {path}: {kind}"))
+        }
     })
 }
 
@@ -1656,6 +1805,78 @@ announcements:
         let env = Env::from_pairs([("VCTTS_LIMITER__NOPE", "1")]);
         let e = err(GatewayConfig::parse("", &env));
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn overrides_are_typed_and_need_sections() {
+        // A number or a boolean stays one; anything else is a string.
+        let env = Env::from_pairs([
+            ("VCTTS_LIMITER__ENABLED", "false"),
+            ("VCTTS_AUTH__ADMIN_PASSWORD", "12345678-x"),
+        ]);
+        let c = GatewayConfig::parse("", &env).unwrap();
+        assert!(!c.limiter.enabled);
+        assert_eq!(c.auth.admin_password.as_deref(), Some("12345678-x"));
+        // Crossing a value of the file that is not a section is refused.
+        let env = Env::from_pairs([("VCTTS_SERVER__PORT__X", "1")]);
+        let e = err(GatewayConfig::parse("server: { port: 8000 }", &env));
+        assert!(
+            e.contains("VCTTS_SERVER__PORT__X") && e.contains("server.port is not a section"),
+            "{e}"
+        );
+        // Or one an earlier override set.
+        let env = Env::from_pairs([("VCTTS_SERVER__PORT", "1"), ("VCTTS_SERVER__PORT__X", "1")]);
+        let e = err(GatewayConfig::parse("", &env));
+        assert!(e.contains("server.port is not a section"), "{e}");
+        // An override reaches into a section the file leaves empty.
+        let env = Env::from_pairs([("VCTTS_SERVER__PORT", "9002")]);
+        assert_eq!(
+            GatewayConfig::parse(
+                "server:
+", &env
+            )
+            .unwrap()
+            .server
+            .port,
+            9002
+        );
+    }
+
+    #[test]
+    fn empty_sections_take_their_defaults() {
+        let c = GatewayConfig::parse(
+            "server:
+limiter:
+announcements:
+",
+            &Env::empty(),
+        )
+        .unwrap();
+        assert_eq!(c, GatewayConfig::default());
+    }
+
+    #[test]
+    fn error_paths_are_written_as_users_write_keys() {
+        let e = err(GatewayConfig::parse(
+            "announcements: [{type: info, message: x}, {type: info, message: y, colour: red}]",
+            &Env::empty(),
+        ));
+        assert!(
+            e.starts_with("invalid configuration: gateway config: announcements[1]: "),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown field `colour`, expected one of `type`"),
+            "{e}"
+        );
+        let e = err(GatewayConfig::parse("serverx: {}", &Env::empty()));
+        assert!(e.contains("gateway config: unknown field `serverx`"), "{e}");
+        let e = err(GatewayConfig::parse("limiter: { ip_rpm: many }", &Env::empty()));
+        assert!(
+            e.starts_with("invalid configuration: gateway config: limiter.ip_rpm: "),
+            "{e}"
+        );
+        assert!(e.contains("many"), "{e}");
     }
 
     #[test]

@@ -1,64 +1,77 @@
-//! Prometheus metrics of the server, rendered as text exposition format 0.0.4.
+//! Prometheus metrics of the server, on the `prometheus-client` crate and
+//! served in its Prometheus text format 0.0.4 encoder.
 //!
-//! One [`Metrics`] value per process holds every family; families are plain
-//! fields, so adding one is: declare a field, create it in [`Metrics::new`],
-//! and render it in [`Metrics::render`]. Gauges that mirror other state (node
-//! states, voice count) are computed at scrape time from a [`ScrapeState`]
-//! the caller passes in, so they never go stale.
+//! One [`Metrics`] value per process holds every family in a
+//! [`prometheus_client::registry::Registry`]; families are fields wrapped in
+//! the small label-slice API the handlers use ([`CounterVec`],
+//! [`FloatCounterVec`], [`HistogramVec`]), so adding one is: declare a field,
+//! create and register it in [`Metrics::new`]. Gauges that mirror other state
+//! (node states, voice count) are built at scrape time from a [`ScrapeState`]
+//! the caller passes in, so they never go stale. The registry also carries
+//! `vctts_build_info` (the crate version, and the git commit when the build
+//! set `VCTTS_GIT_COMMIT`) and, on Linux, the standard `process_*` metrics
+//! read from `/proc` at each scrape (other systems omit them).
 //!
-//! Invariants: label values are escaped; counters only go up; recording is a
-//! read-locked map lookup plus an atomic add once a label set exists.
+//! Invariants: every series name, label and HELP text is the one the server
+//! exposed before the move to the crate (dashboards and alerts rely on them);
+//! label values are escaped by the encoder; counters only go up; recording is
+//! a read-locked map lookup plus an atomic add once a label set exists.
 
-use parking_lot::RwLock;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Metric, Registry};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
+/// The label set of one series: (label name, value) in declaration order.
+type Labels = Vec<(&'static str, String)>;
 
-fn labels_text(names: &[&str], values: &[String]) -> String {
-    if names.is_empty() {
-        return String::new();
-    }
-    let parts: Vec<String> = names
+/// Pairs a family's label names with one call's values.
+fn label_set(names: &'static [&'static str], values: &[&str]) -> Labels {
+    debug_assert_eq!(values.len(), names.len(), "label count");
+    names
         .iter()
         .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-        .collect();
-    format!("{{{}}}", parts.join(","))
+        .map(|(n, v)| (*n, (*v).to_string()))
+        .collect()
+}
+
+/// Registers `metric` under the series name users see: the crate appends
+/// `_total` to counters and a full stop to HELP, so both are taken off here.
+fn register(registry: &mut Registry, name: &'static str, help: &'static str, metric: impl Metric) {
+    let name = name.strip_suffix("_total").unwrap_or(name);
+    let help = help.strip_suffix('.').unwrap_or(help);
+    registry.register(name, help, metric);
 }
 
 /// A counter family with labels.
 #[derive(Debug)]
 pub struct CounterVec {
-    name: &'static str,
-    help: &'static str,
     labels: &'static [&'static str],
-    values: RwLock<BTreeMap<Vec<String>, Arc<AtomicU64>>>,
+    family: Family<Labels, Counter>,
+    /// Sum over every label set, for the status summary.
+    total: AtomicU64,
 }
 
 impl CounterVec {
-    /// A new family.
-    pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
+    fn new(
+        registry: &mut Registry,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        let family = Family::default();
+        register(registry, name, help, family.clone());
         Self {
-            name,
-            help,
             labels,
-            values: RwLock::new(BTreeMap::new()),
+            family,
+            total: AtomicU64::new(0),
         }
-    }
-
-    fn cell(&self, values: &[&str]) -> Arc<AtomicU64> {
-        debug_assert_eq!(values.len(), self.labels.len(), "{}: label count", self.name);
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        if let Some(c) = self.values.read().get(&key) {
-            return c.clone();
-        }
-        self.values.write().entry(key).or_default().clone()
     }
 
     /// Adds one.
@@ -68,85 +81,81 @@ impl CounterVec {
 
     /// Adds `n`.
     pub fn add(&self, values: &[&str], n: u64) {
-        self.cell(values).fetch_add(n, Ordering::Relaxed);
+        self.family
+            .get_or_create(&label_set(self.labels, values))
+            .inc_by(n);
+        self.total.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The current value of one label set.
     pub fn get(&self, values: &[&str]) -> u64 {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        self.values
-            .read()
-            .get(&key)
-            .map(|c| c.load(Ordering::Relaxed))
+        self.family
+            .get(&label_set(self.labels, values))
+            .map(|c| c.get())
             .unwrap_or(0)
     }
 
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} counter", self.name);
-        for (k, v) in self.values.read().iter() {
-            let _ = writeln!(
-                out,
-                "{}{} {}",
-                self.name,
-                labels_text(self.labels, k),
-                v.load(Ordering::Relaxed)
-            );
-        }
+    /// The sum over every label set.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
     }
 }
 
-/// A counter of seconds (or any float quantity), stored as micro-units.
+/// A counter of seconds (or any float quantity).
 #[derive(Debug)]
 pub struct FloatCounterVec {
-    inner: CounterVec,
+    labels: &'static [&'static str],
+    family: Family<Labels, Counter<f64, AtomicU64>>,
 }
 
 impl FloatCounterVec {
-    /// A new family.
-    pub fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
-        Self {
-            inner: CounterVec::new(name, help, labels),
-        }
+    fn new(
+        registry: &mut Registry,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        let family = Family::default();
+        register(registry, name, help, family.clone());
+        Self { labels, family }
     }
 
-    /// Adds a non-negative amount.
+    /// Adds a non-negative amount; others are ignored.
     pub fn add(&self, values: &[&str], amount: f64) {
         if amount.is_finite() && amount > 0.0 {
-            self.inner.add(values, (amount * 1e6).round() as u64);
+            self.family
+                .get_or_create(&label_set(self.labels, values))
+                .inc_by(amount);
         }
     }
 
-    fn render(&self, out: &mut String) {
-        let c = &self.inner;
-        let _ = writeln!(out, "# HELP {} {}", c.name, c.help);
-        let _ = writeln!(out, "# TYPE {} counter", c.name);
-        for (k, v) in c.values.read().iter() {
-            let _ = writeln!(
-                out,
-                "{}{} {}",
-                c.name,
-                labels_text(c.labels, k),
-                v.load(Ordering::Relaxed) as f64 / 1e6
-            );
-        }
+    /// The current value of one label set.
+    pub fn get(&self, values: &[&str]) -> f64 {
+        self.family
+            .get(&label_set(self.labels, values))
+            .map(|c| c.get())
+            .unwrap_or(0.0)
     }
 }
 
-/// A histogram family with fixed buckets (seconds).
+/// Makes each new series of a histogram family with the family's buckets.
+#[derive(Debug, Clone, Copy)]
+struct Buckets(&'static [f64]);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+/// A histogram family with fixed buckets.
 #[derive(Debug)]
 pub struct HistogramVec {
-    name: &'static str,
-    help: &'static str,
     labels: &'static [&'static str],
-    buckets: &'static [f64],
-    values: RwLock<BTreeMap<Vec<String>, Arc<HistCell>>>,
-}
-
-#[derive(Debug)]
-struct HistCell {
-    counts: Vec<AtomicU64>,
+    family: Family<Labels, Histogram, Buckets>,
+    /// Sum of every observation in microseconds, over every label set.
     sum_micros: AtomicU64,
+    /// Observations over every label set.
     count: AtomicU64,
 }
 
@@ -156,97 +165,43 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 impl HistogramVec {
-    /// A new family.
-    pub fn new(
+    fn new(
+        registry: &mut Registry,
         name: &'static str,
         help: &'static str,
         labels: &'static [&'static str],
         buckets: &'static [f64],
     ) -> Self {
+        let family = Family::new_with_constructor(Buckets(buckets));
+        register(registry, name, help, family.clone());
         Self {
-            name,
-            help,
             labels,
-            buckets,
-            values: RwLock::new(BTreeMap::new()),
+            family,
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
         }
     }
 
-    /// Records one unitless observation (e.g. a real-time factor).
+    /// Records one unitless observation (e.g. a real-time factor); a value
+    /// that is not a number is ignored, others are clamped to `0..=1e9`.
     pub fn observe_value(&self, values: &[&str], v: f64) {
-        self.observe(values, Duration::from_secs_f64(v.clamp(0.0, 1e9)));
+        if !v.is_nan() {
+            self.record(values, v.clamp(0.0, 1e9));
+        }
     }
 
     /// Records one observation.
     pub fn observe(&self, values: &[&str], d: Duration) {
-        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        // Read in its own statement: a guard in the match scrutinee would
-        // live into the `None` arm and deadlock against the write lock.
-        let existing = self.values.read().get(&key).cloned();
-        let cell = match existing {
-            Some(c) => c,
-            None => self
-                .values
-                .write()
-                .entry(key)
-                .or_insert_with(|| {
-                    Arc::new(HistCell {
-                        counts: self.buckets.iter().map(|_| AtomicU64::new(0)).collect(),
-                        sum_micros: AtomicU64::new(0),
-                        count: AtomicU64::new(0),
-                    })
-                })
-                .clone(),
-        };
-        let secs = d.as_secs_f64();
-        for (i, b) in self.buckets.iter().enumerate() {
-            if secs <= *b {
-                cell.counts[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        cell.sum_micros.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        cell.count.fetch_add(1, Ordering::Relaxed);
+        self.record(values, d.as_secs_f64());
     }
 
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} histogram", self.name);
-        for (k, cell) in self.values.read().iter() {
-            let base: Vec<String> = self
-                .labels
-                .iter()
-                .zip(k)
-                .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-                .collect();
-            for (i, b) in self.buckets.iter().enumerate() {
-                let mut l = base.clone();
-                l.push(format!("le=\"{b}\""));
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{{{}}} {}",
-                    self.name,
-                    l.join(","),
-                    cell.counts[i].load(Ordering::Relaxed)
-                );
-            }
-            let mut l = base.clone();
-            l.push("le=\"+Inf\"".into());
-            let count = cell.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{}_bucket{{{}}} {}", self.name, l.join(","), count);
-            let lt = if base.is_empty() {
-                String::new()
-            } else {
-                format!("{{{}}}", base.join(","))
-            };
-            let _ = writeln!(
-                out,
-                "{}_sum{} {}",
-                self.name,
-                lt,
-                cell.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(out, "{}_count{} {}", self.name, lt, count);
-        }
+    fn record(&self, values: &[&str], v: f64) {
+        self.family
+            .get_or_create(&label_set(self.labels, values))
+            .observe(v);
+        self.sum_micros
+            .fetch_add((v * 1e6).round() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -293,10 +248,76 @@ pub struct ScrapeState {
     pub voices: Option<usize>,
 }
 
+/// The standard `process_*` metrics, read from `/proc` at each scrape through
+/// `metrics-process` (the Prometheus Go client's process collector ported to
+/// Rust). A value the system does not give is left out.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct ProcessCollector;
+
+#[cfg(target_os = "linux")]
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let p = metrics_process::collector::collect();
+        if let Some(v) = p.cpu_seconds_total {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds.",
+                None,
+                c.metric_type(),
+            )?)?;
+        }
+        let gauges = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                p.resident_memory_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                p.virtual_memory_bytes,
+            ),
+            ("process_open_fds", "Number of open file descriptors.", p.open_fds),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors (0: unlimited).",
+                p.max_fds,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds.",
+                p.start_time_seconds,
+            ),
+            (
+                "process_threads",
+                "Number of OS threads in the process.",
+                p.threads,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            if let Some(v) = value {
+                let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+                g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Every metric family of the server.
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
+    /// The families below, `vctts_build_info` and the process collector.
+    registry: Registry,
     /// HTTP requests by route, method and status.
     pub http_requests: CounterVec,
     /// HTTP request durations by route.
@@ -325,88 +346,114 @@ impl Default for Metrics {
     }
 }
 
+/// The labels of `vctts_build_info`: the crate version, and the git commit
+/// when the build environment set `VCTTS_GIT_COMMIT`.
+fn build_labels() -> Vec<(&'static str, &'static str)> {
+    let mut labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+    if let Some(git) = option_env!("VCTTS_GIT_COMMIT").filter(|g| !g.is_empty()) {
+        labels.push(("git", git));
+    }
+    labels
+}
+
 impl Metrics {
-    /// Empty families.
+    /// Empty families, build info and (where supported) process metrics.
     pub fn new() -> Self {
+        let mut r = Registry::default();
+        let started = Instant::now();
+        // Registration order is exposition order: the uptime gauge is added
+        // at scrape time, ahead of these.
+        let http_requests = CounterVec::new(
+            &mut r,
+            "vctts_http_requests_total",
+            "HTTP requests by route, method and status.",
+            &["route", "method", "status"],
+        );
+        let http_duration = HistogramVec::new(
+            &mut r,
+            "vctts_http_request_duration_seconds",
+            "Time to the response head, by route.",
+            &["route"],
+            LATENCY_BUCKETS,
+        );
+        let syntheses = CounterVec::new(
+            &mut r,
+            "vctts_syntheses_total",
+            "Syntheses by engine and outcome (ok or the error code).",
+            &["engine", "outcome"],
+        );
+        let audio_seconds = FloatCounterVec::new(
+            &mut r,
+            "vctts_audio_seconds_total",
+            "Seconds of audio produced, by engine.",
+            &["engine"],
+        );
+        let failovers = CounterVec::new(
+            &mut r,
+            "vctts_failovers_total",
+            "Node calls retried on another node after a retryable failure, by engine.",
+            &["engine"],
+        );
+        let rate_limited = CounterVec::new(
+            &mut r,
+            "vctts_rate_limited_total",
+            "Requests refused by a limiter, by layer.",
+            &["layer"],
+        );
+        let first_audio = HistogramVec::new(
+            &mut r,
+            "vctts_stream_first_audio_seconds",
+            "Time from request start to the first audio chunk of a stream, by engine.",
+            &["engine"],
+            LATENCY_BUCKETS,
+        );
+        let extractions = CounterVec::new(
+            &mut r,
+            "vctts_voice_extractions_total",
+            "Voice extractions by outcome.",
+            &["outcome"],
+        );
+        let rtf = HistogramVec::new(
+            &mut r,
+            "vctts_real_time_factor",
+            "Synthesis time divided by audio time of whole syntheses, by engine.",
+            &["engine"],
+            RTF_BUCKETS,
+        );
+        let synthesis_duration = HistogramVec::new(
+            &mut r,
+            "vctts_synthesis_duration_seconds",
+            "Wall time of whole syntheses (routing included), by engine.",
+            &["engine"],
+            LATENCY_BUCKETS,
+        );
+        r.register(
+            "vctts_build",
+            "Build of the running server: always 1, the version in its labels",
+            Info::new(build_labels()),
+        );
+        #[cfg(target_os = "linux")]
+        r.register_collector(Box::new(ProcessCollector));
         Self {
-            started: Instant::now(),
-            http_requests: CounterVec::new(
-                "vctts_http_requests_total",
-                "HTTP requests by route, method and status.",
-                &["route", "method", "status"],
-            ),
-            http_duration: HistogramVec::new(
-                "vctts_http_request_duration_seconds",
-                "Time to the response head, by route.",
-                &["route"],
-                LATENCY_BUCKETS,
-            ),
-            syntheses: CounterVec::new(
-                "vctts_syntheses_total",
-                "Syntheses by engine and outcome (ok or the error code).",
-                &["engine", "outcome"],
-            ),
-            audio_seconds: FloatCounterVec::new(
-                "vctts_audio_seconds_total",
-                "Seconds of audio produced, by engine.",
-                &["engine"],
-            ),
-            failovers: CounterVec::new(
-                "vctts_failovers_total",
-                "Node calls retried on another node after a retryable failure, by engine.",
-                &["engine"],
-            ),
-            rate_limited: CounterVec::new(
-                "vctts_rate_limited_total",
-                "Requests refused by a limiter, by layer.",
-                &["layer"],
-            ),
-            first_audio: HistogramVec::new(
-                "vctts_stream_first_audio_seconds",
-                "Time from request start to the first audio chunk of a stream, by engine.",
-                &["engine"],
-                LATENCY_BUCKETS,
-            ),
-            extractions: CounterVec::new(
-                "vctts_voice_extractions_total",
-                "Voice extractions by outcome.",
-                &["outcome"],
-            ),
-            rtf: HistogramVec::new(
-                "vctts_real_time_factor",
-                "Synthesis time divided by audio time of whole syntheses, by engine.",
-                &["engine"],
-                RTF_BUCKETS,
-            ),
-            synthesis_duration: HistogramVec::new(
-                "vctts_synthesis_duration_seconds",
-                "Wall time of whole syntheses (routing included), by engine.",
-                &["engine"],
-                LATENCY_BUCKETS,
-            ),
+            started,
+            registry: r,
+            http_requests,
+            http_duration,
+            syntheses,
+            audio_seconds,
+            failovers,
+            rate_limited,
+            first_audio,
+            extractions,
+            rtf,
+            synthesis_duration,
         }
     }
 
     /// A JSON summary for the status page: totals and averages.
     pub fn summary(&self, state: &ScrapeState) -> serde_json::Value {
-        let requests_total: u64 = self
-            .http_requests
-            .values
-            .read()
-            .values()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum();
-        let (sum, count) = self
-            .http_duration
-            .values
-            .read()
-            .values()
-            .fold((0u64, 0u64), |(s, c), cell| {
-                (
-                    s + cell.sum_micros.load(Ordering::Relaxed),
-                    c + cell.count.load(Ordering::Relaxed),
-                )
-            });
+        let count = self.http_duration.count.load(Ordering::Relaxed);
+        let sum = self.http_duration.sum_micros.load(Ordering::Relaxed);
         let avg_latency_ms = if count == 0 {
             None
         } else {
@@ -414,7 +461,7 @@ impl Metrics {
         };
         serde_json::json!({
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
-            "requests_total": requests_total,
+            "requests_total": self.http_requests.total(),
             "in_flight": state.in_flight,
             "queued": state.queued,
             "avg_latency_ms": avg_latency_ms,
@@ -423,133 +470,161 @@ impl Metrics {
         })
     }
 
-    /// Renders every family plus the scrape-time gauges.
+    /// Renders the uptime, every family, the build info, the process metrics
+    /// and the scrape-time gauges of `state`, in the Prometheus text format
+    /// 0.0.4 ([`prometheus_text::CONTENT_TYPE`]).
     pub fn render(&self, state: &ScrapeState) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP vctts_uptime_seconds Seconds since the process started."
+        let mut out = String::with_capacity(8192);
+        let mut head = Registry::default();
+        let uptime = Gauge::<f64, AtomicU64>::default();
+        uptime.set(self.started.elapsed().as_secs_f64());
+        register(
+            &mut head,
+            "vctts_uptime_seconds",
+            "Seconds since the process started.",
+            uptime,
         );
-        let _ = writeln!(out, "# TYPE vctts_uptime_seconds gauge");
-        let _ = writeln!(
-            out,
-            "vctts_uptime_seconds {}",
-            self.started.elapsed().as_secs_f64()
-        );
-        self.http_requests.render(&mut out);
-        self.http_duration.render(&mut out);
-        self.syntheses.render(&mut out);
-        self.audio_seconds.render(&mut out);
-        self.failovers.render(&mut out);
-        self.rate_limited.render(&mut out);
-        self.first_audio.render(&mut out);
-        self.extractions.render(&mut out);
-        self.rtf.render(&mut out);
-        self.synthesis_duration.render(&mut out);
-        let _ = writeln!(
-            out,
-            "# HELP vctts_in_flight Requests holding a gateway concurrency slot."
-        );
-        let _ = writeln!(out, "# TYPE vctts_in_flight gauge");
-        let _ = writeln!(out, "vctts_in_flight {}", state.in_flight);
-        let _ = writeln!(
-            out,
-            "# HELP vctts_queue_depth Requests waiting for a gateway concurrency slot."
-        );
-        let _ = writeln!(out, "# TYPE vctts_queue_depth gauge");
-        let _ = writeln!(out, "vctts_queue_depth {}", state.queued);
-        let _ = writeln!(
-            out,
-            "# HELP vctts_route_queue_waiting Requests waiting at the gateway for a slot on a full node."
-        );
-        let _ = writeln!(out, "# TYPE vctts_route_queue_waiting gauge");
-        let _ = writeln!(out, "vctts_route_queue_waiting {}", state.route_queued);
-        let gauge = |out: &mut String, name: &str, help: &str, rows: Vec<(String, String, f64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            for (node, engine, v) in rows {
-                let _ = writeln!(
-                    out,
-                    "{name}{{node=\"{}\",engine=\"{}\"}} {v}",
-                    escape(&node),
-                    escape(&engine)
-                );
-            }
-        };
-        let rows = |f: &dyn Fn(&NodeGauges) -> Option<f64>| -> Vec<(String, String, f64)> {
-            state
-                .node_gauges
-                .iter()
-                .filter_map(|g| f(g).map(|v| (g.node.clone(), g.engine.clone(), v)))
-                .collect()
-        };
-        gauge(
-            &mut out,
-            "vctts_node_cpu_percent",
-            "CPU use reported by each node.",
-            rows(&|g| Some(g.cpu_percent as f64)),
-        );
-        gauge(
-            &mut out,
-            "vctts_node_memory_bytes",
-            "Resident memory reported by each node.",
-            rows(&|g| Some(g.memory_bytes as f64)),
-        );
-        gauge(
-            &mut out,
-            "vctts_node_gpu_percent",
-            "GPU use reported by each node that has one.",
-            rows(&|g| g.gpu_percent.map(f64::from)),
-        );
-        gauge(
-            &mut out,
-            "vctts_node_gpu_memory_bytes",
-            "GPU memory in use on each node that has a GPU.",
-            rows(&|g| g.gpu_memory_bytes.map(|b| b as f64)),
-        );
-        gauge(
-            &mut out,
-            "vctts_node_queue",
-            "Requests waiting on each node.",
-            rows(&|g| Some(g.queue as f64)),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vctts_node_breaker_state Circuit breaker of each node: 1 for its current state."
-        );
-        let _ = writeln!(out, "# TYPE vctts_node_breaker_state gauge");
-        for g in &state.node_gauges {
-            for st in ["closed", "half_open", "open"] {
-                let v = u8::from(g.breaker == st);
-                let _ = writeln!(
-                    out,
-                    "vctts_node_breaker_state{{node=\"{}\",state=\"{st}\"}} {v}",
-                    escape(&g.node)
-                );
-            }
-        }
-        let _ = writeln!(out, "# HELP vctts_nodes Registered nodes by engine and state.");
-        let _ = writeln!(out, "# TYPE vctts_nodes gauge");
-        for ((engine, st), n) in &state.nodes {
-            let _ = writeln!(
-                out,
-                "vctts_nodes{{engine=\"{}\",state=\"{}\"}} {n}",
-                escape(engine),
-                escape(st)
-            );
-        }
-        let _ = writeln!(out, "# HELP vctts_node_in_flight Requests in flight per node.");
-        let _ = writeln!(out, "# TYPE vctts_node_in_flight gauge");
-        for (node, n) in &state.node_in_flight {
-            let _ = writeln!(out, "vctts_node_in_flight{{node=\"{}\"}} {n}", escape(node));
-        }
-        if let Some(v) = state.voices {
-            let _ = writeln!(out, "# HELP vctts_voices Stored voices.");
-            let _ = writeln!(out, "# TYPE vctts_voices gauge");
-            let _ = writeln!(out, "vctts_voices {v}");
-        }
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &head);
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_text::encode(&mut out, &scrape_registry(state));
         out
     }
+}
+
+/// A gauge family with labels whose series are set once, at scrape time.
+fn int_family(
+    r: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    rows: impl IntoIterator<Item = (Labels, i64)>,
+) {
+    let family: Family<Labels, Gauge> = Family::default();
+    for (labels, v) in rows {
+        family.get_or_create(&labels).set(v);
+    }
+    register(r, name, help, family);
+}
+
+/// [`int_family`] for fractional values.
+fn float_family(
+    r: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    rows: impl IntoIterator<Item = (Labels, f64)>,
+) {
+    let family: Family<Labels, Gauge<f64, AtomicU64>> = Family::default();
+    for (labels, v) in rows {
+        family.get_or_create(&labels).set(v);
+    }
+    register(r, name, help, family);
+}
+
+/// A gauge without labels, set once, at scrape time.
+fn int_gauge(r: &mut Registry, name: &'static str, help: &'static str, v: i64) {
+    let g: Gauge = Gauge::default();
+    g.set(v);
+    register(r, name, help, g);
+}
+
+/// The gauges that mirror `state`.
+fn scrape_registry(state: &ScrapeState) -> Registry {
+    let mut r = Registry::default();
+    int_gauge(
+        &mut r,
+        "vctts_in_flight",
+        "Requests holding a gateway concurrency slot.",
+        i64::from(state.in_flight),
+    );
+    int_gauge(
+        &mut r,
+        "vctts_queue_depth",
+        "Requests waiting for a gateway concurrency slot.",
+        i64::from(state.queued),
+    );
+    int_gauge(
+        &mut r,
+        "vctts_route_queue_waiting",
+        "Requests waiting at the gateway for a slot on a full node.",
+        i64::from(state.route_queued),
+    );
+    let node = |g: &NodeGauges| vec![("node", g.node.clone()), ("engine", g.engine.clone())];
+    let nodes = &state.node_gauges;
+    float_family(
+        &mut r,
+        "vctts_node_cpu_percent",
+        "CPU use reported by each node.",
+        nodes.iter().map(|g| (node(g), f64::from(g.cpu_percent))),
+    );
+    int_family(
+        &mut r,
+        "vctts_node_memory_bytes",
+        "Resident memory reported by each node.",
+        nodes.iter().map(|g| (node(g), saturating_i64(g.memory_bytes))),
+    );
+    float_family(
+        &mut r,
+        "vctts_node_gpu_percent",
+        "GPU use reported by each node that has one.",
+        nodes
+            .iter()
+            .filter_map(|g| g.gpu_percent.map(|v| (node(g), f64::from(v)))),
+    );
+    int_family(
+        &mut r,
+        "vctts_node_gpu_memory_bytes",
+        "GPU memory in use on each node that has a GPU.",
+        nodes
+            .iter()
+            .filter_map(|g| g.gpu_memory_bytes.map(|v| (node(g), saturating_i64(v)))),
+    );
+    int_family(
+        &mut r,
+        "vctts_node_queue",
+        "Requests waiting on each node.",
+        nodes.iter().map(|g| (node(g), i64::from(g.queue))),
+    );
+    int_family(
+        &mut r,
+        "vctts_node_breaker_state",
+        "Circuit breaker of each node: 1 for its current state.",
+        nodes.iter().flat_map(|g| {
+            ["closed", "half_open", "open"].map(|st| {
+                (
+                    vec![("node", g.node.clone()), ("state", st.to_string())],
+                    i64::from(g.breaker == st),
+                )
+            })
+        }),
+    );
+    int_family(
+        &mut r,
+        "vctts_nodes",
+        "Registered nodes by engine and state.",
+        state.nodes.iter().map(|((engine, st), n)| {
+            (
+                vec![("engine", engine.clone()), ("state", st.clone())],
+                saturating_i64(*n as u64),
+            )
+        }),
+    );
+    int_family(
+        &mut r,
+        "vctts_node_in_flight",
+        "Requests in flight per node.",
+        state
+            .node_in_flight
+            .iter()
+            .map(|(node, n)| (vec![("node", node.clone())], i64::from(*n))),
+    );
+    if let Some(v) = state.voices {
+        int_gauge(&mut r, "vctts_voices", "Stored voices.", saturating_i64(v as u64));
+    }
+    r
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -652,11 +727,224 @@ mod tests {
         assert_eq!(m.http_requests.get(&["/api/v3/health", "GET", "200"]), 2);
     }
 
+    /// Scrapes `m` and parses the text back.
+    fn scrape(m: &Metrics, st: &ScrapeState) -> (String, prometheus_parse::Scrape) {
+        let text = m.render(st);
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition");
+        (text, scrape)
+    }
+
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(
-            labels_text(&["a"], &["x\"y\\z\n".into()]),
-            "{a=\"x\\\"y\\\\z\\n\"}"
+        let m = Metrics::new();
+        m.http_requests.inc(&["x\"y\\z\nw", "GET", "200"]);
+        let (text, scrape) = scrape(&m, &ScrapeState::default());
+        assert!(
+            text.contains(
+                "vctts_http_requests_total{route=\"x\\\"y\\\\z\\nw\",method=\"GET\",status=\"200\"} 1"
+            ),
+            "{text}"
         );
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == "vctts_http_requests_total")
+        );
+    }
+
+    /// Every family keeps the name, type and HELP text it had before the
+    /// move to `prometheus-client`: dashboards and alerts read these. (A
+    /// family with no series yet is left out of the exposition, so each gets
+    /// one here.)
+    #[test]
+    fn names_types_and_help_are_unchanged() {
+        let m = Metrics::new();
+        let d = Duration::from_millis(5);
+        m.http_requests.inc(&["/r", "GET", "200"]);
+        m.http_duration.observe(&["/r"], d);
+        m.syntheses.inc(&["openvoice", "ok"]);
+        m.audio_seconds.add(&["openvoice"], 1.0);
+        m.failovers.inc(&["openvoice"]);
+        m.rate_limited.inc(&["ip"]);
+        m.first_audio.observe(&["openvoice"], d);
+        m.extractions.inc(&["ok"]);
+        m.rtf.observe_value(&["openvoice"], 0.1);
+        m.synthesis_duration.observe(&["openvoice"], d);
+        let st = ScrapeState {
+            node_gauges: vec![NodeGauges {
+                node: "n1".into(),
+                engine: "openvoice".into(),
+                gpu_percent: Some(50.0),
+                gpu_memory_bytes: Some(1 << 30),
+                breaker: "closed".into(),
+                ..Default::default()
+            }],
+            nodes: [(("openvoice".to_string(), "ready".to_string()), 1)].into(),
+            node_in_flight: [("n1".to_string(), 0)].into(),
+            voices: Some(0),
+            ..Default::default()
+        };
+        let text = m.render(&st);
+        let expected = [
+            (
+                "vctts_uptime_seconds",
+                "gauge",
+                "Seconds since the process started.",
+            ),
+            (
+                "vctts_http_requests_total",
+                "counter",
+                "HTTP requests by route, method and status.",
+            ),
+            (
+                "vctts_http_request_duration_seconds",
+                "histogram",
+                "Time to the response head, by route.",
+            ),
+            (
+                "vctts_syntheses_total",
+                "counter",
+                "Syntheses by engine and outcome (ok or the error code).",
+            ),
+            (
+                "vctts_audio_seconds_total",
+                "counter",
+                "Seconds of audio produced, by engine.",
+            ),
+            (
+                "vctts_failovers_total",
+                "counter",
+                "Node calls retried on another node after a retryable failure, by engine.",
+            ),
+            (
+                "vctts_rate_limited_total",
+                "counter",
+                "Requests refused by a limiter, by layer.",
+            ),
+            (
+                "vctts_stream_first_audio_seconds",
+                "histogram",
+                "Time from request start to the first audio chunk of a stream, by engine.",
+            ),
+            (
+                "vctts_voice_extractions_total",
+                "counter",
+                "Voice extractions by outcome.",
+            ),
+            (
+                "vctts_real_time_factor",
+                "histogram",
+                "Synthesis time divided by audio time of whole syntheses, by engine.",
+            ),
+            (
+                "vctts_synthesis_duration_seconds",
+                "histogram",
+                "Wall time of whole syntheses (routing included), by engine.",
+            ),
+            (
+                "vctts_in_flight",
+                "gauge",
+                "Requests holding a gateway concurrency slot.",
+            ),
+            (
+                "vctts_queue_depth",
+                "gauge",
+                "Requests waiting for a gateway concurrency slot.",
+            ),
+            (
+                "vctts_route_queue_waiting",
+                "gauge",
+                "Requests waiting at the gateway for a slot on a full node.",
+            ),
+            (
+                "vctts_node_cpu_percent",
+                "gauge",
+                "CPU use reported by each node.",
+            ),
+            (
+                "vctts_node_memory_bytes",
+                "gauge",
+                "Resident memory reported by each node.",
+            ),
+            (
+                "vctts_node_gpu_percent",
+                "gauge",
+                "GPU use reported by each node that has one.",
+            ),
+            (
+                "vctts_node_gpu_memory_bytes",
+                "gauge",
+                "GPU memory in use on each node that has a GPU.",
+            ),
+            ("vctts_node_queue", "gauge", "Requests waiting on each node."),
+            (
+                "vctts_node_breaker_state",
+                "gauge",
+                "Circuit breaker of each node: 1 for its current state.",
+            ),
+            ("vctts_nodes", "gauge", "Registered nodes by engine and state."),
+            ("vctts_node_in_flight", "gauge", "Requests in flight per node."),
+            ("vctts_voices", "gauge", "Stored voices."),
+            (
+                "vctts_build_info",
+                "gauge",
+                "Build of the running server: always 1, the version in its labels.",
+            ),
+        ];
+        for (name, kind, help) in expected {
+            assert!(
+                text.contains(&format!("# HELP {name} {help}\n")),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "{name}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn build_info_carries_the_version() {
+        let (_, scrape) = scrape(&Metrics::new(), &ScrapeState::default());
+        let info = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "vctts_build_info")
+            .expect("vctts_build_info");
+        assert_eq!(info.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+        assert!(matches!(info.value, prometheus_parse::Value::Gauge(v) if v == 1.0));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_describe_this_process() {
+        let (text, scrape) = scrape(&Metrics::new(), &ScrapeState::default());
+        let value = |name: &str| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name)
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+                    _ => f64::NAN,
+                })
+                .unwrap_or_else(|| panic!("{name} missing: {text}"))
+        };
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!(value("process_resident_memory_bytes") > 0.0);
+        assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
+        // The test binary has at least stdin, stdout and stderr open.
+        assert!(value("process_open_fds") >= 3.0);
+        let max = value("process_max_fds");
+        assert!(max == 0.0 || max >= value("process_open_fds"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let start = value("process_start_time_seconds");
+        assert!(start > 1.0e9 && start <= now + 1.0, "{start} vs {now}");
     }
 }

@@ -335,33 +335,21 @@ pub(crate) fn locate(pkg: &Path) -> Result<(PathBuf, PathBuf)> {
     }
 }
 
-/// `t` as ISO 8601 UTC with second precision, e.g. `2025-01-02T03:04:05Z`.
-/// Times before 1970 print as the epoch.
+/// `t` as ISO 8601 UTC with second precision, e.g. `2025-01-02T03:04:05Z`
+/// (the RFC 3339 profile without fractions, so manifests of every version
+/// read the same). Times before 1970 print as the epoch, times past the
+/// year 9999 as its last second.
 pub(crate) fn format_utc(t: SystemTime) -> String {
+    const SECONDS: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC));
+    // Every value of the range above fits the description.
+    at.format(SECONDS)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
 #[cfg(test)]
@@ -528,6 +516,17 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(at(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert_eq!(at(1 << 40), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            format_utc(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+        // Fractions of a second are dropped, not rounded.
+        assert_eq!(
+            format_utc(UNIX_EPOCH + Duration::from_millis(1_700_000_000_999)),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }
 
