@@ -9,7 +9,8 @@
 //! present, the fixture tone color converter
 //! (`vctts-engines/tests/fixtures/graphs/openvoice/converter`), so voices can
 //! be cloned. Dropping the cluster kills every process; a failed wait prints
-//! each process's log.
+//! each process's log. A cluster holds [`crate::inproc::SERVER_SLOT`] for its
+//! life: one server (cluster or in-process gateway) at a time per test binary.
 
 use crate::browser::{eventually, free_port};
 use serde_json::Value;
