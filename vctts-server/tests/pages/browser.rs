@@ -334,6 +334,33 @@ impl Browser {
         assert!(bad.is_empty(), "console errors:\n{}", bad.join("\n"));
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver's
+    /// `goog/cdp/execute`; its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let url = format!(
+            "http://127.0.0.1:{}/session/{}/goog/cdp/execute",
+            self.driver_port, self.session
+        );
+        let res = reqwest::Client::new()
+            .post(&url)
+            .json(&json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "CDP {cmd}: {status} {v}");
+        v["value"].clone()
+    }
+
+    /// Makes the browser fail every request whose URL matches one of
+    /// `patterns` (`*` is a wildcard), as a proxy that drops them would.
+    pub async fn block_urls(&self, patterns: &[&str]) {
+        self.cdp("Network.enable", json!({})).await;
+        self.cdp("Network.setBlockedURLs", json!({ "urls": patterns }))
+            .await;
+    }
+
     /// Fails when the page is wider than the viewport (horizontal scrolling).
     pub async fn assert_no_horizontal_overflow(&self, page: &str) {
         let v = self

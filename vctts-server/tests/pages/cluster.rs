@@ -9,7 +9,8 @@
 //! present, the fixture tone color converter
 //! (`vctts-engines/tests/fixtures/graphs/openvoice/converter`), so voices can
 //! be cloned. Dropping the cluster kills every process; a failed wait prints
-//! each process's log.
+//! each process's log. A cluster holds [`crate::inproc::SERVER_SLOT`] for its
+//! life: one server (cluster or in-process gateway) at a time per test binary.
 
 use crate::browser::{eventually, free_port};
 use serde_json::Value;
@@ -91,6 +92,7 @@ pub struct Cluster {
     gateway: Proc,
     workers: Vec<Proc>,
     dir: tempfile::TempDir,
+    _slot: tokio::sync::MutexGuard<'static, ()>,
 }
 
 fn model_dir(dir: &Path) -> PathBuf {
@@ -113,6 +115,7 @@ fn model_dir(dir: &Path) -> PathBuf {
 impl Cluster {
     /// Starts a gateway and `workers` OpenVoice workers, and waits for the gateway to answer.
     pub async fn start(workers: usize) -> Cluster {
+        let slot = crate::inproc::SERVER_SLOT.lock().await;
         let dir = tempfile::tempdir().expect("cluster dir");
         let models = model_dir(dir.path());
         let gw_port = free_port();
@@ -137,6 +140,7 @@ impl Cluster {
             gateway,
             workers: Vec::new(),
             dir,
+            _slot: slot,
         };
         cluster.wait_for_gateway().await;
         cluster.check_pages_are_served().await;
