@@ -149,7 +149,7 @@ async fn logout(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response 
 async fn me(Extension(p): Extension<Principal>) -> Json<Value> {
     match p {
         Principal::Session { username } => Json(json!({ "username": username, "via": "session" })),
-        Principal::Key { name, .. } => Json(json!({ "username": format!("key:{name}"), "via": "api_key" })),
+        Principal::Key { name, .. } => Json(json!({ "username": format!("key/{name}"), "via": "api_key" })),
     }
 }
 
