@@ -220,6 +220,14 @@ pub enum Error {
     RateLimited {
         layer: LimitLayer,
         retry_after: Duration,
+        /// The layer's limit, requests per minute (0 when not known), for
+        /// the `RateLimit-Limit` header; not part of the serialized details.
+        #[serde(skip)]
+        limit_rpm: u32,
+        /// Requests left in the layer's window (for `RateLimit-Remaining`);
+        /// not part of the serialized details.
+        #[serde(skip)]
+        remaining: u32,
     },
     /// The engine or node is at capacity and its queue is full.
     #[error("overloaded: {0}")]
@@ -407,6 +415,8 @@ mod tests {
             Error::RateLimited {
                 layer: LimitLayer::Ip,
                 retry_after: Duration::from_secs(1),
+                limit_rpm: 0,
+                remaining: 0,
             },
             Error::Overloaded("x".into()),
             Error::NoNodeAvailable {
@@ -486,6 +496,8 @@ mod tests {
         let limited = Error::RateLimited {
             layer: LimitLayer::Ip,
             retry_after: Duration::from_millis(2500),
+            limit_rpm: 60,
+            remaining: 0,
         };
         assert_eq!(limited.retry_after(), Some(Duration::from_millis(2500)));
         assert_eq!(limited.http_status(), 429);
@@ -506,6 +518,8 @@ mod tests {
         let e = Error::RateLimited {
             layer: LimitLayer::Endpoint,
             retry_after: Duration::from_millis(1500),
+            limit_rpm: 10,
+            remaining: 0,
         };
         assert_eq!(e.to_string(), "rate limited by the endpoint limit, retry in 1.5s");
     }

@@ -274,9 +274,7 @@ impl WorkerNode {
                 ModelState::Loading => (WireNodeState::Loading, None),
                 ModelState::Failed(r) => (WireNodeState::Error, Some(r)),
                 ModelState::Ready => {
-                    let full =
-                        self.admission.saturated() && self.admission.waiting() >= self.admission.queue_size();
-                    if full {
+                    if self.admission.full() {
                         (WireNodeState::Busy, None)
                     } else {
                         (WireNodeState::Ready, None)
