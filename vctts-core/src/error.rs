@@ -150,6 +150,7 @@ pub const SPECS: &[ErrorSpec] = &[
     spec("forbidden", 403, Blame::Client),
     spec("io_error", 500, Blame::Node),
     spec("internal_error", 500, Blame::Internal),
+    spec("output_too_long", 413, Blame::Client),
 ];
 
 /// The row of a code, if the code is one of [`Error`]'s.
@@ -282,6 +283,13 @@ pub enum Error {
     #[error("internal error: {0}")]
     #[serde(rename = "internal_error")]
     Internal(String),
+    /// The text would make more audio than one request may
+    /// (`limits.max_output_duration`; a batch counts all its items).
+    #[error(
+        "the text would make about {seconds} s of audio; the limit per request is {limit} s \
+         (limits.max_output_duration): split it into several requests"
+    )]
+    OutputTooLong { seconds: u64, limit: u64 },
 }
 
 impl Error {
@@ -317,6 +325,7 @@ impl Error {
             Error::Forbidden(_) => 26,
             Error::Io { .. } => 27,
             Error::Internal(_) => 28,
+            Error::OutputTooLong { .. } => 29,
         };
         &SPECS[i]
     }
@@ -440,6 +449,10 @@ mod tests {
             Error::Forbidden("x".into()),
             Error::io("p", std::io::Error::other("x")),
             Error::Internal("x".into()),
+            Error::OutputTooLong {
+                seconds: 700,
+                limit: 600,
+            },
         ];
         // The serde tag is the code, and every kind survives the wire whole.
         for e in &all {

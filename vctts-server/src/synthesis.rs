@@ -19,6 +19,9 @@
 //! [`Gateway::synthesize_prepared`]); its lease is finished when the last
 //! byte has passed, as a stream's is.
 //!
+//! Errors: every use case here returns [`vctts_core::Error`] (never the
+//! HTTP error type); the handlers in `api/` convert and render them.
+//!
 //! Invariants: everything that can be checked at the gateway is checked
 //! before a node is involved (text length, output duration budget, language,
 //! voice); a stream, and a relayed whole answer, is committed to the client
@@ -26,7 +29,6 @@
 //! happens after audio bytes were sent.
 
 use crate::cluster::{AudioBody, CallContext, NodeAudio, NodeStream};
-use crate::error::ApiResult;
 use crate::gateway::Gateway;
 use crate::routing::{Routed, outcome_of, stall_error, watch_stream, within_deadline};
 use crate::wire::ParsedSynthesis;
@@ -37,7 +39,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vctts_core::registry::{Lease, NodeId, Outcome};
 use vctts_core::{
-    EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile,
+    EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, Result, SynthesisRequest, VoiceId,
+    VoiceProfile,
 };
 
 /// A request ready to be routed.
@@ -85,7 +88,7 @@ pub struct StartedStream {
 
 impl Gateway {
     /// Chooses the engine, checks the request against it and resolves the voice.
-    pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> ApiResult<Prepared> {
+    pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> Result<Prepared> {
         let engine = match parsed.engine {
             Some(e) => e,
             None => self.default_engine()?,
@@ -116,14 +119,13 @@ impl Gateway {
         engine: EngineKind,
         info: &EngineInfo,
         ctx: &CallContext,
-    ) -> ApiResult<Option<Arc<VoiceProfile>>> {
+    ) -> Result<Option<Arc<VoiceProfile>>> {
         let made = self
             .profiles
             .resolve(voice, engine, &info.builtin_voices, |reference| async move {
                 let (profile, node) = self
                     .extract_on(engine, &reference, Some(voice.as_str()), ctx)
-                    .await
-                    .map_err(crate::error::ApiError::into_core)?;
+                    .await?;
                 tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
                     request_id = %ctx.request_id, "made a missing voice profile on a node");
                 Ok(profile)
@@ -139,7 +141,7 @@ impl Gateway {
         reference: &ReferenceAudio,
         voice_key: Option<&str>,
         ctx: &CallContext,
-    ) -> ApiResult<(VoiceProfile, NodeId)> {
+    ) -> Result<(VoiceProfile, NodeId)> {
         let reference = Arc::new(reference.clone());
         let routed = self
             .route(engine, voice_key, |api, _| {
@@ -173,7 +175,7 @@ impl Gateway {
     /// against the node; the body's deadline is the rest of the request's
     /// progress deadline). A body dropped unread (the client went away)
     /// records nothing.
-    pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<Synthesized> {
+    pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> Result<Synthesized> {
         let started = std::time::Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
@@ -245,7 +247,7 @@ impl Gateway {
 
     /// Starts a streamed synthesis on a routed node and waits for its first
     /// chunk (a node that fails before it is failed over).
-    pub async fn start_stream(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<StartedStream> {
+    pub async fn start_stream(&self, p: &Prepared, ctx: &CallContext) -> Result<StartedStream> {
         let started = Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();

@@ -203,7 +203,7 @@ pub async fn extract_voice(
                     format!("{engine} needs a transcript of the reference"),
                 )));
             }
-            gw.extract_on(engine, reference, Some(id.as_str()), &ctx).await
+            Ok(gw.extract_on(engine, reference, Some(id.as_str()), &ctx).await?)
         };
         match attempt.await {
             Ok((p, node)) => {
