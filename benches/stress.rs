@@ -808,13 +808,26 @@ async fn send(c: &reqwest::Client, base: &str, req: Req) -> Outcome {
             millis: t.elapsed().as_secs_f64() * 1000.0,
             ok: false,
             detail: format!(
-                "{} {} {}: transport error {e}",
+                "{} {} {}: transport error {}",
                 req.kind,
                 req.method,
-                req.path.chars().take(80).collect::<String>()
+                req.path.chars().take(80).collect::<String>(),
+                error_chain(&e)
             ),
         },
     }
+}
+
+/// An error with its causes (`a: b: c`): reqwest's own message only says
+/// "error sending request", the cause says why (reset, closed, timed out).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let _ = write!(out, ": {c}");
+        cause = c.source();
+    }
+    out
 }
 
 // -------------------------------------------------------------------- stats

@@ -150,6 +150,7 @@ pub const SPECS: &[ErrorSpec] = &[
     spec("forbidden", 403, Blame::Client),
     spec("io_error", 500, Blame::Node),
     spec("internal_error", 500, Blame::Internal),
+    spec("output_too_long", 413, Blame::Client),
 ];
 
 /// The row of a code, if the code is one of [`Error`]'s.
@@ -220,6 +221,14 @@ pub enum Error {
     RateLimited {
         layer: LimitLayer,
         retry_after: Duration,
+        /// The layer's limit, requests per minute (0 when not known), for
+        /// the `RateLimit-Limit` header; not part of the serialized details.
+        #[serde(skip)]
+        limit_rpm: u32,
+        /// Requests left in the layer's window (for `RateLimit-Remaining`);
+        /// not part of the serialized details.
+        #[serde(skip)]
+        remaining: u32,
     },
     /// The engine or node is at capacity and its queue is full.
     #[error("overloaded: {0}")]
@@ -274,6 +283,13 @@ pub enum Error {
     #[error("internal error: {0}")]
     #[serde(rename = "internal_error")]
     Internal(String),
+    /// The text would make more audio than one request may
+    /// (`limits.max_output_duration`; a batch counts all its items).
+    #[error(
+        "the text would make about {seconds} s of audio; the limit per request is {limit} s \
+         (limits.max_output_duration): split it into several requests"
+    )]
+    OutputTooLong { seconds: u64, limit: u64 },
 }
 
 impl Error {
@@ -309,6 +325,7 @@ impl Error {
             Error::Forbidden(_) => 26,
             Error::Io { .. } => 27,
             Error::Internal(_) => 28,
+            Error::OutputTooLong { .. } => 29,
         };
         &SPECS[i]
     }
@@ -407,6 +424,8 @@ mod tests {
             Error::RateLimited {
                 layer: LimitLayer::Ip,
                 retry_after: Duration::from_secs(1),
+                limit_rpm: 0,
+                remaining: 0,
             },
             Error::Overloaded("x".into()),
             Error::NoNodeAvailable {
@@ -430,6 +449,10 @@ mod tests {
             Error::Forbidden("x".into()),
             Error::io("p", std::io::Error::other("x")),
             Error::Internal("x".into()),
+            Error::OutputTooLong {
+                seconds: 700,
+                limit: 600,
+            },
         ];
         // The serde tag is the code, and every kind survives the wire whole.
         for e in &all {
@@ -486,6 +509,8 @@ mod tests {
         let limited = Error::RateLimited {
             layer: LimitLayer::Ip,
             retry_after: Duration::from_millis(2500),
+            limit_rpm: 60,
+            remaining: 0,
         };
         assert_eq!(limited.retry_after(), Some(Duration::from_millis(2500)));
         assert_eq!(limited.http_status(), 429);
@@ -506,6 +531,8 @@ mod tests {
         let e = Error::RateLimited {
             layer: LimitLayer::Endpoint,
             retry_after: Duration::from_millis(1500),
+            limit_rpm: 10,
+            remaining: 0,
         };
         assert_eq!(e.to_string(), "rate limited by the endpoint limit, retry in 1.5s");
     }

@@ -416,6 +416,8 @@ impl Auth {
         let refused = |left: Duration| Error::RateLimited {
             layer: LimitLayer::Ip,
             retry_after: left,
+            limit_rpm: 0,
+            remaining: 0,
         };
         if let Some(ip) = ip {
             if let Some(left) = self.blocked.lock().get(&ip).and_then(|b| b.remaining(now)) {
@@ -427,6 +429,8 @@ impl Auth {
                 return Err(Error::RateLimited {
                     layer: LimitLayer::Global,
                     retry_after: left,
+                    limit_rpm: 0,
+                    remaining: 0,
                 });
             }
         }

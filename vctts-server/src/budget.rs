@@ -20,9 +20,8 @@
 //! what `max_output_duration` allows; text without any speakable character
 //! is refused as `empty_text` before a node is involved.
 
-use crate::error::{ApiError, WireError};
 use std::time::Duration;
-use vctts_core::{Error, SynthesisRequest};
+use vctts_core::{Error, Result, SynthesisRequest};
 
 /// Characters per second of a fast reader of alphabetic scripts (spaces and
 /// punctuation included).
@@ -88,9 +87,12 @@ pub fn estimate_seconds(req: &SynthesisRequest) -> f64 {
 
 /// Refuses a request whose estimate (plus `already` seconds of a batch)
 /// exceeds `max`, or that has nothing to say.
-pub fn check(req: &SynthesisRequest, already: f64, max: Duration) -> Result<f64, ApiError> {
+///
+/// # Errors
+/// [`Error::EmptyText`], [`Error::OutputTooLong`].
+pub fn check(req: &SynthesisRequest, already: f64, max: Duration) -> Result<f64> {
     if !has_speech(&req.text) {
-        return Err(Error::EmptyText.into());
+        return Err(Error::EmptyText);
     }
     let secs = estimate_seconds(req);
     let total = already + secs;
@@ -101,12 +103,11 @@ pub fn check(req: &SynthesisRequest, already: f64, max: Duration) -> Result<f64,
 }
 
 /// The error of a request (or batch) that would speak longer than `max`.
-pub fn output_too_long(seconds: f64, max: Duration) -> ApiError {
-    WireError::OutputTooLong {
+pub fn output_too_long(seconds: f64, max: Duration) -> Error {
+    Error::OutputTooLong {
         seconds: seconds.ceil() as u64,
         limit: max.as_secs(),
     }
-    .into()
 }
 
 /// Seconds of audio a node may legitimately send for the request: a slow
@@ -145,7 +146,7 @@ mod tests {
         let digits = "1234567890".repeat(500);
         // Written length 5,000 characters, read digit by digit: far over 10 min.
         let e = check(&req(&digits), 0.0, TEN_MIN).unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16()), ("output_too_long", 413));
+        assert_eq!((e.code(), e.http_status()), ("output_too_long", 413));
         assert!(estimate_seconds(&req(&digits)) > 1200.0);
     }
 

@@ -124,14 +124,17 @@ impl<E: Into<ApiErrorKind>> From<E> for ApiError {
     fn from(e: E) -> Self {
         let kind = e.into();
         let rate_limit = match &kind {
-            ApiErrorKind::Core(vctts_core::Error::RateLimited { layer, retry_after }) => {
-                Some(RateLimitInfo {
-                    layer: *layer,
-                    retry_after: *retry_after,
-                    limit_rpm: 0,
-                    remaining: 0,
-                })
-            }
+            ApiErrorKind::Core(vctts_core::Error::RateLimited {
+                layer,
+                retry_after,
+                limit_rpm,
+                remaining,
+            }) => Some(RateLimitInfo {
+                layer: *layer,
+                retry_after: *retry_after,
+                limit_rpm: *limit_rpm,
+                remaining: *remaining,
+            }),
             _ => None,
         };
         Self { kind, rate_limit }
@@ -160,6 +163,8 @@ impl ApiError {
             kind: ApiErrorKind::Core(vctts_core::Error::RateLimited {
                 layer: info.layer,
                 retry_after: info.retry_after,
+                limit_rpm: info.limit_rpm,
+                remaining: info.remaining,
             }),
             rate_limit: Some(info),
         }

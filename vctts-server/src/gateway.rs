@@ -531,7 +531,8 @@ impl Gateway {
 
     /// The engine of requests that name none: the default in the live
     /// settings, else
-    /// the first engine with a selectable node, else the first with any node,
+    /// the first engine with a serving node (ready or busy: a full node
+    /// still counts), else the first with any node,
     /// else [`FALLBACK_ENGINE`] (so a "no node" answer still names an engine).
     pub fn default_engine(&self) -> Result<EngineKind> {
         if let Some(e) = self.ops.settings.get().default_engine {
@@ -539,7 +540,7 @@ impl Gateway {
         }
         if let Some(e) = EngineKind::ALL
             .into_iter()
-            .find(|e| self.registry.selectable(*e) > 0)
+            .find(|e| self.registry.serving(*e) > 0)
         {
             return Ok(e);
         }

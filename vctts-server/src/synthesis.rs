@@ -15,24 +15,32 @@
 //! misses it is marked suspect and the request failed over (before any audio
 //! was sent) or the stream ended with an error (after).
 //!
+//! Relay: a remote node's whole answer is passed on as it arrives (see
+//! [`Gateway::synthesize_prepared`]); its lease is finished when the last
+//! byte has passed, as a stream's is.
+//!
+//! Errors: every use case here returns [`vctts_core::Error`] (never the
+//! HTTP error type); the handlers in `api/` convert and render them.
+//!
 //! Invariants: everything that can be checked at the gateway is checked
 //! before a node is involved (text length, output duration budget, language,
-//! voice); a stream is
-//! committed to the client only once its first chunk is in hand, so failover
-//! never happens after audio bytes were sent.
+//! voice); a stream, and a relayed whole answer, is committed to the client
+//! only once its first bytes are in hand (and checked), so failover never
+//! happens after audio bytes were sent.
 
-use crate::cluster::{CallContext, NodeAudio, NodeStream};
-use crate::error::ApiResult;
+use crate::cluster::{AudioBody, CallContext, NodeAudio, NodeStream};
 use crate::gateway::Gateway;
-use crate::routing::{Routed, watch_stream, within_deadline};
+use crate::routing::{Routed, outcome_of, stall_error, watch_stream, within_deadline};
 use crate::wire::ParsedSynthesis;
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vctts_core::registry::NodeId;
+use vctts_core::registry::{Lease, NodeId, Outcome};
 use vctts_core::{
-    EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, SynthesisRequest, VoiceId, VoiceProfile,
+    EngineInfo, EngineKind, Error, OutputFormat, ReferenceAudio, Result, SynthesisRequest, VoiceId,
+    VoiceProfile,
 };
 
 /// A request ready to be routed.
@@ -80,7 +88,7 @@ pub struct StartedStream {
 
 impl Gateway {
     /// Chooses the engine, checks the request against it and resolves the voice.
-    pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> ApiResult<Prepared> {
+    pub async fn prepare(&self, parsed: ParsedSynthesis, ctx: &CallContext) -> Result<Prepared> {
         let engine = match parsed.engine {
             Some(e) => e,
             None => self.default_engine()?,
@@ -111,14 +119,13 @@ impl Gateway {
         engine: EngineKind,
         info: &EngineInfo,
         ctx: &CallContext,
-    ) -> ApiResult<Option<Arc<VoiceProfile>>> {
+    ) -> Result<Option<Arc<VoiceProfile>>> {
         let made = self
             .profiles
             .resolve(voice, engine, &info.builtin_voices, |reference| async move {
                 let (profile, node) = self
                     .extract_on(engine, &reference, Some(voice.as_str()), ctx)
-                    .await
-                    .map_err(crate::error::ApiError::into_core)?;
+                    .await?;
                 tracing::info!(voice_id = %voice, engine = %engine, node_id = %node,
                     request_id = %ctx.request_id, "made a missing voice profile on a node");
                 Ok(profile)
@@ -134,7 +141,7 @@ impl Gateway {
         reference: &ReferenceAudio,
         voice_key: Option<&str>,
         ctx: &CallContext,
-    ) -> ApiResult<(VoiceProfile, NodeId)> {
+    ) -> Result<(VoiceProfile, NodeId)> {
         let reference = Arc::new(reference.clone());
         let routed = self
             .route(engine, voice_key, |api, _| {
@@ -160,7 +167,15 @@ impl Gateway {
 
     /// Runs a whole synthesis on a routed node (a node that makes no
     /// progress within the request's deadline is abandoned and failed over).
-    pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<Synthesized> {
+    ///
+    /// A remote node's answer comes back relayed ([`AudioBody::Relayed`]):
+    /// the call succeeds once the answer's front is in hand and checked, and
+    /// the node's lease and the synthesis metrics are finished when the body
+    /// has passed through (a success), or ends with an error (counted
+    /// against the node; the body's deadline is the rest of the request's
+    /// progress deadline). A body dropped unread (the client went away)
+    /// records nothing.
+    pub async fn synthesize_prepared(&self, p: &Prepared, ctx: &CallContext) -> Result<Synthesized> {
         let started = std::time::Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
@@ -177,25 +192,52 @@ impl Gateway {
                 }
             })
             .await;
-        let outcome = match &routed {
-            Ok(_) => "ok",
-            Err(e) => e.code(),
+        let routed = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.syntheses.inc(&[p.engine.as_str(), e.code()]);
+                return Err(e);
+            }
         };
-        self.metrics.syntheses.inc(&[p.engine.as_str(), outcome]);
-        let (audio, node_id) = routed?.succeed();
-        self.metrics
-            .audio_seconds
-            .add(&[p.engine.as_str()], audio.duration.as_secs_f64());
-        let took = started.elapsed();
-        self.metrics
-            .synthesis_duration
-            .observe(&[p.engine.as_str()], took);
-        if audio.duration > std::time::Duration::ZERO {
-            self.metrics.rtf.observe_value(
-                &[p.engine.as_str()],
-                took.as_secs_f64() / audio.duration.as_secs_f64(),
-            );
-        }
+        let Routed {
+            value: mut audio,
+            lease,
+            node_id,
+            started: begun,
+            ..
+        } = routed;
+        let done = Finished {
+            metrics: self.metrics.clone(),
+            engine: p.engine,
+            started,
+            duration: audio.duration,
+        };
+        audio.body = match audio.body {
+            AudioBody::Whole(bytes) => {
+                lease.finish(Outcome::Success, begun.elapsed());
+                done.succeeded();
+                AudioBody::Whole(bytes)
+            }
+            AudioBody::Relayed { len, chunks } => {
+                let tail = Tail {
+                    chunks,
+                    len,
+                    sent: 0,
+                    lease: Some(lease),
+                    begun,
+                    done: Some(done),
+                    deadline: tokio::time::Instant::from_std(begun + deadline),
+                    within: deadline,
+                    node: node_id.clone(),
+                    suspects: self.suspects.clone(),
+                    registry: self.registry.clone(),
+                };
+                AudioBody::Relayed {
+                    len,
+                    chunks: tail.into_stream(),
+                }
+            }
+        };
         Ok(Synthesized {
             audio,
             node_id,
@@ -205,7 +247,7 @@ impl Gateway {
 
     /// Starts a streamed synthesis on a routed node and waits for its first
     /// chunk (a node that fails before it is failed over).
-    pub async fn start_stream(&self, p: &Prepared, ctx: &CallContext) -> ApiResult<StartedStream> {
+    pub async fn start_stream(&self, p: &Prepared, ctx: &CallContext) -> Result<StartedStream> {
         let started = Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
@@ -253,5 +295,105 @@ impl Gateway {
             engine: p.engine,
             first_audio,
         })
+    }
+}
+
+/// The synthesis metrics of a whole answer, recorded once it has passed.
+struct Finished {
+    metrics: Arc<crate::metrics::Metrics>,
+    engine: EngineKind,
+    started: Instant,
+    duration: Duration,
+}
+
+impl Finished {
+    fn succeeded(self) {
+        let engine = self.engine.as_str();
+        self.metrics.syntheses.inc(&[engine, "ok"]);
+        self.metrics
+            .audio_seconds
+            .add(&[engine], self.duration.as_secs_f64());
+        let took = self.started.elapsed();
+        self.metrics.synthesis_duration.observe(&[engine], took);
+        if self.duration > Duration::ZERO {
+            self.metrics
+                .rtf
+                .observe_value(&[engine], took.as_secs_f64() / self.duration.as_secs_f64());
+        }
+    }
+
+    fn failed(self, e: &Error) {
+        self.metrics.syntheses.inc(&[self.engine.as_str(), e.code()]);
+    }
+}
+
+/// A relayed whole answer on its way through: finishes the node's lease
+/// and the metrics when the last byte has passed or an error ends it, and
+/// holds the body to the rest of the request's progress deadline.
+struct Tail {
+    chunks: BoxStream<'static, vctts_core::Result<Bytes>>,
+    len: Option<u64>,
+    sent: u64,
+    lease: Option<Lease>,
+    begun: Instant,
+    done: Option<Finished>,
+    deadline: tokio::time::Instant,
+    within: Duration,
+    node: NodeId,
+    suspects: Arc<crate::suspects::Suspects>,
+    registry: Arc<vctts_core::registry::Registry>,
+}
+
+impl Tail {
+    fn succeed(&mut self) {
+        if let Some(l) = self.lease.take() {
+            l.finish(Outcome::Success, self.begun.elapsed());
+        }
+        if let Some(d) = self.done.take() {
+            d.succeeded();
+        }
+    }
+
+    fn fail(&mut self, e: &Error) {
+        if let Some(l) = self.lease.take() {
+            match outcome_of(e) {
+                Some(o) => l.finish(o, self.begun.elapsed()),
+                None => drop(l),
+            }
+        }
+        if let Some(d) = self.done.take() {
+            d.failed(e);
+        }
+    }
+
+    fn into_stream(self) -> BoxStream<'static, vctts_core::Result<Bytes>> {
+        futures::stream::unfold(Some(self), |state| async move {
+            let mut t = state?;
+            let item = match tokio::time::timeout_at(t.deadline, t.chunks.next()).await {
+                Ok(None) => {
+                    t.succeed();
+                    return None;
+                }
+                Ok(Some(Ok(chunk))) => {
+                    t.sent += chunk.len() as u64;
+                    // All the declared bytes are here: done, whether or not
+                    // the reader polls for the end.
+                    if t.len == Some(t.sent) {
+                        t.succeed();
+                    }
+                    return Some((Ok(chunk), Some(t)));
+                }
+                Ok(Some(Err(e))) => e,
+                Err(_) => {
+                    t.suspects.stalled(&t.registry, &t.node);
+                    stall_error(&t.node, t.within)
+                }
+            };
+            tracing::warn!(node_id = %t.node, error = %item, "a relayed answer failed after it started");
+            t.fail(&item);
+            // The body ends at its first error; the node's stream is dropped.
+            Some((Err(item), None))
+        })
+        .boxed()
     }
 }

@@ -179,6 +179,8 @@ impl From<Refusal> for Error {
             layer => Error::RateLimited {
                 layer,
                 retry_after: r.retry_after,
+                limit_rpm: r.limit_rpm,
+                remaining: r.remaining,
             },
         }
     }

@@ -18,6 +18,10 @@
 //!   than `capacity` requests in flight on it, its breaker admits a request,
 //!   and the caller did not exclude it. `busy` (the worker says it is full)
 //!   is not selectable;
+//! - a node is *serving* when its state is `ready` or `busy` and its breaker
+//!   is not open: it takes requests now or once a slot frees. Readiness
+//!   (health, the choice of an engine) reads serving, never selectable,
+//!   which flips with every request on a full node;
 //! - one endpoint is one node: a registration from an endpoint that already
 //!   has a node replaces it (`Left` for the old id when the id differs, then
 //!   `Joined`); a registration with a known id replaces that node too;
@@ -423,7 +427,10 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Number of selectable nodes of `engine` now (for health checks).
+    /// Number of selectable nodes of `engine` now: ready, with a free slot,
+    /// breaker admitting. This changes with every request; health and
+    /// routing decisions that ask "is there a node at all" use
+    /// [`serving`](Self::serving).
     pub fn selectable(&self, engine: EngineKind) -> usize {
         let inner = self.inner.read();
         inner.pools[pool_index(engine)]
@@ -431,6 +438,29 @@ impl Registry {
             .iter()
             .filter(|e| e.selectable())
             .count()
+    }
+
+    /// Number of nodes of `engine` that serve requests now or as soon as one
+    /// of their slots frees: state `ready` or `busy` (full is busy, not
+    /// missing), breaker not open (half-open counts: its probe ends soon).
+    /// What health readiness and the choice of an engine read.
+    pub fn serving(&self, engine: EngineKind) -> usize {
+        let inner = self.inner.read();
+        inner.pools[pool_index(engine)]
+            .nodes
+            .iter()
+            .filter(|e| e.serving())
+            .count()
+    }
+
+    /// Whether `engine` has a serving node (see [`serving`](Self::serving))
+    /// that is not in `exclude`.
+    pub fn has_serving(&self, engine: EngineKind, exclude: &[NodeId]) -> bool {
+        let inner = self.inner.read();
+        inner.pools[pool_index(engine)]
+            .nodes
+            .iter()
+            .any(|e| e.serving() && !exclude.contains(e.id()))
     }
 }
 
@@ -545,6 +575,40 @@ mod tests {
                 .is_err()
         );
         assert_eq!(r.selectable(EngineKind::Xtts), 0);
+        assert_eq!(r.serving(EngineKind::Xtts), 1, "busy is serving, only full");
+    }
+
+    #[test]
+    fn a_full_or_probing_node_is_serving_an_open_breaker_or_standby_is_not() {
+        let clock = ManualClock::new();
+        let config = RegistryConfig {
+            breaker: BreakerConfig {
+                failure_threshold: 1,
+                ..BreakerConfig::default()
+            },
+            ..RegistryConfig::default()
+        };
+        let r = Registry::new(config, Arc::new(clock.clone()));
+        let p = RoundRobin::new();
+        let ctx = SelectContext::default();
+        let a = r.register(info("a", 1), NodeState::Ready);
+        r.register(info("b", 1), NodeState::Standby);
+        let lease = r.select(EngineKind::Xtts, &p, &ctx).unwrap();
+        // Full: not selectable, still serving.
+        assert_eq!(r.selectable(EngineKind::Xtts), 0);
+        assert_eq!(r.serving(EngineKind::Xtts), 1);
+        assert!(r.has_serving(EngineKind::Xtts, &[]));
+        assert!(!r.has_serving(EngineKind::Xtts, std::slice::from_ref(&a)));
+        lease.finish(Outcome::Failure, Duration::from_millis(1));
+        // Open breaker: a fault, not serving.
+        assert_eq!(r.node(&a).unwrap().breaker, BreakerState::Open);
+        assert_eq!(r.serving(EngineKind::Xtts), 0);
+        // Half-open with its probe out: serving.
+        clock.advance(Duration::from_secs(10));
+        let probe = r.select(EngineKind::Xtts, &p, &ctx).unwrap();
+        assert!(probe.is_probe());
+        assert_eq!(r.selectable(EngineKind::Xtts), 0);
+        assert_eq!(r.serving(EngineKind::Xtts), 1);
     }
 
     #[test]

@@ -371,6 +371,13 @@ impl NodeEntry {
             && self.breaker.would_admit()
     }
 
+    /// Whether it serves requests now or once a slot frees: ready or busy,
+    /// breaker not open.
+    pub(crate) fn serving(&self) -> bool {
+        matches!(self.state(), NodeState::Ready | NodeState::Busy)
+            && self.breaker.state() != BreakerState::Open
+    }
+
     /// Takes an in-flight slot if one is free.
     pub(crate) fn try_reserve(&self) -> bool {
         self.in_flight

@@ -155,7 +155,7 @@ pub async fn synthesize_batch(
         .map(|p| crate::budget::estimate_seconds(&p.request))
         .sum();
     if total > max_output.as_secs_f64() {
-        return Err(crate::budget::output_too_long(total, max_output));
+        return Err(crate::budget::output_too_long(total, max_output).into());
     }
     let runs = body
         .items

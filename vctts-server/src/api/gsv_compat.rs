@@ -22,7 +22,7 @@
 //! Invariant: `/set_refer_audio` changes no state: it checks that the voice
 //! exists (upstream preloads it; vctts caches profiles on first use anyway).
 
-use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
+use super::synth::{answer_encoded, hv, open_stream, prepare_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
@@ -252,9 +252,8 @@ async fn tts(
         res.headers_mut().insert(header::CONTENT_TYPE, content_type);
         return Ok(res);
     }
-    let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx).await?;
-    let mut res = Response::new(Body::from(out.bytes));
-    synthesis_headers(res.headers_mut(), &s);
+    let (s, out) = answer_encoded(&gw, &prepared, enc, &ctx).await?;
+    let mut res = out.into_response(&s);
     res.headers_mut().insert(header::CONTENT_TYPE, content_type);
     Ok(res)
 }

@@ -5,7 +5,13 @@
 //! `X-Audio-Duration-Ms`. The body is in the requested `format` (`wav`,
 //! `wav_f32`, `pcm`, `mp3`, `opus`, `aac`, `flac`; see [`super::encoding`])
 //! with its `Content-Type` (`audio/wav`, `audio/pcm;rate=N`, `audio/mpeg`,
-//! `audio/ogg;codecs=opus`, `audio/aac`, `audio/flac`). Streams encode each
+//! `audio/ogg;codecs=opus`, `audio/aac`, `audio/flac`). A whole answer in
+//! the node's own format (`wav`, `wav_f32` or `pcm` at the engine's rate) is
+//! relayed from a remote node as it arrives, with the node's
+//! `Content-Length` ([`WholeAnswer`]); one the gateway re-encodes is
+//! gathered first (bounded by the request's answer cap). A relayed answer
+//! the node breaks off after its first bytes ends the body with an error
+//! (the client sees a cut transfer, never a short well-formed file). Streams encode each
 //! chunk as the engine finishes it and flush the encoder at the end (a
 //! streamed `wav` states `0xFFFFFFFF` sizes: read to the end); they carry
 //! `X-Accel-Buffering: no` so proxies pass bytes on at once.
@@ -14,8 +20,8 @@
 //! (success) or fails (failure); when the client goes away the body is
 //! dropped, which drops the node stream and so cancels the work on the node.
 
-use crate::cluster::CallContext;
 use crate::cluster::proto::{INFERENCE_TIME_HEADER, QUEUE_TIME_HEADER, SAMPLE_RATE_HEADER};
+use crate::cluster::{AudioBody, CallContext};
 use crate::encoding::{EncodedAudio, Encoding, encode_stream, encode_whole};
 use crate::error::{ApiResult, ErrorBody};
 use crate::gateway::Gateway;
@@ -76,11 +82,8 @@ pub async fn synthesize(
     let parsed = req.to_domain(gw.config().limits.max_text_chars)?;
     let ctx = CallContext { request_id: rid.0 };
     let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
-    let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx).await?;
-    let mut res = Response::new(Body::from(out.bytes.clone()));
-    synthesis_headers(res.headers_mut(), &s);
-    encoded_headers(res.headers_mut(), &out);
-    Ok(res)
+    let (s, out) = answer_encoded(&gw, &prepared, enc, &ctx).await?;
+    Ok(out.into_response(&s))
 }
 
 /// Chooses the engine and voice of a parsed request, checks that the
@@ -99,14 +102,40 @@ pub(crate) async fn prepare_encoded(
     Ok((prepared, enc))
 }
 
-/// A whole synthesis on a routed node, encoded as asked.
-pub(crate) async fn synthesize_encoded(
-    gw: &Arc<Gateway>,
-    prepared: &Prepared,
-    enc: Encoding,
-    ctx: &CallContext,
-) -> ApiResult<(Synthesized, EncodedAudio)> {
-    let s = gw.synthesize_prepared(prepared, ctx).await?;
+/// A whole answer on its way to the client: the node's bytes relayed as
+/// they arrive when they already are the answer (the client's format at the
+/// engine's rate), else gathered (bounded by the request's answer cap) and
+/// encoded here.
+pub(crate) struct WholeAnswer {
+    /// The bytes.
+    pub body: Body,
+    /// Their length, when known before they are sent (`Content-Length`).
+    pub len: Option<u64>,
+    /// Their `Content-Type`.
+    pub content_type: String,
+    /// The rate of the audio.
+    pub sample_rate: u32,
+}
+
+impl WholeAnswer {
+    /// The answer with the synthesis headers of `s` (the content type and
+    /// rate are the answer's own).
+    pub(crate) fn into_response(self, s: &Synthesized) -> Response {
+        let mut res = Response::new(self.body);
+        let h = res.headers_mut();
+        synthesis_headers(h, s);
+        h.insert(header::CONTENT_TYPE, hv(&self.content_type));
+        h.insert(SAMPLE_RATE_HEADER, hv(self.sample_rate));
+        if let Some(n) = self.len {
+            h.insert(header::CONTENT_LENGTH, hv(n));
+        }
+        res
+    }
+}
+
+/// Checks that a node answered what it was asked for: raw PCM where the
+/// gateway re-encodes.
+fn check_node_format(s: &Synthesized, enc: Encoding) -> ApiResult<()> {
     let a = &s.audio;
     if !enc.passthrough(a.sample_rate) && !a.content_type.starts_with("audio/pcm") {
         return Err(Error::Internal(format!(
@@ -115,14 +144,72 @@ pub(crate) async fn synthesize_encoded(
         ))
         .into());
     }
-    let out = encode_whole(enc, a.bytes.clone(), &a.content_type, a.sample_rate).await?;
-    Ok((s, out))
+    Ok(())
 }
 
-/// The headers of encoded audio (they replace the node's).
-pub(crate) fn encoded_headers(h: &mut HeaderMap, out: &EncodedAudio) {
-    h.insert(header::CONTENT_TYPE, hv(&out.content_type));
-    h.insert(SAMPLE_RATE_HEADER, hv(out.sample_rate));
+/// A whole synthesis on a routed node, as the client will get it: relayed
+/// when the node's bytes already are the answer ([`WholeAnswer`]).
+pub(crate) async fn answer_encoded(
+    gw: &Arc<Gateway>,
+    prepared: &Prepared,
+    enc: Encoding,
+    ctx: &CallContext,
+) -> ApiResult<(Synthesized, WholeAnswer)> {
+    let mut s = gw.synthesize_prepared(prepared, ctx).await?;
+    check_node_format(&s, enc)?;
+    let sample_rate = s.audio.sample_rate;
+    if enc.passthrough(sample_rate) {
+        let content_type = s.audio.content_type.clone();
+        let body = std::mem::replace(&mut s.audio.body, AudioBody::Whole(Bytes::new()));
+        let (body, len) = match body {
+            // In memory already: axum states its length.
+            AudioBody::Whole(b) => (Body::from(b), None),
+            relayed => {
+                let len = relayed.len();
+                let chunks = relayed
+                    .into_stream()
+                    .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
+                (Body::from_stream(chunks), len)
+            }
+        };
+        let answer = WholeAnswer {
+            body,
+            len,
+            content_type,
+            sample_rate,
+        };
+        return Ok((s, answer));
+    }
+    let out = encode_answer(&mut s, enc).await?;
+    let answer = WholeAnswer {
+        body: Body::from(out.bytes),
+        len: None,
+        content_type: out.content_type,
+        sample_rate: out.sample_rate,
+    };
+    Ok((s, answer))
+}
+
+/// Gathers the node's answer (bounded by its cap) and encodes it as `enc`.
+async fn encode_answer(s: &mut Synthesized, enc: Encoding) -> ApiResult<EncodedAudio> {
+    let body = std::mem::replace(&mut s.audio.body, AudioBody::Whole(Bytes::new()));
+    let bytes = body.collect().await?;
+    let a = &s.audio;
+    Ok(encode_whole(enc, bytes, &a.content_type, a.sample_rate).await?)
+}
+
+/// A whole synthesis on a routed node, encoded as asked, in memory (for
+/// answers that carry several clips: a batch).
+pub(crate) async fn synthesize_encoded(
+    gw: &Arc<Gateway>,
+    prepared: &Prepared,
+    enc: Encoding,
+    ctx: &CallContext,
+) -> ApiResult<(Synthesized, EncodedAudio)> {
+    let mut s = gw.synthesize_prepared(prepared, ctx).await?;
+    check_node_format(&s, enc)?;
+    let out = encode_answer(&mut s, enc).await?;
+    Ok((s, out))
 }
 
 /// Speaks the text as a stream, each chunk sent as soon as it is ready.

@@ -2,7 +2,8 @@
 //! and `/ready`), `/metrics`.
 //!
 //! Health: the process is *live* when it answers; it is *ready* when some
-//! engine has a selectable node. `/health` and `/health/ready` answer 200
+//! engine has a serving node (ready or busy, breaker not open: a full node
+//! is ready, it queues). `/health` and `/health/ready` answer 200
 //! when ready and 503 when only live; `/health/live` answers 200 always.
 //! These and `/metrics` are not rate limited (probes and scrapers must
 //! always get through).
@@ -18,7 +19,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use vctts::StoreExt;
 use vctts_core::EngineKind;
-use vctts_core::registry::NodeState;
 
 /// Engines vctts knows, with their nodes and facts.
 #[utoipa::path(get, path = "/api/v3/engines", tag = "service",
@@ -30,7 +30,7 @@ pub async fn engines(State(gw): State<Arc<Gateway>>) -> Json<EnginesResponse> {
         .into_iter()
         .map(|kind| {
             let nodes = snap.iter().filter(|s| s.info.engine == kind).count();
-            let ready = gw.registry().selectable(kind);
+            let ready = gw.registry().serving(kind);
             let info = gw.engine_info(kind);
             EngineDto {
                 engine: kind.to_string(),
@@ -60,17 +60,16 @@ pub async fn nodes(State(gw): State<Arc<Gateway>>) -> Json<NodesResponse> {
     Json(nodes_response(&gw))
 }
 
-fn health_body(gw: &Gateway) -> HealthResponse {
+/// Health: ready when some engine has a serving node
+/// ([`vctts_core::registry::Registry::serving`]: ready or busy, breaker not
+/// open). A node that is full is ready — it queues — so readiness never
+/// flips with the load; the counts per engine are serving nodes too.
+pub fn health_body(gw: &Gateway) -> HealthResponse {
     let mut engines = BTreeMap::new();
     for kind in EngineKind::ALL {
-        engines.insert(kind.to_string(), gw.registry().selectable(kind));
+        engines.insert(kind.to_string(), gw.registry().serving(kind));
     }
-    let ready = engines.values().any(|n| *n > 0)
-        || gw
-            .registry()
-            .snapshot()
-            .iter()
-            .any(|s| s.state == NodeState::Busy);
+    let ready = engines.values().any(|n| *n > 0);
     HealthResponse {
         status: if ready { "ok" } else { "degraded" }.into(),
         live: true,
@@ -141,4 +140,44 @@ pub async fn metrics(
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Env, GatewayConfig};
+    use std::time::Duration;
+    use vctts_core::clock::ManualClock;
+    use vctts_core::registry::{NodeInfo, NodeState, Outcome, SelectContext};
+
+    /// A full node is ready (it queues): health must not say `degraded`
+    /// while the only node is busy with work (the standalone stress saw 503
+    /// from `/health` under load). An open breaker is not ready.
+    #[tokio::test]
+    async fn a_full_node_is_ready_an_open_breaker_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "storage: {{ data_dir: \"{}\" }}\n\
+             registry: {{ breaker: {{ failure_threshold: 1, cool_down: 5 }} }}\n",
+            dir.path().join("data").display()
+        );
+        let cfg = GatewayConfig::parse(&yaml, &Env::empty()).unwrap();
+        let gw = Gateway::new_standalone(cfg, Arc::new(ManualClock::new())).unwrap();
+        let mut node = NodeInfo::new("openvoice-a", EngineKind::OpenVoice, "http://127.0.0.1:9");
+        node.capacity = 1;
+        gw.register_remote(node, NodeState::Ready, None, None).unwrap();
+        let lease = gw
+            .registry()
+            .select(EngineKind::OpenVoice, &*gw.policy(), &SelectContext::default())
+            .unwrap();
+        assert_eq!(gw.registry().selectable(EngineKind::OpenVoice), 0);
+        let h = health_body(&gw);
+        assert!(h.ready, "{h:?}");
+        assert_eq!((h.status.as_str(), h.engines["openvoice"]), ("ok", 1));
+        assert_eq!(gw.default_engine().unwrap(), EngineKind::OpenVoice);
+        lease.finish(Outcome::Failure, Duration::from_millis(1));
+        let h = health_body(&gw);
+        assert!(!h.ready, "{h:?}");
+        assert_eq!((h.status.as_str(), h.engines["openvoice"]), ("degraded", 0));
+    }
 }

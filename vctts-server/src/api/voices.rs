@@ -158,7 +158,7 @@ pub async fn extract_voice(
         None => {
             let able: Vec<EngineKind> = EngineKind::ALL
                 .into_iter()
-                .filter(|e| gw.registry().selectable(*e) > 0)
+                .filter(|e| gw.registry().serving(*e) > 0)
                 .filter(|e| gw.engine_info(*e).is_some_and(|i| i.cloning))
                 .collect();
             if able.is_empty() {
@@ -167,7 +167,7 @@ pub async fn extract_voice(
                 // converter), and nothing is stored.
                 let ready: Vec<EngineKind> = EngineKind::ALL
                     .into_iter()
-                    .filter(|e| gw.registry().selectable(*e) > 0)
+                    .filter(|e| gw.registry().serving(*e) > 0)
                     .collect();
                 if ready.is_empty() {
                     return Err(Error::NoNodeAvailable {
@@ -203,7 +203,7 @@ pub async fn extract_voice(
                     format!("{engine} needs a transcript of the reference"),
                 )));
             }
-            gw.extract_on(engine, reference, Some(id.as_str()), &ctx).await
+            Ok(gw.extract_on(engine, reference, Some(id.as_str()), &ctx).await?)
         };
         match attempt.await {
             Ok((p, node)) => {

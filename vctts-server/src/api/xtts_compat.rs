@@ -23,7 +23,7 @@
 //! `enable_text_splitting` and `stream_chunk_size` are kept and echoed but
 //! change nothing (vctts always splits by sentence and streams per sentence).
 
-use super::synth::{hv, open_stream, prepare_encoded, synthesis_headers, synthesize_encoded};
+use super::synth::{answer_encoded, hv, open_stream, prepare_encoded};
 use crate::cluster::CallContext;
 use crate::error::{ApiResult, WireError};
 use crate::gateway::Gateway;
@@ -431,9 +431,8 @@ async fn tts_to_audio(
     let parsed = v3.to_domain(gw.config().limits.max_text_chars)?;
     let ctx = CallContext { request_id: rid.0 };
     let (prepared, enc) = prepare_encoded(&gw, parsed, &ctx).await?;
-    let (s, out) = synthesize_encoded(&gw, &prepared, enc, &ctx).await?;
-    let mut res = Response::new(Body::from(out.bytes));
-    synthesis_headers(res.headers_mut(), &s);
+    let (s, out) = answer_encoded(&gw, &prepared, enc, &ctx).await?;
+    let mut res = out.into_response(&s);
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
     Ok(res)

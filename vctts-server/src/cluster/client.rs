@@ -17,6 +17,12 @@
 //!   [`Error::NodeUnavailable`] (the gateway never buffers an answer without
 //!   a limit; a stream is cut at the same cap).
 //!
+//! A whole synthesis answer is not gathered here: its front (a WAV header's
+//! worth) is read and checked, then the rest is handed on as
+//! [`AudioBody::Relayed`], capped chunk by chunk ([`relay_answer`]). A
+//! failure before the front is in hand is an error of the call (failed
+//! over); after it, an error that ends the relayed body.
+//!
 //! All of these are retryable; so are the worker's retryable codes.
 //! Invariant: dropping a returned [`NodeStream`] closes its connection, which
 //! cancels the work on the worker.
@@ -25,7 +31,7 @@ use super::proto::{
     self, AUDIO_DURATION_HEADER, ExtractCall, ExtractResult, INFERENCE_TIME_HEADER, NodeAction, NodeStatus,
     QUEUE_TIME_HEADER, REQUEST_ID_HEADER, SAMPLE_RATE_HEADER, SynthesizeCall, TOKEN_HEADER, WireProfile,
 };
-use super::{CallContext, NodeApi, NodeAudio, NodeStream};
+use super::{AudioBody, CallContext, NodeApi, NodeAudio, NodeStream};
 use crate::error::ErrorBody;
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -52,12 +58,8 @@ pub const JSON_BODY_LIMIT: u64 = 32 << 20;
 /// Reads a body of at most `cap` bytes within `wait`; a longer one is an
 /// error as soon as it passes the cap (nothing beyond it is buffered).
 async fn read_capped(node: &str, resp: reqwest::Response, cap: u64, wait: Duration) -> Result<bytes::Bytes> {
-    let too_large = || Error::NodeUnavailable {
-        node: node.to_string(),
-        message: format!("answered more than the {cap} bytes this call can legitimately produce"),
-    };
     if resp.content_length().is_some_and(|n| n > cap) {
-        return Err(too_large());
+        return Err(too_large(node, cap));
     }
     let read = async {
         let mut buf = bytes::BytesMut::new();
@@ -65,17 +67,14 @@ async fn read_capped(node: &str, resp: reqwest::Response, cap: u64, wait: Durati
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| transport_error(node, &e))?;
             if (buf.len() + chunk.len()) as u64 > cap {
-                return Err(too_large());
+                return Err(too_large(node, cap));
             }
             buf.extend_from_slice(&chunk);
         }
         Ok(buf.freeze())
     };
     match tokio::time::timeout(wait, read).await {
-        Err(_) => Err(Error::Timeout(format!(
-            "node {node} did not finish its answer within {:.1}s",
-            wait.as_secs_f64()
-        ))),
+        Err(_) => Err(body_timeout(node, wait)),
         Ok(r) => r,
     }
 }
@@ -85,6 +84,22 @@ async fn read_capped(node: &str, resp: reqwest::Response, cap: u64, wait: Durati
 /// content type is audio and the sample rate is one an engine makes. Anything
 /// else is garbage, [`Error::NodeUnavailable`] (a node fault, failed over).
 pub fn check_audio(node: &str, content_type: &str, bytes: &[u8], sample_rate: u32) -> Result<()> {
+    check_start(node, content_type, bytes, Some(bytes.len() as u64), sample_rate)
+}
+
+/// The bytes [`check_start`] needs from the front of an answer (a WAV header).
+pub const HEAD_BYTES: usize = 44;
+
+/// [`check_audio`] on the first bytes of an answer (at least
+/// [`HEAD_BYTES`] of them, or all of it) whose whole length is `total` when
+/// known: what can be told from the front is told before any byte is relayed.
+pub fn check_start(
+    node: &str,
+    content_type: &str,
+    head: &[u8],
+    total: Option<u64>,
+    sample_rate: u32,
+) -> Result<()> {
     let garbage = |why: String| Error::NodeUnavailable {
         node: node.to_string(),
         message: format!("answered something that is not audio: {why}"),
@@ -93,18 +108,142 @@ pub fn check_audio(node: &str, content_type: &str, bytes: &[u8], sample_rate: u3
     if !(1..=crate::budget::MAX_SAMPLE_RATE as u32 * 4).contains(&sample_rate) {
         return Err(garbage(format!("sample rate {sample_rate}")));
     }
-    if ct.starts_with("audio/wav") || ct.starts_with("audio/x-wav") || ct.starts_with("audio/wave") {
-        if bytes.len() < 44 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+    if is_wav(&ct) {
+        if head.len() < HEAD_BYTES || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
             return Err(garbage("a WAV answer without a RIFF/WAVE header".into()));
         }
-    } else if ct.starts_with("audio/pcm") || ct.starts_with("audio/l16") {
-        if bytes.len() % 2 != 0 {
+    } else if is_pcm(&ct) {
+        if total.is_some_and(|n| n % 2 != 0) {
             return Err(garbage("16-bit PCM with an odd number of bytes".into()));
         }
     } else if !ct.starts_with("audio/") {
         return Err(garbage(format!("content type {content_type:?}")));
     }
     Ok(())
+}
+
+fn is_wav(ct: &str) -> bool {
+    ct.starts_with("audio/wav") || ct.starts_with("audio/x-wav") || ct.starts_with("audio/wave")
+}
+
+fn is_pcm(ct: &str) -> bool {
+    ct.starts_with("audio/pcm") || ct.starts_with("audio/l16")
+}
+
+/// The error of a node that sent more than `cap` bytes.
+fn too_large(node: &str, cap: u64) -> Error {
+    Error::NodeUnavailable {
+        node: node.to_string(),
+        message: format!("answered more than the {cap} bytes this call can legitimately produce"),
+    }
+}
+
+/// The error of a node whose answer did not end by `deadline`.
+fn body_timeout(node: &str, wait: Duration) -> Error {
+    Error::Timeout(format!(
+        "node {node} did not finish its answer within {:.1}s",
+        wait.as_secs_f64()
+    ))
+}
+
+/// Reads the front of a whole answer and returns it with the rest as a
+/// relayed body: the front is checked ([`check_start`]) before anything is
+/// returned, so a node that fails before its first bytes can still be failed
+/// over; the rest is passed on chunk by chunk (never gathered), ended with
+/// an error when it passes `cap`, when the transfer breaks, when it does not
+/// end within `wait` of the answer head, or (raw PCM of unknown length) when
+/// it ends on half a sample.
+async fn relay_answer(
+    node: &str,
+    resp: reqwest::Response,
+    content_type: &str,
+    sample_rate: u32,
+    cap: u64,
+    wait: Duration,
+) -> Result<AudioBody> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large(node, cap));
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut body = resp.bytes_stream();
+    // The front: chunks until a WAV header's worth has come (usually the
+    // first chunk), or the end.
+    let mut head = bytes::BytesMut::new();
+    let mut ended = false;
+    while head.len() < HEAD_BYTES {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => return Err(body_timeout(node, wait)),
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Ok(Some(Err(e))) => return Err(transport_error(node, &e)),
+            Ok(Some(Ok(chunk))) => {
+                if (head.len() + chunk.len()) as u64 > cap {
+                    return Err(too_large(node, cap));
+                }
+                head.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let total = if ended { Some(head.len() as u64) } else { declared };
+    check_start(node, content_type, &head, total, sample_rate)?;
+    let head = head.freeze();
+    if ended {
+        return Ok(AudioBody::Whole(head));
+    }
+    struct Rest {
+        body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+        node: String,
+        sent: u64,
+        check_parity: bool,
+        done: bool,
+    }
+    let rest = Rest {
+        body: body.boxed(),
+        node: node.to_string(),
+        sent: head.len() as u64,
+        // Raw PCM of unknown length is checked for whole samples at its end.
+        check_parity: declared.is_none() && is_pcm(&content_type.to_ascii_lowercase()),
+        done: false,
+    };
+    let rest = futures::stream::unfold(rest, move |mut r| async move {
+        if r.done {
+            return None;
+        }
+        let item = match tokio::time::timeout_at(deadline, r.body.next()).await {
+            Err(_) => Err(body_timeout(&r.node, wait)),
+            Ok(None) if r.check_parity && r.sent % 2 != 0 => Err(Error::NodeUnavailable {
+                node: r.node.clone(),
+                message: "answered something that is not audio: 16-bit PCM with an odd number of bytes"
+                    .into(),
+            }),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => Err(transport_error(&r.node, &e)),
+            Ok(Some(Ok(chunk))) => {
+                r.sent += chunk.len() as u64;
+                if r.sent > cap {
+                    Err(too_large(&r.node, cap))
+                } else {
+                    Ok(chunk)
+                }
+            }
+        };
+        // The body ends at its first error (dropping the node's connection).
+        r.done = item.is_err();
+        if r.done {
+            r.body = futures::stream::empty().boxed();
+        }
+        Some((item, r))
+    });
+    let chunks = futures::stream::once(futures::future::ready(Ok(head)))
+        .chain(rest)
+        .boxed();
+    Ok(AudioBody::Relayed {
+        len: declared,
+        chunks,
+    })
 }
 
 /// A worker reached over HTTP.
@@ -256,13 +395,20 @@ impl NodeApi for RemoteNode {
             .unwrap_or("application/octet-stream")
             .to_string();
         let cap = crate::budget::answer_cap_bytes(request, self.timeouts.max_output);
-        let bytes = read_capped(&self.node_id, resp, cap, self.timeouts.request).await?;
         let sample_rate = header_u64(&h, SAMPLE_RATE_HEADER)
             .unwrap_or(0)
             .min(u32::MAX as u64) as u32;
-        check_audio(&self.node_id, &content_type, &bytes, sample_rate)?;
+        let body = relay_answer(
+            &self.node_id,
+            resp,
+            &content_type,
+            sample_rate,
+            cap,
+            self.timeouts.request,
+        )
+        .await?;
         Ok(NodeAudio {
-            bytes,
+            body,
             content_type,
             sample_rate,
             duration: Duration::from_millis(header_u64(&h, AUDIO_DURATION_HEADER).unwrap_or(0)),

@@ -13,7 +13,9 @@
 //!
 //! Invariant: every call carries its request id ([`CallContext`]); audio from a
 //! node is already encoded in the format the request asked for (streams: raw
-//! 16-bit PCM, wrapped by the gateway).
+//! 16-bit PCM, wrapped by the gateway); a remote node's whole answer is
+//! relayed as it arrives ([`AudioBody::Relayed`], capped), never held whole
+//! unless the gateway must re-encode it.
 
 pub mod agent;
 pub mod auth;
@@ -38,10 +40,10 @@ pub struct CallContext {
 }
 
 /// A finished synthesis from a node, encoded as the request asked.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NodeAudio {
     /// The encoded audio.
-    pub bytes: Bytes,
+    pub body: AudioBody,
     /// Its content type.
     pub content_type: String,
     /// Its sample rate.
@@ -52,6 +54,82 @@ pub struct NodeAudio {
     pub queue_time: Duration,
     /// Time the engine took.
     pub inference_time: Duration,
+}
+
+/// The bytes of a whole (non-streamed) answer.
+///
+/// Invariant: a [`AudioBody::Relayed`] body never yields more than the cap
+/// of its request ([`crate::budget::answer_cap_bytes`]): a node that sends
+/// more ends it with [`vctts_core::Error::NodeUnavailable`]; its first bytes
+/// were checked to be the audio the answer claims before it was returned,
+/// and dropping it closes the node's connection.
+pub enum AudioBody {
+    /// All of it, in memory (an in-process node made it here).
+    Whole(Bytes),
+    /// Arriving from a remote node, relayed as it comes.
+    Relayed {
+        /// The length the node declared (`Content-Length`), if it did.
+        len: Option<u64>,
+        /// The bytes in order, from the first; an `Err` ends them.
+        chunks: BoxStream<'static, Result<Bytes>>,
+    },
+}
+
+impl AudioBody {
+    /// The whole length, when it is known before the bytes are read.
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            AudioBody::Whole(b) => Some(b.len() as u64),
+            AudioBody::Relayed { len, .. } => *len,
+        }
+    }
+
+    /// Whether the answer is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The bytes as a stream (one chunk for a whole body).
+    pub fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
+        use futures::StreamExt;
+        match self {
+            AudioBody::Whole(b) => futures::stream::once(futures::future::ready(Ok(b))).boxed(),
+            AudioBody::Relayed { chunks, .. } => chunks,
+        }
+    }
+
+    /// All the bytes in memory (a relayed body is read to its end; it is
+    /// capped, so this is bounded by what the request can produce).
+    ///
+    /// # Errors
+    /// The error that ended a relayed body.
+    pub async fn collect(self) -> Result<Bytes> {
+        use futures::StreamExt;
+        match self {
+            AudioBody::Whole(b) => Ok(b),
+            AudioBody::Relayed { len, mut chunks } => {
+                // The declared length is at most the cap (checked before the
+                // body was returned), so reserving it is bounded too.
+                let mut buf = bytes::BytesMut::with_capacity(len.unwrap_or(0) as usize);
+                while let Some(chunk) = chunks.next().await {
+                    buf.extend_from_slice(&chunk?);
+                }
+                Ok(buf.freeze())
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for AudioBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AudioBody::Whole(b) => f.debug_tuple("Whole").field(&b.len()).finish(),
+            AudioBody::Relayed { len, .. } => f
+                .debug_struct("Relayed")
+                .field("len", len)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A streamed synthesis from a node: raw 16-bit little-endian PCM chunks.

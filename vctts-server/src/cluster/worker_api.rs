@@ -63,9 +63,12 @@ async fn synthesize(
         .node
         .synthesize_local(&call.request, profile.as_ref(), call.format)
         .await?;
-    let mut res = Response::new(Body::from(out.bytes));
+    let content_type = out.content_type.clone();
+    // A whole answer made here is in memory: it goes out with its length.
+    let bytes = out.body.collect().await?;
+    let mut res = Response::new(Body::from(bytes));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, header(&out.content_type));
+    h.insert(header::CONTENT_TYPE, header(&content_type));
     h.insert(SAMPLE_RATE_HEADER, header(out.sample_rate));
     h.insert(AUDIO_DURATION_HEADER, header(out.duration.as_millis()));
     h.insert(QUEUE_TIME_HEADER, header(out.queue_time.as_millis()));

@@ -311,7 +311,7 @@ mod proptests {
                 prop_assert!(p.request.text.chars().count() <= 5000);
                 let max = std::time::Duration::from_secs(600);
                 if let Err(e) = crate::budget::check(&p.request, 0.0, max) {
-                    client_error(e)?;
+                    client_error(e.into())?;
                 }
                 let cap = crate::budget::answer_cap_seconds(&p.request, max);
                 prop_assert!(cap.is_finite() && cap > 0.0 && cap <= 600.0);

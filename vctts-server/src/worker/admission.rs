@@ -2,10 +2,18 @@
 //! once, at most `queue_size` wait for a slot, and the rest are refused at
 //! once with [`Error::Overloaded`] (back-pressure is an error, not a timeout).
 //!
-//! Invariants: a [`Slot`] is held for the whole inference (for streams, until
-//! the stream ends or its reader goes away) and gives its place back when
-//! dropped; the counters never go negative; a waiter that is cancelled (its
-//! request dropped) leaves the queue.
+//! Invariants: a request holds one *place* (of `max_concurrency +
+//! queue_size`, the capacity the node advertises) from the moment it is
+//! admitted or queued until its [`Slot`] is dropped, and a request is
+//! refused only when every place is held — so a node never refuses a request
+//! the gateway may send it (the gateway keeps at most the capacity in
+//! flight). The refusal does not read `running` and `waiting` separately: a
+//! slot that has just been handed to a queued request that has not run yet
+//! still counts as waiting there, and judging by those counts refused
+//! requests below the capacity. A [`Slot`] is held for the whole inference
+//! (for streams, until the stream ends or its reader goes away) and gives
+//! its place back when dropped; the counters never go negative; a waiter
+//! that is cancelled (its request dropped) leaves the queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,15 +27,30 @@ pub struct Admission {
     slots: Arc<Semaphore>,
     max_concurrency: usize,
     queue_size: usize,
+    /// Places held: requests running or waiting (at most
+    /// `max_concurrency + queue_size`).
+    places: Arc<AtomicUsize>,
     waiting: AtomicUsize,
     running: Arc<AtomicUsize>,
+}
+
+/// One held place, given back on drop.
+#[derive(Debug)]
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Permission to run one request; dropping it frees the slot.
 #[derive(Debug)]
 pub struct Slot {
+    // Field order is drop order: the inference slot first, then the place.
     _permit: OwnedSemaphorePermit,
     running: Arc<AtomicUsize>,
+    _place: Place,
     /// How long the request waited for the slot.
     pub queued_for: Duration,
 }
@@ -54,37 +77,47 @@ impl Admission {
             slots: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             queue_size,
+            places: Arc::new(AtomicUsize::new(0)),
             waiting: AtomicUsize::new(0),
             running: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    fn slot(&self, permit: OwnedSemaphorePermit, since: Instant) -> Slot {
+    fn slot(&self, permit: OwnedSemaphorePermit, place: Place, since: Instant) -> Slot {
         self.running.fetch_add(1, Ordering::AcqRel);
         Slot {
             _permit: permit,
             running: self.running.clone(),
+            _place: place,
             queued_for: since.elapsed(),
         }
     }
 
-    /// A slot now, or after waiting in the queue; refused when the queue is full.
+    /// A slot now, or after waiting in the queue; refused when every place
+    /// (slots and queue) is held.
     pub async fn admit(&self) -> Result<Slot> {
         let since = Instant::now();
-        if let Ok(p) = self.slots.clone().try_acquire_owned() {
-            return Ok(self.slot(p, since));
-        }
-        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
-        let guard = WaitGuard(&self.waiting);
-        if before >= self.queue_size {
-            drop(guard);
+        let places = self.places();
+        if self
+            .places
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < places).then_some(n + 1)
+            })
+            .is_err()
+        {
             return Err(Error::Overloaded(format!(
                 "{} requests running and {} waiting (queue size {})",
                 self.running(),
-                before,
+                self.waiting(),
                 self.queue_size
             )));
         }
+        let place = Place(self.places.clone());
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(self.slot(p, place, since));
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let guard = WaitGuard(&self.waiting);
         let permit = self
             .slots
             .clone()
@@ -92,7 +125,7 @@ impl Admission {
             .await
             .map_err(|_| Error::Internal("admission gate closed".into()))?;
         drop(guard);
-        Ok(self.slot(permit, since))
+        Ok(self.slot(permit, place, since))
     }
 
     /// Requests running now.
@@ -115,9 +148,19 @@ impl Admission {
         self.queue_size
     }
 
+    /// Requests it holds at most, running and waiting.
+    pub fn places(&self) -> usize {
+        self.max_concurrency.saturating_add(self.queue_size)
+    }
+
     /// Whether every slot is taken.
     pub fn saturated(&self) -> bool {
         self.running() >= self.max_concurrency
+    }
+
+    /// Whether every place is held: the next request is refused.
+    pub fn full(&self) -> bool {
+        self.places.load(Ordering::Acquire) >= self.places()
     }
 }
 
@@ -137,6 +180,7 @@ mod tests {
         while a.waiting() == 0 {
             tokio::task::yield_now().await;
         }
+        assert!(a.full());
         let e = a.admit().await.unwrap_err();
         assert_eq!(e.code(), "overloaded");
         assert!(e.retryable());
@@ -159,6 +203,34 @@ mod tests {
         h.abort();
         let _ = h.await;
         assert_eq!(a.waiting(), 0);
+    }
+
+    /// A slot freed and handed to a queued request that has not run yet:
+    /// that request still counts as waiting, yet the node holds only it, so
+    /// a new request must queue, not be refused ("0 running and 1 waiting"
+    /// was the refusal before places were counted).
+    #[tokio::test]
+    async fn a_slot_handed_to_a_waiter_does_not_refuse_the_next_request() {
+        use futures::FutureExt;
+        let a = Arc::new(Admission::new(1, 1));
+        let s1 = a.admit().await.unwrap();
+        let a2 = a.clone();
+        let waiter = tokio::spawn(async move { a2.admit().await.map(|_| ()) });
+        while a.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The permit goes to the waiter; its task has not run since.
+        drop(s1);
+        assert_eq!((a.running(), a.waiting()), (0, 1));
+        assert!(!a.full());
+        let next = a.admit().now_or_never();
+        assert!(
+            next.is_none(),
+            "refused or admitted at once: {:?}",
+            next.map(|r| r.map(|_| ()))
+        );
+        waiter.await.unwrap().unwrap();
+        assert_eq!((a.running(), a.waiting(), a.full()), (0, 0, false));
     }
 
     #[tokio::test]

@@ -26,7 +26,7 @@
 
 use super::admission::Admission;
 use crate::cluster::proto::{NodeAction, NodeStatus, WireNodeMetrics, WireNodeState};
-use crate::cluster::{CallContext, NodeApi, NodeAudio, NodeStream};
+use crate::cluster::{AudioBody, CallContext, NodeApi, NodeAudio, NodeStream};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -274,9 +274,7 @@ impl WorkerNode {
                 ModelState::Loading => (WireNodeState::Loading, None),
                 ModelState::Failed(r) => (WireNodeState::Error, Some(r)),
                 ModelState::Ready => {
-                    let full =
-                        self.admission.saturated() && self.admission.waiting() >= self.admission.queue_size();
-                    if full {
+                    if self.admission.full() {
                         (WireNodeState::Busy, None)
                     } else {
                         (WireNodeState::Ready, None)
@@ -467,7 +465,7 @@ impl WorkerNode {
             content_type: encoded.content_type,
             sample_rate: encoded.sample_rate,
             duration: encoded.duration,
-            bytes: Bytes::from(encoded.bytes),
+            body: AudioBody::Whole(Bytes::from(encoded.bytes)),
             queue_time,
             inference_time,
         })

@@ -1,10 +1,12 @@
 //! Cluster behaviour with real processes: registration, spreading by policy,
 //! node actions, failover after `kill -9`, offline detection, re-registration
-//! after a gateway restart, graceful worker shutdown, the cluster token and
-//! the per-node rate limit.
+//! after a gateway restart, graceful worker shutdown, the cluster token,
+//! the per-node rate limit, and a registration under a node id a live node
+//! holds (refused, never taken over).
 
 use crate::common::{
-    Cluster, FAST_REGISTRY, Server, TOKEN, cluster_lock, error_code, eventually, http, parse_wav,
+    Cluster, FAST_REGISTRY, Server, TOKEN, cluster_lock, error_code, eventually, gateway_yaml, http,
+    parse_wav, worker_yaml, write,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -408,4 +410,105 @@ async fn the_node_rate_limit_answers_429_naming_the_node_layer() {
             .status(),
         200
     );
+}
+
+/// Two advertised addresses whose node ids are the same: ids are 32 bits of
+/// FNV-1a of the address (`gateway::node_id_for`), and these two collide
+/// (found by a search over `http://127.0.0.1:9/n<i>`).
+const SAME_ID: [&str; 2] = ["http://127.0.0.1:9/n78696", "http://127.0.0.1:9/n110354"];
+const THE_ID: &str = "openvoice-7d9afcd4";
+
+async fn gateway_nodes(c: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
+    let v: Value = c
+        .get(format!("{base}/api/v3/nodes"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["nodes"].as_array().cloned()
+}
+
+/// Issue 16 item 9: a second worker must never take over the node id of a
+/// live first one (it would get the first's requests, breaker and state).
+/// Registrations under an id that a live node at another address holds are
+/// refused with `409 invalid_node_state`, from a hand-made request and from
+/// a real worker alike; the holder keeps its id; once it is offline the id
+/// is free and the second worker registers under it.
+#[tokio::test]
+async fn a_registration_under_an_id_a_live_node_holds_is_refused() {
+    let _g = cluster_lock().lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw_cfg = write(
+        dir.path(),
+        "gateway.yaml",
+        &gateway_yaml(&dir.path().join("data"), FAST_REGISTRY, ""),
+    );
+    let gw = Server::start(&["gateway", "--config", &gw_cfg]);
+    let w_cfg = write(dir.path(), "worker.yaml", &worker_yaml(&gw.base, ""));
+    let mut first = Server::start(&["worker", "--config", &w_cfg, "--advertise-url", SAME_ID[0]]);
+    let c = http();
+    eventually(
+        Duration::from_secs(60),
+        "the first worker to register",
+        || async {
+            let n = gateway_nodes(&c, &gw.base).await?;
+            n.iter()
+                .any(|n| n["id"] == THE_ID && n["endpoint"] == SAME_ID[0])
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A registration from the other address, by hand.
+    let r = c
+        .post(format!("{}/cluster/v1/register", gw.base))
+        .header("x-cluster-token", TOKEN)
+        .json(&json!({
+            "protocol": 1, "endpoint": SAME_ID[1], "engine": "openvoice", "info": null,
+            "capacity": 4, "queue_size": 0, "weight": 1, "labels": {}, "version": "test",
+            "state": "ready", "reason": null, "metrics": {}
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, body) = error_code(r).await;
+    assert_eq!((status, code.as_str()), (409, "invalid_node_state"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(SAME_ID[0]),
+        "the refusal names the holder: {body}"
+    );
+
+    // A real worker at that address.
+    let second = Server::start(&["worker", "--config", &w_cfg, "--advertise-url", SAME_ID[1]]);
+    eventually(
+        Duration::from_secs(30),
+        "the second worker to be refused",
+        || async { second.logs().contains("cannot register under it").then_some(()) },
+    )
+    .await;
+    let n = gateway_nodes(&c, &gw.base).await.unwrap();
+    let holders: Vec<&Value> = n.iter().filter(|n| n["id"] == THE_ID).collect();
+    assert_eq!(holders.len(), 1, "{n:?}");
+    assert_eq!(holders[0]["endpoint"], SAME_ID[0], "{n:?}");
+    assert_ne!(holders[0]["state"], "offline", "{n:?}");
+    assert!(!n.iter().any(|n| n["endpoint"] == SAME_ID[1]), "{n:?}");
+
+    // The holder dies: once it is offline the id is free again.
+    first.kill9();
+    eventually(
+        Duration::from_secs(30),
+        "the second worker to register under the freed id",
+        || async {
+            let n = gateway_nodes(&c, &gw.base).await?;
+            n.iter()
+                .any(|n| n["id"] == THE_ID && n["endpoint"] == SAME_ID[1])
+                .then_some(())
+        },
+    )
+    .await;
 }
