@@ -349,10 +349,18 @@ async fn ready_nodes(base: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The driver's HTTP client. Idle pooled connections are dropped after 5 s:
+/// the server closes a keep-alive connection that has been idle for its
+/// `server.header_read_timeout` (10 s; the deadline for the next request's
+/// head starts when the previous answer is done), and a client that keeps
+/// idle connections longer (reqwest's default is 90 s) may send a request
+/// on one in the instant the server closes it — a transport error that no
+/// server could avoid (RFC 9112 §9.3.1: the client may retry it).
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(180))
         .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
 }

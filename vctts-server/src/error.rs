@@ -566,6 +566,40 @@ mod tests {
         assert_eq!(h["x-ratelimit-layer"], "ip");
     }
 
+    /// The service layer returns core errors: a core `rate_limited` (the
+    /// node layer's refusal in routing) renders exactly as the HTTP
+    /// limiter's `ApiError::rate_limited` — same status, headers and body.
+    #[tokio::test]
+    async fn a_core_rate_limit_renders_like_the_http_one() {
+        let info = RateLimitInfo {
+            layer: LimitLayer::Node,
+            retry_after: Duration::from_millis(1500),
+            limit_rpm: 2,
+            remaining: 0,
+        };
+        let core: ApiError = Error::RateLimited {
+            layer: info.layer,
+            retry_after: info.retry_after,
+            limit_rpm: info.limit_rpm,
+            remaining: info.remaining,
+        }
+        .into();
+        let (a, b) = (core.into_response(), ApiError::rate_limited(info).into_response());
+        assert_eq!(a.status(), b.status());
+        assert_eq!(a.headers(), b.headers());
+        assert_eq!(a.headers()["ratelimit-limit"], "2");
+        let body = |r: Response| async move { axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap() };
+        let (a, b) = (body(a).await, body(b).await);
+        assert_eq!(a, b);
+        let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        let details = v["error"]["details"].as_object().unwrap();
+        assert_eq!(details["layer"], "node");
+        assert!(
+            !details.contains_key("limit_rpm") && !details.contains_key("remaining"),
+            "the header figures stay out of the body: {details:?}"
+        );
+    }
+
     #[test]
     fn errors_take_openai_shape_and_status() {
         let obj = ErrorObject {

@@ -6,6 +6,14 @@
 //! shape (unknown field, wrong type, missing field) is `422 invalid_input`
 //! naming the problem. The limit comes from the [`BodyLimit`] extension (set
 //! per router), else [`DEFAULT_JSON_LIMIT`].
+//!
+//! Invariant: a body over its limit by at most [`DRAIN_LIMIT`] bytes is read
+//! to its end (and dropped) before the `413` answer. Answering while the
+//! client is still sending leaves unread data on the connection, which the
+//! server then closes with a reset: the client sees a broken pipe, sometimes
+//! before it has read the `413`, or on its next request on that connection
+//! (the reliability suite's occasional transport errors). Larger bodies are
+//! refused at once.
 
 use crate::error::{ApiError, WireError};
 use axum::body::Body;
@@ -43,7 +51,25 @@ pub fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
-/// Reads a body up to `limit` bytes.
+/// How far past its limit a body is still read (and dropped) before the
+/// `413` answer, so the connection stays usable (see the module docs).
+pub const DRAIN_LIMIT: u64 = 8 << 20;
+
+/// Reads and drops the rest of a body, at most `budget` bytes; whether it
+/// reached the end.
+async fn drain(stream: &mut axum::body::BodyDataStream, mut budget: u64) -> bool {
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return false };
+        match budget.checked_sub(chunk.len() as u64) {
+            Some(left) => budget = left,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Reads a body up to `limit` bytes; a longer one is `413
+/// payload_too_large`, answered after reading up to [`DRAIN_LIMIT`] more.
 pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
     let mut out = BytesMut::new();
     let mut stream = body.into_data_stream();
@@ -51,6 +77,9 @@ pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
         let chunk =
             chunk.map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
         if (out.len() + chunk.len()) as u64 > limit {
+            let past = (out.len() + chunk.len()) as u64 - limit;
+            drop(out);
+            drain(&mut stream, DRAIN_LIMIT.saturating_sub(past)).await;
             return Err(WireError::PayloadTooLarge { limit }.into());
         }
         out.extend_from_slice(&chunk);
@@ -141,6 +170,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.parse::<u64>().ok())
         {
             if len > limit {
+                if len - limit <= DRAIN_LIMIT {
+                    drain(&mut req.into_body().into_data_stream(), len).await;
+                }
                 return Err(WireError::PayloadTooLarge { limit }.into());
             }
         }
@@ -232,6 +264,29 @@ mod tests {
         let e = read_body(Body::from(vec![0u8; 11]), 10).await.unwrap_err();
         assert_eq!(e.code(), "payload_too_large");
         assert_eq!(read_body(Body::from(vec![0u8; 10]), 10).await.unwrap().len(), 10);
+    }
+
+    /// A body a little over its limit is read to its end before the 413 (the
+    /// connection stays usable); one far over it is not read further.
+    #[tokio::test]
+    async fn a_body_over_its_limit_is_drained_within_a_bound() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let body = |chunks: usize, read: Arc<AtomicUsize>| {
+            Body::from_stream(futures::stream::iter((0..chunks).map(move |_| {
+                read.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 1 << 20]))
+            })))
+        };
+        let read = Arc::new(AtomicUsize::new(0));
+        let e = read_body(body(4, read.clone()), 1 << 20).await.unwrap_err();
+        assert_eq!(e.code(), "payload_too_large");
+        assert_eq!(read.load(Ordering::SeqCst), 4, "read to the end");
+        let read = Arc::new(AtomicUsize::new(0));
+        let e = read_body(body(64, read.clone()), 1 << 20).await.unwrap_err();
+        assert_eq!(e.code(), "payload_too_large");
+        let n = read.load(Ordering::SeqCst);
+        assert!((8..=11).contains(&n), "stopped near the drain bound: {n} chunks");
     }
 }
 
