@@ -5,7 +5,8 @@
 //! Markdown section (figures and verdicts) for `docs/RELIABILITY.md`.
 //!
 //! Stress: for each topology (a gateway with two OpenVoice workers, and
-//! standalone) a warm-up at the highest concurrency, then `--requests`
+//! standalone) a warm-up at the highest concurrency (then the servers' log
+//! rings are filled, so the RSS baseline has them at their bound), then `--requests`
 //! requests of a seeded mix (synthesis whole, streamed, batched as JSON and
 //! ZIP, the OpenAI endpoint, voice CRUD with extraction on the fixture tone
 //! color converter, health, metrics, and many bad inputs) in phases of
@@ -356,6 +357,17 @@ async fn ready_nodes(base: &str) -> usize {
 /// idle connections longer (reqwest's default is 90 s) may send a request
 /// on one in the instant the server closes it — a transport error that no
 /// server could avoid (RFC 9112 §9.3.1: the client may retry it).
+/// Sends `n` voice-list requests (each logged once at INFO by every server
+/// on its path) at concurrency 32; their statuses are not counted.
+async fn fill_log_ring(c: &reqwest::Client, base: &str, n: usize) {
+    eprintln!("stress: filling the servers' log rings ({n} logged requests)");
+    futures::stream::iter(0..n)
+        .for_each_concurrent(32, |_| async move {
+            let _ = c.get(format!("{base}/api/v3/voices?limit=1")).send().await;
+        })
+        .await;
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(180))
@@ -1145,6 +1157,11 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
             e.millis.extend(v.millis);
         }
     }
+    // Bounded buffers at their bound before the baseline: the in-memory log
+    // ring keeps the last `RING_CAPACITY` records (one per logged request),
+    // so a baseline taken with it part-full counts its filling as growth.
+    // Cheap logged requests (a voice list) fill it; they are not counted.
+    fill_log_ring(&c, &base, vctts_server::logs::RING_CAPACITY + 100).await;
     let before: Vec<u64> = procs.iter().map(|(_, pid, _)| rss(*pid)).collect();
     let start = Instant::now();
     let until = start + o.duration;
