@@ -323,6 +323,31 @@ fn with_cuda(
     )))
 }
 
+/// Fresh options for session runs: a run given them stops early (with an
+/// error) once [`terminate`](ort::session::RunOptions::terminate) is called on
+/// them, from any thread. The flag stays set, so each request gets its own.
+pub fn run_options() -> Result<ort::session::RunOptions> {
+    environment()?;
+    ort::session::RunOptions::new().map_err(|e| Error::Runtime(format!("run options: {e}")))
+}
+
+/// A [`run_options`] terminated when `control` is cancelled, for as long as
+/// the returned guard lives: cancelling a request stops the model run under
+/// way instead of waiting for it to end.
+pub fn cancellable_run(
+    control: &vctts_core::SynthesisControl,
+) -> Result<(
+    std::sync::Arc<ort::session::RunOptions>,
+    vctts_core::CancelHookGuard,
+)> {
+    let options = std::sync::Arc::new(run_options()?);
+    let hook = options.clone();
+    let guard = control.on_cancel(std::sync::Arc::new(move || {
+        let _ = hook.terminate();
+    }));
+    Ok((options, guard))
+}
+
 /// A job for a pool thread: gets the thread's state.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 

@@ -179,6 +179,9 @@ struct ThreadState {
     shared: Arc<Shared>,
     base: Vec<ort::session::Session>,
     converter: Option<Converter>,
+    /// Options of the runs of the job under way: its own per request, so
+    /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
+    run: Arc<ort::session::RunOptions>,
 }
 
 /// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
@@ -500,7 +503,20 @@ impl ThreadState {
             shared,
             base,
             converter,
+            run: Arc::new(crate::runtime::run_options()?),
         })
+    }
+
+    /// Gives the job that starts its own run options, terminated when
+    /// `control` is cancelled: a dropped request stops inside the sentence
+    /// being synthesized, not after it.
+    fn arm(&mut self, control: &SynthesisControl) -> Result<vctts_core::CancelHookGuard> {
+        let (options, guard) = crate::runtime::cancellable_run(control)?;
+        if let Some(c) = self.converter.as_mut() {
+            c.set_run_options(options.clone());
+        }
+        self.run = options;
+        Ok(guard)
     }
 
     /// Speaks one sentence with the base voice.
@@ -521,7 +537,15 @@ impl ThreadState {
             return Ok(Vec::new());
         }
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
-        piper::run_vits(&mut self.base[voice], v, &ids.ids, scales, speaker, noise_seed)
+        piper::run_vits(
+            &mut self.base[voice],
+            &self.run,
+            v,
+            &ids.ids,
+            scales,
+            speaker,
+            noise_seed,
+        )
     }
 
     /// The base voice's own tone color, measured once and cached.
@@ -758,7 +782,13 @@ impl Engine for OpenVoiceEngine {
         }
         let pool = self.pool()?;
         let audio = reference.audio.clone();
-        let tone = pool.run(move |t: &mut ThreadState| t.extract(audio)).await?;
+        let tone = pool
+            .run(move |t: &mut ThreadState| {
+                // Fresh run options: a cancelled request before must not stop this one.
+                let _armed = t.arm(&SynthesisControl::new())?;
+                t.extract(audio)
+            })
+            .await?;
         Ok(VoiceProfile {
             engine: EngineKind::OpenVoice,
             format_version: PROFILE_VERSION,
@@ -785,18 +815,21 @@ impl Engine for OpenVoiceEngine {
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            let _armed = t.arm(&control)?;
             let mut out: Option<Audio> = None;
-            t.run_plan(&plan, &mut |a, _| {
+            let ran = t.run_plan(&plan, &mut |a, _| {
                 let go_on = control.advance(&a);
                 match &mut out {
                     Some(o) => o.append(&a),
                     None => out = Some(a),
                 }
                 go_on
-            })?;
+            });
+            // A terminated run fails; that failure is the cancellation.
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            ran?;
             out.ok_or(Error::EmptyText)
         })
         .await
@@ -810,8 +843,30 @@ impl Engine for OpenVoiceEngine {
         let plan = self.plan(request, profile, true)?;
         let pool = self.pool()?;
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
+        // A reader that goes away cancels the stream's control, which
+        // terminates the model run under way (not only the next sentence).
+        let control = SynthesisControl::new();
+        let (finished, watch_done) = tokio::sync::oneshot::channel::<()>();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (watch_tx, watch_control) = (tx.clone(), control.clone());
+            rt.spawn(async move {
+                tokio::select! {
+                    _ = watch_tx.closed() => watch_control.cancel(),
+                    _ = watch_done => {}
+                }
+            });
+        }
         let done = pool.submit(move |t: &mut ThreadState| {
-            stream_plan(t, &plan, &tx);
+            // Dropped when the job ends (or is dropped unrun): the watcher then
+            // lets go of its sender, so the reader sees the end of the stream.
+            let _finished = finished;
+            let armed = t.arm(&control);
+            match armed {
+                Ok(_armed) => stream_plan(t, &plan, &tx),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            }
             Ok(())
         })?;
         drop(done);
