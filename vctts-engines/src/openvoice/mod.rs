@@ -182,6 +182,10 @@ struct ThreadState {
     /// Options of the runs of the job under way: its own per request, so
     /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
     run: Arc<ort::session::RunOptions>,
+    /// The same for the job's last sentence, which also shrinks the arena.
+    run_last: Arc<ort::session::RunOptions>,
+    /// Whether the sentence being made is the job's last.
+    last_sentence: bool,
 }
 
 /// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
@@ -504,19 +508,24 @@ impl ThreadState {
             base,
             converter,
             run: Arc::new(crate::runtime::run_options()?),
+            run_last: Arc::new(crate::runtime::shrinking_run_options()?),
+            last_sentence: false,
         })
     }
 
     /// Gives the job that starts its own run options, terminated when
     /// `control` is cancelled: a dropped request stops inside the sentence
     /// being synthesized, not after it.
-    fn arm(&mut self, control: &SynthesisControl) -> Result<vctts_core::CancelHookGuard> {
-        let (options, guard) = crate::runtime::cancellable_run(control)?;
+    fn arm(&mut self, control: &SynthesisControl) -> Result<[vctts_core::CancelHookGuard; 2]> {
+        let (options, guard) = crate::runtime::cancellable_run(control, false)?;
+        let (last, last_guard) = crate::runtime::cancellable_run(control, true)?;
         if let Some(c) = self.converter.as_mut() {
             c.set_run_options(options.clone());
         }
         self.run = options;
-        Ok(guard)
+        self.run_last = last;
+        self.last_sentence = false;
+        Ok([guard, last_guard])
     }
 
     /// Speaks one sentence with the base voice.
@@ -537,9 +546,15 @@ impl ThreadState {
             return Ok(Vec::new());
         }
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
+        // The job's last sentence gives the arena's unused regions back.
+        let options = if self.last_sentence {
+            &self.run_last
+        } else {
+            &self.run
+        };
         piper::run_vits(
             &mut self.base[voice],
-            &self.run,
+            options,
             v,
             &ids.ids,
             scales,
@@ -632,6 +647,7 @@ impl ThreadState {
             let utterances = phonemes
                 .get(i)
                 .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
+            self.last_sentence = i + 1 == n;
             // Piper speaks each espeak-ng utterance as one model input.
             let mut samples = Vec::new();
             for p in utterances {
