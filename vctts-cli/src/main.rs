@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vctts::{CloneVoice, Speech, StoreExt, Tts, VoiceChoice};
 use vctts_core::{EngineKind, Error, VoiceId};
-use vctts_engines::audio::encoders::{StreamEncoder, encode_all};
+use vctts_engines::audio::encoders::StreamEncoder;
 use vctts_engines::audio::format::AudioFormat;
 use vctts_engines::catalog::{self, EngineOptions};
 
@@ -342,9 +342,13 @@ async fn synth(cli: &Cli, a: &SynthArgs) -> vctts_core::Result<()> {
     Ok(())
 }
 
-/// Pulls the stream and writes it: chunk by chunk through a stream encoder
-/// (`stream`), or collected and encoded whole (exact headers). Returns the
-/// seconds of audio and its sample rate.
+/// Pulls the stream and writes it chunk by chunk as the engine makes it, so
+/// memory stays flat whatever the length of the text: a `--stream` output
+/// through a stream encoder (sent at once), a file through
+/// [`StreamEncoder::file`], whose output equals the whole clip's encoding
+/// (a WAV's sizes are written into its header by [`output::Output::finish`];
+/// compressed formats hold only their coded frames until the end). Returns
+/// the seconds of audio and its sample rate.
 async fn write_speech(
     stream: &mut vctts::stream::AccountedStream,
     out: &mut output::Output,
@@ -355,30 +359,31 @@ async fn write_speech(
     let mut seconds = 0.0f32;
     let mut rate = 0u32;
     let mut encoder: Option<StreamEncoder> = None;
-    let mut whole: Option<vctts_core::Audio> = None;
     while let Some(chunk) = stream.next_chunk().await {
         let chunk = chunk?;
+        if encoder.is_some() && chunk.audio.sample_rate != rate {
+            return Err(Error::Internal(format!(
+                "the engine changed its rate mid-stream ({rate} Hz, then {} Hz)",
+                chunk.audio.sample_rate
+            )));
+        }
         rate = chunk.audio.sample_rate;
         seconds += chunk.audio.duration().as_secs_f32();
         progress.made(seconds);
-        if streaming {
-            if encoder.is_none() {
-                encoder = Some(StreamEncoder::new(format, rate, None)?);
-            }
-            if let Some(enc) = encoder.as_mut() {
-                out.write(&enc.push(&chunk.audio.samples)?)?;
-            }
-        } else {
-            match &mut whole {
-                Some(all) => all.append(&chunk.audio),
-                None => whole = Some(chunk.audio),
-            }
+        if encoder.is_none() {
+            encoder = Some(if streaming {
+                StreamEncoder::new(format, rate, None)?
+            } else {
+                StreamEncoder::file(format, rate, None)?
+            });
+        }
+        if let Some(enc) = encoder.as_mut() {
+            out.write(&enc.push(&chunk.audio.samples)?)?;
         }
     }
-    match (encoder, whole) {
-        (Some(enc), _) => out.write(&enc.finish()?)?,
-        (None, Some(audio)) => out.write(&encode_all(&audio, format, None)?)?,
-        (None, None) => return Err(Error::Inference("the engine returned no audio".into())),
+    match encoder {
+        Some(enc) => out.write(&enc.finish()?)?,
+        None => return Err(Error::Inference("the engine returned no audio".into())),
     }
     Ok((seconds, rate))
 }

@@ -2,8 +2,10 @@
 //!
 //! Invariants:
 //! - a whole (non-streamed) file appears atomically: the bytes go to a hidden
-//!   `.NAME.XXXX.part` beside it, are synced, then renamed; on any failure the
-//!   `.part` is removed, so nothing half-written is ever left behind;
+//!   `.NAME.XXXX.part` beside it as they are made (memory stays flat), a
+//!   WAV's header gets its real sizes, the file is synced, then renamed; on
+//!   any failure the `.part` is removed, so nothing half-written is ever left
+//!   behind;
 //! - a streamed file (`--stream`) is written in place as chunks arrive (so it
 //!   can be played while it grows) and removed again if synthesis fails;
 //!   a streamed WAV gets its real sizes written into the header at the end;
@@ -147,7 +149,9 @@ impl Output {
     pub fn finish(self) -> Result<()> {
         match self {
             Self::Stdout(_) => Ok(()),
-            Self::Atomic { path, tmp } => {
+            Self::Atomic { path, mut tmp } => {
+                // Written as it was made, a WAV states unknown sizes until here.
+                fix_streamed_wav(tmp.as_file_mut()).map_err(|e| io_error(&path, without_path(e)))?;
                 tmp.as_file().sync_all().map_err(|e| io_error(&path, e))?;
                 // On failure the NamedTempFile inside the error is dropped,
                 // which removes the .part.
@@ -285,6 +289,33 @@ mod tests {
             let whole = encode_all(&vctts_core::Audio::new(all.clone(), 22_050), format, None).unwrap();
             let streamed = std::fs::read(&path).unwrap();
             assert_eq!(streamed, whole, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_written_as_it_is_made_equals_the_whole_encoding() {
+        // What `vctts synth` does without --stream: pieces go to the hidden
+        // file as they come, and the finished file is the whole clip's.
+        let dir = tempfile::tempdir().unwrap();
+        let pieces: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                (0..(3000 + 977 * k))
+                    .map(|i| ((i * (k + 1)) as f32 * 0.007).sin() * 0.6)
+                    .collect()
+            })
+            .collect();
+        let all: Vec<f32> = pieces.concat();
+        for format in AudioFormat::ALL {
+            let path = dir.path().join(format!("whole.{}", format.extension()));
+            let mut out = Output::open(&path, false).unwrap();
+            let mut enc = StreamEncoder::file(format, 22_050, None).unwrap();
+            for p in &pieces {
+                out.write(&enc.push(p).unwrap()).unwrap();
+            }
+            out.write(&enc.finish().unwrap()).unwrap();
+            out.finish().unwrap();
+            let whole = encode_all(&vctts_core::Audio::new(all.clone(), 22_050), format, None).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), whole, "{format:?}");
         }
     }
 

@@ -10,6 +10,8 @@
 //! - [`Engine::synthesize_with`] checks its [`SynthesisControl`] between
 //!   sentences: once cancelled it stops before the next sentence and answers
 //!   [`Error::Cancelled`]; the audio it made is counted on the control either way.
+//!   An engine that can stop a model run midway registers a cancel hook
+//!   ([`SynthesisControl::on_cancel`]) for the length of the run.
 
 use crate::audio::{Audio, AudioChunk};
 use crate::error::{Error, Result};
@@ -159,17 +161,56 @@ pub trait Engine: Send + Sync {
 }
 
 /// The caller's hold on one whole synthesis: a cancel flag the engine reads
-/// between sentences, and the audio made so far (what the engine actually
-/// did, cancelled work included). Clones share the same state.
+/// between sentences, hooks that stop work already running (an engine
+/// registers one around each model run, e.g. ONNX Runtime's run
+/// termination), and the audio made so far (what the engine actually did,
+/// cancelled work included). Clones share the same state.
 #[derive(Debug, Clone, Default)]
 pub struct SynthesisControl {
     inner: Arc<ControlState>,
 }
 
-#[derive(Debug, Default)]
+/// What [`SynthesisControl::on_cancel`] calls.
+pub type CancelHook = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
 struct ControlState {
     cancelled: AtomicBool,
     produced_us: AtomicU64,
+    hooks: std::sync::Mutex<Vec<(u64, CancelHook)>>,
+    next_hook: AtomicU64,
+}
+
+impl std::fmt::Debug for ControlState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlState")
+            .field("cancelled", &self.cancelled)
+            .field("produced_us", &self.produced_us)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlState {
+    fn hooks(&self) -> std::sync::MutexGuard<'_, Vec<(u64, CancelHook)>> {
+        // A hook never panics while the lock is held (they run outside it).
+        self.hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A registered cancel hook; dropping it unregisters the hook.
+#[must_use = "the hook is unregistered when this guard is dropped"]
+#[derive(Debug)]
+pub struct CancelHookGuard {
+    inner: Arc<ControlState>,
+    id: u64,
+}
+
+impl Drop for CancelHookGuard {
+    fn drop(&mut self) {
+        self.inner.hooks().retain(|(id, _)| *id != self.id);
+    }
 }
 
 impl SynthesisControl {
@@ -178,14 +219,42 @@ impl SynthesisControl {
         Self::default()
     }
 
-    /// Asks the engine to stop before its next sentence.
+    /// Asks the engine to stop: before its next sentence, and, through the
+    /// registered hooks, inside the model run going on now.
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::Release);
+        let hooks: Vec<CancelHook> = self.inner.hooks().iter().map(|(_, h)| h.clone()).collect();
+        for hook in hooks {
+            hook();
+        }
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Registers `hook`, called by [`cancel`](Self::cancel) (at once if the
+    /// control is already cancelled) until the guard is dropped. A hook may be
+    /// called more than once and must not block.
+    pub fn on_cancel(&self, hook: CancelHook) -> CancelHookGuard {
+        let id = self.inner.next_hook.fetch_add(1, Ordering::Relaxed);
+        self.inner.hooks().push((id, hook.clone()));
+        // Registered before this check, so a concurrent cancel calls it
+        // either there or here.
+        if self.is_cancelled() {
+            hook();
+        }
+        CancelHookGuard {
+            inner: self.inner.clone(),
+            id,
+        }
+    }
+
+    /// How many cancel hooks are registered now (a model run under way, for
+    /// an engine that registers one per run).
+    pub fn hooks_registered(&self) -> usize {
+        self.inner.hooks().len()
     }
 
     /// Counts a finished piece of audio.
@@ -290,11 +359,40 @@ impl AudioStreamSender {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Resolves once the reader has gone away (for a watcher that stops the
+    /// work in progress).
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cancel_calls_the_hooks_registered_now_and_only_those() {
+        let c = SynthesisControl::new();
+        let calls = Arc::new(AtomicU64::new(0));
+        let hook = |calls: &Arc<AtomicU64>| -> CancelHook {
+            let calls = calls.clone();
+            Arc::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let gone = c.on_cancel(hook(&calls));
+        drop(gone);
+        let kept = c.on_cancel(hook(&calls));
+        assert_eq!(c.hooks_registered(), 1);
+        c.clone().cancel();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        drop(kept);
+        assert_eq!(c.hooks_registered(), 0);
+        // Registered after the cancel: called at once.
+        let _late = c.on_cancel(hook(&calls));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn engine_kind_parse_display_serde() {

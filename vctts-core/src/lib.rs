@@ -40,7 +40,8 @@ pub mod voice;
 
 pub use audio::{Audio, AudioChunk};
 pub use engine::{
-    AudioStream, AudioStreamSender, Engine, EngineInfo, EngineKind, ModelState, SynthesisControl,
+    AudioStream, AudioStreamSender, CancelHook, CancelHookGuard, Engine, EngineInfo, EngineKind, ModelState,
+    SynthesisControl,
 };
 pub use error::{Blame, Error, ErrorSpec, Result};
 pub use language::Language;

@@ -323,6 +323,54 @@ fn with_cuda(
     )))
 }
 
+/// Fresh options for session runs: a run given them stops early (with an
+/// error) once [`terminate`](ort::session::RunOptions::terminate) is called on
+/// them, from any thread. The flag stays set, so each request gets its own.
+pub fn run_options() -> Result<ort::session::RunOptions> {
+    environment()?;
+    ort::session::RunOptions::new().map_err(|e| Error::Runtime(format!("run options: {e}")))
+}
+
+/// [`run_options`] that also hand the regions of the CPU arena left unused
+/// back to the system at the end of the run. Given to the last run of a
+/// request, they keep a server's memory at what its work needs instead of
+/// the size of the largest request it ever had (measured: 213 MB between
+/// requests instead of 430 MB); given to every run, they would cost a page
+/// fault per arena page per sentence (4× the system CPU time of a long text).
+pub fn shrinking_run_options() -> Result<ort::session::RunOptions> {
+    let mut options = run_options()?;
+    options
+        .set(ARENA_SHRINKAGE.0, ARENA_SHRINKAGE.1)
+        .map_err(|e| Error::Runtime(format!("run options: {e}")))?;
+    Ok(options)
+}
+
+/// ONNX Runtime's run option that shrinks the CPU arena after a run.
+pub const ARENA_SHRINKAGE: (&str, &str) = ("memory.enable_memory_arena_shrinkage", "cpu:0");
+
+/// Run options terminated when `control` is cancelled, for as long as
+/// the returned guard lives: cancelling a request stops the model run under
+/// way instead of waiting for it to end. `shrink` picks
+/// [`shrinking_run_options`].
+pub fn cancellable_run(
+    control: &vctts_core::SynthesisControl,
+    shrink: bool,
+) -> Result<(
+    std::sync::Arc<ort::session::RunOptions>,
+    vctts_core::CancelHookGuard,
+)> {
+    let options = std::sync::Arc::new(if shrink {
+        shrinking_run_options()?
+    } else {
+        run_options()?
+    });
+    let hook = options.clone();
+    let guard = control.on_cancel(std::sync::Arc::new(move || {
+        let _ = hook.terminate();
+    }));
+    Ok((options, guard))
+}
+
 /// A job for a pool thread: gets the thread's state.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 

@@ -198,6 +198,59 @@ async fn dropping_a_stream_stops_it_and_frees_the_thread() {
     assert!(!a.is_empty());
 }
 
+/// One sentence of about 350 characters: a single model run of several seconds.
+const LONG_SENTENCE: &str = "The old lighthouse keeper climbed the winding stairs every single evening, \
+counting each of the worn stone steps aloud while the wind pressed against the narrow windows, and from \
+the top he could see the harbour lights, the fishing boats coming slowly home, and the long grey road \
+that wound along the cliffs towards the village where nobody remembered the lamp ever failing.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_request_terminates_the_run_under_way() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = models(false);
+    let e = engine(dir.path(), 1).await;
+    let control = vctts_core::SynthesisControl::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    // Cancel from another thread as soon as the job has armed its run
+    // options (its cancel hook is registered), i.e. while the one sentence
+    // is being synthesized.
+    let canceller = {
+        let (control, finished) = (control.clone(), finished.clone());
+        std::thread::spawn(move || {
+            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            control.cancel();
+        })
+    };
+    let result = e.synthesize_with(&quiet(LONG_SENTENCE), None, &control).await;
+    finished.store(true, Ordering::Release);
+    canceller.join().unwrap();
+    assert_eq!(result.unwrap_err().code(), "cancelled");
+    // Stopping only between sentences would have finished (and counted) it.
+    assert_eq!(control.produced_total(), std::time::Duration::ZERO);
+    assert_eq!(control.hooks_registered(), 0, "the job let go of its hook");
+    // The thread is free and its next request runs with fresh options.
+    let a = e.synthesize(&quiet("Still here."), None).await.unwrap();
+    assert!(!a.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_stopped_mid_sentence_lets_go_and_frees_the_thread() {
+    let dir = models(false);
+    let e = engine(dir.path(), 1).await;
+    // A short first sentence, then one long one: the reader leaves after the
+    // first chunk, while the long run is under way or queued behind it.
+    let text = format!("Hello there. {LONG_SENTENCE}");
+    let mut s = e.synthesize_stream(&quiet(&text), None).await.unwrap();
+    let first = s.next_chunk().await.unwrap().unwrap();
+    assert_eq!(first.index, 0);
+    // `stop` returns once the producer has let go of the stream.
+    s.stop().await;
+    let a = e.synthesize(&quiet("Still here."), None).await.unwrap();
+    assert!(!a.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_clear_errors() {
     let dir = models(false);

@@ -69,6 +69,8 @@ pub struct Converter {
     seed_input: bool,
     /// Whether the same generator state always gives the same output.
     follows_seed: bool,
+    /// Options of every run (their terminate flag stops a cancelled request).
+    run_options: std::sync::Arc<ort::session::RunOptions>,
 }
 
 fn ort_err(what: &'static str) -> impl Fn(ort::Error) -> Error {
@@ -110,7 +112,14 @@ impl Converter {
             noise_channels,
             seed_input,
             follows_seed,
+            run_options: std::sync::Arc::new(crate::runtime::run_options()?),
         })
+    }
+
+    /// The options the next runs use (the engine gives each request its own,
+    /// so that cancelling one terminates its run and nothing else).
+    pub fn set_run_options(&mut self, options: std::sync::Arc<ort::session::RunOptions>) {
+        self.run_options = options;
     }
 
     /// Whether a seeded generator fixes the conversion's output (a `noise`
@@ -221,38 +230,47 @@ impl Converter {
             (Some(c), Some(noise)) => {
                 let noise = Tensor::from_array(([1usize, c, frames], noise)).map_err(&e)?;
                 self.clone
-                    .run(ort::inputs![
-                        "audio" => audio,
-                        "audio_length" => length,
-                        "src_tone" => src,
-                        "dest_tone" => dest,
-                        "tau" => tau,
-                        NOISE_INPUT => noise
-                    ])
+                    .run_with_options(
+                        ort::inputs![
+                            "audio" => audio,
+                            "audio_length" => length,
+                            "src_tone" => src,
+                            "dest_tone" => dest,
+                            "tau" => tau,
+                            NOISE_INPUT => noise
+                        ],
+                        &self.run_options,
+                    )
                     .map_err(&e)?
             }
             (None, None) if self.seed_input => {
                 let seed = Tensor::from_array(([1usize], vec![seed])).map_err(&e)?;
                 self.clone
-                    .run(ort::inputs![
-                        "audio" => audio,
-                        "audio_length" => length,
-                        "src_tone" => src,
-                        "dest_tone" => dest,
-                        "tau" => tau,
-                        super::noise::SEED_INPUT => seed
-                    ])
+                    .run_with_options(
+                        ort::inputs![
+                            "audio" => audio,
+                            "audio_length" => length,
+                            "src_tone" => src,
+                            "dest_tone" => dest,
+                            "tau" => tau,
+                            super::noise::SEED_INPUT => seed
+                        ],
+                        &self.run_options,
+                    )
                     .map_err(&e)?
             }
             (None, None) => self
                 .clone
-                .run(ort::inputs![
-                    "audio" => audio,
-                    "audio_length" => length,
-                    "src_tone" => src,
-                    "dest_tone" => dest,
-                    "tau" => tau
-                ])
+                .run_with_options(
+                    ort::inputs![
+                        "audio" => audio,
+                        "audio_length" => length,
+                        "src_tone" => src,
+                        "dest_tone" => dest,
+                        "tau" => tau
+                    ],
+                    &self.run_options,
+                )
                 .map_err(&e)?,
             _ => return Err(Error::Internal("converter noise does not match its graph".into())),
         };

@@ -179,6 +179,13 @@ struct ThreadState {
     shared: Arc<Shared>,
     base: Vec<ort::session::Session>,
     converter: Option<Converter>,
+    /// Options of the runs of the job under way: its own per request, so
+    /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
+    run: Arc<ort::session::RunOptions>,
+    /// The same for the job's last sentence, which also shrinks the arena.
+    run_last: Arc<ort::session::RunOptions>,
+    /// Whether the sentence being made is the job's last.
+    last_sentence: bool,
 }
 
 /// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
@@ -500,7 +507,25 @@ impl ThreadState {
             shared,
             base,
             converter,
+            run: Arc::new(crate::runtime::run_options()?),
+            run_last: Arc::new(crate::runtime::shrinking_run_options()?),
+            last_sentence: false,
         })
+    }
+
+    /// Gives the job that starts its own run options, terminated when
+    /// `control` is cancelled: a dropped request stops inside the sentence
+    /// being synthesized, not after it.
+    fn arm(&mut self, control: &SynthesisControl) -> Result<[vctts_core::CancelHookGuard; 2]> {
+        let (options, guard) = crate::runtime::cancellable_run(control, false)?;
+        let (last, last_guard) = crate::runtime::cancellable_run(control, true)?;
+        if let Some(c) = self.converter.as_mut() {
+            c.set_run_options(options.clone());
+        }
+        self.run = options;
+        self.run_last = last;
+        self.last_sentence = false;
+        Ok([guard, last_guard])
     }
 
     /// Speaks one sentence with the base voice.
@@ -521,7 +546,21 @@ impl ThreadState {
             return Ok(Vec::new());
         }
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
-        piper::run_vits(&mut self.base[voice], v, &ids.ids, scales, speaker, noise_seed)
+        // The job's last sentence gives the arena's unused regions back.
+        let options = if self.last_sentence {
+            &self.run_last
+        } else {
+            &self.run
+        };
+        piper::run_vits(
+            &mut self.base[voice],
+            options,
+            v,
+            &ids.ids,
+            scales,
+            speaker,
+            noise_seed,
+        )
     }
 
     /// The base voice's own tone color, measured once and cached.
@@ -608,6 +647,7 @@ impl ThreadState {
             let utterances = phonemes
                 .get(i)
                 .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
+            self.last_sentence = i + 1 == n;
             // Piper speaks each espeak-ng utterance as one model input.
             let mut samples = Vec::new();
             for p in utterances {
@@ -758,7 +798,13 @@ impl Engine for OpenVoiceEngine {
         }
         let pool = self.pool()?;
         let audio = reference.audio.clone();
-        let tone = pool.run(move |t: &mut ThreadState| t.extract(audio)).await?;
+        let tone = pool
+            .run(move |t: &mut ThreadState| {
+                // Fresh run options: a cancelled request before must not stop this one.
+                let _armed = t.arm(&SynthesisControl::new())?;
+                t.extract(audio)
+            })
+            .await?;
         Ok(VoiceProfile {
             engine: EngineKind::OpenVoice,
             format_version: PROFILE_VERSION,
@@ -785,18 +831,21 @@ impl Engine for OpenVoiceEngine {
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            let _armed = t.arm(&control)?;
             let mut out: Option<Audio> = None;
-            t.run_plan(&plan, &mut |a, _| {
+            let ran = t.run_plan(&plan, &mut |a, _| {
                 let go_on = control.advance(&a);
                 match &mut out {
                     Some(o) => o.append(&a),
                     None => out = Some(a),
                 }
                 go_on
-            })?;
+            });
+            // A terminated run fails; that failure is the cancellation.
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            ran?;
             out.ok_or(Error::EmptyText)
         })
         .await
@@ -810,8 +859,30 @@ impl Engine for OpenVoiceEngine {
         let plan = self.plan(request, profile, true)?;
         let pool = self.pool()?;
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
+        // A reader that goes away cancels the stream's control, which
+        // terminates the model run under way (not only the next sentence).
+        let control = SynthesisControl::new();
+        let (finished, watch_done) = tokio::sync::oneshot::channel::<()>();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (watch_tx, watch_control) = (tx.clone(), control.clone());
+            rt.spawn(async move {
+                tokio::select! {
+                    _ = watch_tx.closed() => watch_control.cancel(),
+                    _ = watch_done => {}
+                }
+            });
+        }
         let done = pool.submit(move |t: &mut ThreadState| {
-            stream_plan(t, &plan, &tx);
+            // Dropped when the job ends (or is dropped unrun): the watcher then
+            // lets go of its sender, so the reader sees the end of the stream.
+            let _finished = finished;
+            let armed = t.arm(&control);
+            match armed {
+                Ok(_armed) => stream_plan(t, &plan, &tx),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            }
             Ok(())
         })?;
         drop(done);

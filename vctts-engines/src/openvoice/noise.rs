@@ -59,13 +59,45 @@ pub fn has_random_nodes(model: &[u8]) -> Option<bool> {
 /// replaced; `None` if the model has none or cannot be rewritten.
 pub fn seed_random_nodes(model: &[u8]) -> Option<(Vec<u8>, usize)> {
     let fields = parse(model)?;
-    let mut out = Vec::with_capacity(model.len() + 16 * 1024);
-    let mut replaced = 0;
+    let mut rewritten = None;
     for f in &fields {
         if f.number == 7 && f.wire == 2 {
-            let (graph, n) = rewrite_graph(f.payload)?;
-            replaced += n;
-            put_bytes(&mut out, 7, &graph);
+            rewritten = Some(rewrite_graph(f.payload)?);
+            break;
+        }
+    }
+    let (graph, replaced) = rewritten?;
+    // One allocation of the final size and one copy of the (large)
+    // initializers: the model is tens of MB, and every extra copy is as much
+    // peak memory and as many page faults at load.
+    let graph_len: usize = graph.iter().map(|p| p.len()).sum();
+    let mut header = Vec::with_capacity(12);
+    put_varint(&mut header, (7 << 3) | 2);
+    put_varint(&mut header, graph_len as u64);
+    let total: usize = fields
+        .iter()
+        .map(|f| {
+            if f.number == 7 && f.wire == 2 {
+                header.len() + graph_len
+            } else {
+                f.raw.len()
+            }
+        })
+        .sum();
+    let mut out = Vec::with_capacity(total);
+    let mut graph = Some(graph);
+    for f in &fields {
+        if f.number == 7 && f.wire == 2 {
+            // A second graph field would be merged by protobuf; copy it as is.
+            match graph.take() {
+                Some(pieces) => {
+                    out.extend_from_slice(&header);
+                    for p in &pieces {
+                        out.extend_from_slice(p.bytes());
+                    }
+                }
+                None => out.extend_from_slice(f.raw),
+            }
         } else {
             out.extend_from_slice(f.raw);
         }
@@ -73,9 +105,27 @@ pub fn seed_random_nodes(model: &[u8]) -> Option<(Vec<u8>, usize)> {
     (replaced > 0).then_some((out, replaced))
 }
 
-fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
+/// A piece of the rewritten graph: a field of the original bytes or a new one.
+enum Piece<'a> {
+    Same(&'a [u8]),
+    New(Vec<u8>),
+}
+
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Same(b) => b,
+            Piece::New(b) => b,
+        }
+    }
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+fn rewrite_graph(graph: &[u8]) -> Option<(Vec<Piece<'_>>, usize)> {
     let fields = parse(graph)?;
-    let mut out = Vec::with_capacity(graph.len() + 16 * 1024);
+    let mut out = Vec::with_capacity(fields.len() + 16);
     let mut k = 0;
     for f in &fields {
         if f.number == 1 && f.wire == 2 {
@@ -90,18 +140,22 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
                     return None;
                 }
                 for n in generator(k, input[0], output[0], mean, scale) {
-                    put_bytes(&mut out, 1, &n);
+                    let mut field = Vec::with_capacity(n.len() + 8);
+                    put_bytes(&mut field, 1, &n);
+                    out.push(Piece::New(field));
                 }
                 k += 1;
                 continue;
             }
         }
-        out.extend_from_slice(f.raw);
+        out.push(Piece::Same(f.raw));
     }
     if k == 0 {
         return None;
     }
-    put_bytes(&mut out, 11, &seed_input_info());
+    let mut input = Vec::new();
+    put_bytes(&mut input, 11, &seed_input_info());
+    out.push(Piece::New(input));
     Some((out, k))
 }
 

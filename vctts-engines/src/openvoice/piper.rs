@@ -279,6 +279,7 @@ pub fn load_vits(
 /// feeds the seed input when the graph has one.
 pub fn run_vits(
     session: &mut ort::session::Session,
+    options: &ort::session::RunOptions,
     voice: &PiperVoice,
     ids: &[i64],
     scales: [f32; 3],
@@ -302,18 +303,24 @@ pub fn run_vits(
             let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
             inputs.push(("sid".into(), sid.into()));
         }
-        let outputs = session.run(inputs).map_err(err)?;
+        let outputs = session.run_with_options(inputs, options).map_err(err)?;
         let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
         return Ok(data.to_vec());
     }
     let outputs = if voice.num_speakers > 1 {
         let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
         session
-            .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid])
+            .run_with_options(
+                ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid],
+                options,
+            )
             .map_err(err)?
     } else {
         session
-            .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+            .run_with_options(
+                ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales],
+                options,
+            )
             .map_err(err)?
     };
     let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
