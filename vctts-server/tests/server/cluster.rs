@@ -288,9 +288,10 @@ async fn kill_9_mid_run_fails_over_and_the_node_goes_offline() {
 
     let took = watch.await.unwrap();
     eprintln!("the killed node was offline {took:?} after kill -9");
-    // The last heartbeat came at or before the kill, so the mark is due by
-    // dead_threshold after it, plus one sweep (0.1 s) and this test's polling.
-    assert!(took <= Duration::from_millis(1150), "offline after {took:?}");
+    // The mark itself is awaited above within a deadline; how soon it came
+    // is a figure, not a pass condition (no test times anything: on a loaded
+    // machine the sweep and this poll run late). That the mark waits for the
+    // dead threshold, and no longer, is the registry's unit tests' business.
     assert_eq!(state_of(&cluster, &survivor).await, "ready");
     let r = speak(&http(), &gw, "Still here.").await;
     assert_eq!(r.headers()["x-node-id"], survivor.as_str());
