@@ -357,6 +357,10 @@ async fn ready_nodes(base: &str) -> usize {
 /// idle connections longer (reqwest's default is 90 s) may send a request
 /// on one in the instant the server closes it — a transport error that no
 /// server could avoid (RFC 9112 §9.3.1: the client may retry it).
+/// The servers' in-memory log ring, in records (`vctts_server::logs::RING_CAPACITY`;
+/// this driver does not link the server crate).
+const LOG_RING_CAPACITY: usize = 5000;
+
 /// Sends `n` voice-list requests (each logged once at INFO by every server
 /// on its path) at concurrency 32; their statuses are not counted.
 async fn fill_log_ring(c: &reqwest::Client, base: &str, n: usize) {
@@ -1161,7 +1165,7 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
     // ring keeps the last `RING_CAPACITY` records (one per logged request),
     // so a baseline taken with it part-full counts its filling as growth.
     // Cheap logged requests (a voice list) fill it; they are not counted.
-    fill_log_ring(&c, &base, vctts_server::logs::RING_CAPACITY + 100).await;
+    fill_log_ring(&c, &base, LOG_RING_CAPACITY + 100).await;
     let before: Vec<u64> = procs.iter().map(|(_, pid, _)| rss(*pid)).collect();
     let start = Instant::now();
     let until = start + o.duration;
