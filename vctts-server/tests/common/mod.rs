@@ -461,3 +461,17 @@ pub async fn error_code(r: reqwest::Response) -> (u16, String, serde_json::Value
     let v: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
     (status, v["error"]["code"].as_str().unwrap_or("").to_string(), v)
 }
+
+/// The nodes the gateway at `base` lists (`GET /api/v3/nodes`), or `None`
+/// while it does not answer with them.
+pub async fn gateway_nodes(c: &reqwest::Client, base: &str) -> Option<Vec<serde_json::Value>> {
+    let v: serde_json::Value = c
+        .get(format!("{base}/api/v3/nodes"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["nodes"].as_array().cloned()
+}

@@ -5,8 +5,8 @@
 //! holds (refused, never taken over).
 
 use crate::common::{
-    Cluster, FAST_REGISTRY, Server, TOKEN, cluster_lock, error_code, eventually, gateway_yaml, http,
-    parse_wav, worker_yaml, write,
+    Cluster, FAST_REGISTRY, Server, TOKEN, cluster_lock, error_code, eventually, gateway_nodes, gateway_yaml,
+    http, parse_wav, worker_yaml, write,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -418,18 +418,6 @@ async fn the_node_rate_limit_answers_429_naming_the_node_layer() {
 /// (found by a search over `http://127.0.0.1:9/n<i>`).
 const SAME_ID: [&str; 2] = ["http://127.0.0.1:9/n78696", "http://127.0.0.1:9/n110354"];
 const THE_ID: &str = "openvoice-7d9afcd4";
-
-async fn gateway_nodes(c: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
-    let v: Value = c
-        .get(format!("{base}/api/v3/nodes"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    v["nodes"].as_array().cloned()
-}
 
 /// Issue 16 item 9: a second worker must never take over the node id of a
 /// live first one (it would get the first's requests, breaker and state).

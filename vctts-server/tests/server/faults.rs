@@ -8,8 +8,8 @@
 //! advertises its own address and gets its own node id.
 
 use crate::common::{
-    Server, TOKEN, cluster_lock, error_code, eventually, gateway_yaml, http, models_dir, parse_wav,
-    worker_yaml, write,
+    Server, TOKEN, cluster_lock, error_code, eventually, gateway_nodes, gateway_yaml, http, models_dir,
+    parse_wav, worker_yaml, write,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -32,20 +32,8 @@ impl Drop for Frozen<'_> {
     }
 }
 
-async fn nodes(c: &reqwest::Client, gw: &str) -> Option<Vec<Value>> {
-    let v: Value = c
-        .get(format!("{gw}/api/v3/nodes"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    v["nodes"].as_array().cloned()
-}
-
 async fn node_at(c: &reqwest::Client, gw: &str, endpoint: &str) -> Option<Value> {
-    nodes(c, gw)
+    gateway_nodes(c, gw)
         .await?
         .into_iter()
         .find(|n| n["endpoint"] == endpoint)
@@ -84,7 +72,7 @@ async fn a_frozen_worker_is_abandoned_failed_over_and_avoided_until_it_moves() {
         .collect();
     let c = http();
     eventually(Duration::from_secs(90), "two ready workers", || async {
-        let n = nodes(&c, &gw.base).await?;
+        let n = gateway_nodes(&c, &gw.base).await?;
         (n.iter().filter(|n| n["state"] == "ready").count() == 2).then_some(())
     })
     .await;
@@ -453,7 +441,7 @@ async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
         Duration::from_secs(90),
         "the standalone engine to be ready",
         || async {
-            let n = nodes(&c, &s.base).await?;
+            let n = gateway_nodes(&c, &s.base).await?;
             n.iter()
                 .any(|n| n["engine"] == "openvoice" && n["state"] == "ready")
                 .then_some(())
@@ -471,7 +459,7 @@ async fn a_dropped_whole_request_stops_the_engine_on_a_standalone_server() {
             .await
     });
     eventually(Duration::from_secs(60), "the long request to run", || async {
-        let n = nodes(&c, &s.base).await?;
+        let n = gateway_nodes(&c, &s.base).await?;
         n.iter()
             .any(|n| n["engine"] == "openvoice" && n["metrics"]["in_flight"] == 1)
             .then_some(())
@@ -533,7 +521,7 @@ async fn a_worker_started_with_port_from_a_copied_config_keeps_its_own_address()
     let second = Server::start(&["worker", "--config", &file, "--port", "0"]);
     let c = http();
     let both = eventually(Duration::from_secs(30), "both workers to register", || async {
-        let n = nodes(&c, &gw.base).await?;
+        let n = gateway_nodes(&c, &gw.base).await?;
         let a = n.iter().find(|n| n["endpoint"] == first.base.as_str())?.clone();
         let b = n.iter().find(|n| n["endpoint"] == second.base.as_str())?.clone();
         Some((a, b))
@@ -554,7 +542,7 @@ async fn a_worker_started_with_port_from_a_copied_config_keeps_its_own_address()
         Duration::from_secs(30),
         "the explicit address to register",
         || async {
-            let n = nodes(&c, &gw.base).await?;
+            let n = gateway_nodes(&c, &gw.base).await?;
             n.iter()
                 .any(|n| n["endpoint"] == "http://localhost:1")
                 .then_some(())
