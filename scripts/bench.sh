@@ -14,8 +14,9 @@
 #   http    throughput in audio-seconds per second at 1 and 8 concurrent
 #           clients (--requests each run) of a release `vctts-server
 #           standalone` against piper-tts's own server (piper.http_server),
-#           both on 127.0.0.1, the same client (scripts/bench/load.py), and
-#           each server's peak RSS (VmHWM) after all runs (c=8 included).
+#           both on 127.0.0.1, the same client (scripts/bench/load.py), each
+#           server's user and system CPU time per audio-second served, and
+#           its peak RSS (VmHWM) after all runs (c=8 included).
 # It writes the table (figure, vctts, piper-tts, ratio, target, met) with
 # the machine, date, commit, threads and versions to docs/PERFORMANCE.md,
 # then appends docs/PERFORMANCE.notes.md (hand-written). Raw results of
@@ -57,7 +58,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --note) note=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -175,7 +176,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # ------------------------------------------------- 1. in-process synthesis
 if part inproc; then
   echo "== in-process synthesis, $reps repetitions"
-  mkdir -p "$work/data"
+  mkdir -p "$work/data"; rm -f "$work"/inproc.*.json
   : >"$work/inproc.v"; : >"$work/inproc.p"
   for i in $(seq "$reps"); do
     "$inproc" "$work/short.txt" "$threads" 5 models "$work/data" >"$work/inproc.v.$i.json"
@@ -236,10 +237,18 @@ wait_ready() {
   done
 }
 peak_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# cpu_ticks PID: "user system" CPU time of a process so far, in clock ticks.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
+# cpu_per_audio BEFORE AFTER AUDIO_S FIELD: CPU seconds per audio-second.
+cpu_per_audio() {
+  awk -v a="$1" -v b="$2" -v s="$3" -v f="$4" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN{ split(a, x, " "); split(b, y, " "); printf "%.4f", (y[f] - x[f]) / hz / s }'
+}
+sum_audio() { python3 -c 'import json,sys; print(sum(json.load(open(f))["audio_s"] for f in sys.argv[1:]))' "$@"; }
 
 if part http; then
   echo "== HTTP throughput, $requests requests per run, $reps repetitions"
-  rm -rf "$work/server-data"
+  rm -rf "$work/server-data"; rm -f "$work"/http.*.json
   cat >"$work/server.yaml" <<EOF
 server: { host: 127.0.0.1, port: 0 }
 limiter: { enabled: false }
@@ -269,6 +278,7 @@ EOF
   python3 scripts/bench/load.py "$vurl" vctts "$work/http_texts.txt" 1 3 >/dev/null
   python3 scripts/bench/load.py "$purl" piper "$work/http_texts.txt" 1 3 >/dev/null
   for c in 1 8; do : >"$work/http.v.$c"; : >"$work/http.p.$c"; done
+  vcpu0=$(cpu_ticks "$vpid"); pcpu0=$(cpu_ticks "$ppid")
   for i in $(seq "$reps"); do
     for c in 1 8; do
       sleep 1 # let the other server's spinning threads settle
@@ -279,11 +289,17 @@ EOF
       jget "$work/http.p.$c.$i.json" throughput >>"$work/http.p.$c"
     done
   done
+  vcpu1=$(cpu_ticks "$vpid"); pcpu1=$(cpu_ticks "$ppid")
   for c in 1 8; do
     target="ratio>=1.0"; [ "$c" = 8 ] && target="ratio>=1.15"
     row "HTTP throughput, c=$c, $requests requests: audio-seconds per second" \
       "$(median <"$work/http.v.$c" | xargs printf %.1f)" "$(median <"$work/http.p.$c" | xargs printf %.1f)" "$target"
   done
+  vaudio=$(sum_audio "$work"/http.v.?.*.json); paudio=$(sum_audio "$work"/http.p.?.*.json)
+  row "server user CPU seconds per audio-second, all HTTP runs" \
+    "$(cpu_per_audio "$vcpu0" "$vcpu1" "$vaudio" 1)" "$(cpu_per_audio "$pcpu0" "$pcpu1" "$paudio" 1)"
+  row "server system CPU seconds per audio-second, all HTTP runs" \
+    "$(cpu_per_audio "$vcpu0" "$vcpu1" "$vaudio" 2)" "$(cpu_per_audio "$pcpu0" "$pcpu1" "$paudio" 2)"
   row "server peak RSS (VmHWM) after every HTTP run (c=8 included), MB" "$(peak_mb "$vpid")" "$(peak_mb "$ppid")" "vctts<=300"
   cleanup; pids=()
 fi
@@ -313,7 +329,9 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
   echo "  default) against piper-tts's own server (\`python -m piper.http_server\`, Flask's threaded server),"
   echo "  both on 127.0.0.1, the same load client (\`scripts/bench/load.py\`: $requests WAV requests"
   echo "  per run over 8 texts of 2-10 s, c clients at once); throughput = audio seconds"
-  echo "  returned / wall time. Peak RSS = the server process's VmHWM after every run."
+  echo "  returned / wall time. CPU per audio-second = the server process's user or system CPU"
+  echo "  time over the measured runs / the audio it returned in them (/proc/PID/stat)."
+  echo "  Peak RSS = the server process's VmHWM after every run."
   echo "- Threads: vctts gets $threads (the engine fits threads × concurrent inferences to the cores);"
   echo "  piper-tts gets \`intra_op_num_threads = $threads\` on its session through"
   echo "  \`scripts/bench/piper_threads.py\` (piper-tts alone leaves ONNX Runtime's default, one per"
