@@ -134,16 +134,19 @@ By midnight the storm had passed, the sky was clear, and the lighthouse beam swe
 EOF
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# range FORMAT: "min–max" of the numbers on stdin.
+range() { sort -g | awk -v f="$1" 'NR == 1 {lo = $1} {hi = $1} END {printf f "–" f, lo, hi}'; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 duration() { python3 -c "import wave,sys; w=wave.open(sys.argv[1]); print(round(w.getnframes()/w.getframerate(),1))" "$1"; }
 
 rows=""
 met=0
 checked=0
-# row FIGURE VCTTS PIPER [TARGET]: TARGET is "ratio<=X", "ratio>=X" (on
-# vctts / piper-tts) or "vctts<=X" (on the vctts figure); none: no target.
+# row FIGURE VCTTS PIPER [TARGET [SPREAD]]: TARGET is "ratio<=X",
+# "ratio>=X" (on vctts / piper-tts) or "vctts<=X" (on the vctts figure);
+# empty: no target. SPREAD: each side's min–max over the repetitions.
 row() {
-  local figure=$1 v=$2 p=$3 target=${4:-} ratio verdict="" shown="—"
+  local figure=$1 v=$2 p=$3 target=${4:-} spread=${5:-—} ratio verdict="" shown="—"
   ratio=$(awk -v a="$v" -v b="$p" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
   if [ -n "$target" ]; then
     local on=${target%%[<>]=*} op limit x
@@ -159,7 +162,7 @@ row() {
       verdict="**not met**"
     fi
   fi
-  rows="$rows| $figure | $v | $p | $ratio | $shown | $verdict |
+  rows="$rows| $figure | $v | $p | $ratio | $shown | $verdict | $spread |
 "
   printf '%-70s %10s %10s %6s %s\n' "$figure" "$v" "$p" "$ratio" "$verdict"
 }
@@ -187,7 +190,8 @@ if part inproc; then
   secs_v=$(jget "$work/inproc.v.1.json" audio_s); secs_p=$(jget "$work/inproc.p.1.json" audio_s)
   piper_ort=$(jget "$work/inproc.p.1.json" onnxruntime)
   row "in-process time per audio-second (RTF), $(printf %.1f "$secs_v") s of audio (piper: $(printf %.1f "$secs_p") s)" \
-    "$(median <"$work/inproc.v" | xargs printf %.4f)" "$(median <"$work/inproc.p" | xargs printf %.4f)" "ratio<=1.02"
+    "$(median <"$work/inproc.v" | xargs printf %.4f)" "$(median <"$work/inproc.p" | xargs printf %.4f)" "ratio<=1.02" \
+    "$(range %.4f <"$work/inproc.v") / $(range %.4f <"$work/inproc.p")"
 fi
 
 # ------------------------------------------------------ 2. whole process
@@ -214,11 +218,14 @@ if part synth; then
     secs_v=$(duration "$work/vctts.wav"); secs_p=$(duration "$work/piper.wav")
     for col in 1:wall_s 2:user_s 3:sys_s 4:peak_rss_MB; do
       i=${col%%:*}; label=${col#*:}
-      v=$(awk -v i="$i" '{print $i}' "$work/v.$name" | median)
-      p=$(awk -v i="$i" '{print $i}' "$work/p.$name" | median)
-      if [ "$i" = 4 ]; then v=$(awk -v x="$v" 'BEGIN{printf "%.0f", x/1024}'); p=$(awk -v x="$p" 'BEGIN{printf "%.0f", x/1024}'); fi
+      # Column i of every run (peak RSS from KB to MB), then median and range.
+      scale=1; fmt=%.2f; [ "$i" = 4 ] && { scale=1024; fmt=%.0f; }
+      awk -v i="$i" -v s="$scale" '{print $i / s}' "$work/v.$name" >"$work/col.v"
+      awk -v i="$i" -v s="$scale" '{print $i / s}' "$work/p.$name" >"$work/col.p"
+      v=$(median <"$work/col.v" | xargs printf "$fmt"); p=$(median <"$work/col.p" | xargs printf "$fmt")
       target=""; [ "$i" = 1 ] && target="ratio<=1.0"
-      row "whole process \`synth\`, ${secs_v} s of audio (piper: ${secs_p} s): $label" "$v" "$p" "$target"
+      row "whole process \`synth\`, ${secs_v} s of audio (piper: ${secs_p} s): $label" "$v" "$p" "$target" \
+        "$(range "$fmt" <"$work/col.v") / $(range "$fmt" <"$work/col.p")"
     done
   done
 fi
@@ -293,7 +300,8 @@ EOF
   for c in 1 8; do
     target="ratio>=1.0"; [ "$c" = 8 ] && target="ratio>=1.15"
     row "HTTP throughput, c=$c, $requests requests: audio-seconds per second" \
-      "$(median <"$work/http.v.$c" | xargs printf %.1f)" "$(median <"$work/http.p.$c" | xargs printf %.1f)" "$target"
+      "$(median <"$work/http.v.$c" | xargs printf %.1f)" "$(median <"$work/http.p.$c" | xargs printf %.1f)" "$target" \
+      "$(range %.1f <"$work/http.v.$c") / $(range %.1f <"$work/http.p.$c")"
   done
   vaudio=$(sum_audio "$work"/http.v.?.*.json); paudio=$(sum_audio "$work"/http.p.?.*.json)
   row "server user CPU seconds per audio-second, all HTTP runs" \
@@ -348,8 +356,8 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
   fi
   echo "- Targets met: $met of $checked"
   echo
-  echo "| figure | vctts | reference (piper-tts) | ratio | target | |"
-  echo "|---|---|---|---|---|---|"
+  echo "| figure | vctts | reference (piper-tts) | ratio | target | | range over the repetitions (vctts / piper-tts) |"
+  echo "|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
   if [ -f docs/PERFORMANCE.notes.md ]; then echo; cat docs/PERFORMANCE.notes.md; fi
 } >"$out"
