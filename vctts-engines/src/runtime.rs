@@ -8,9 +8,7 @@
 //!   `.vctts/lib/` found from the working directory or the executable upwards.
 //!   A failure names every place tried and why it was rejected.
 //! - [`load_session`] builds a session with the configured threads,
-//!   optimisation level and execution provider. On the CPU, sessions built
-//!   from the same model share one copy of its weights ([`weights`]), so a
-//!   second inference thread costs its activations, not another model.
+//!   optimisation level and execution provider.
 //! - [`InferencePool`] runs blocking model work on threads it owns: each thread
 //!   builds its own state (its sessions) once, then drains a bounded queue of
 //!   jobs. `Session::run` takes `&mut self`, so a session belongs to exactly one
@@ -22,8 +20,6 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use vctts_core::{Error, Result};
-
-pub mod weights;
 
 /// The ONNX Runtime file names searched in each folder, most specific first.
 pub const LIBRARY_NAMES: [&str; 3] = [
@@ -246,22 +242,10 @@ pub fn load_session(path: &Path, config: &SessionConfig) -> Result<ort::session:
         return Err(Error::ModelNotInstalled(format!("{} is missing", path.display())));
     }
     let ctx = path.display().to_string();
-    // The file is read once more here to share its weights between sessions;
-    // very large files (their weights rarely loaded twice) are left to ONNX Runtime.
-    let shared = match config.device {
-        Device::Cpu
-            if std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX) <= SHARE_MAX_FILE_BYTES =>
-        {
-            std::fs::read(path).ok().and_then(|bytes| weights::shared(&bytes))
-        }
-        _ => None,
-    };
-    commit(config, &ctx, shared.as_ref(), |b| b.commit_from_file(path))
+    builder(config, &ctx)?
+        .commit_from_file(path)
+        .map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
 }
-
-/// Model files up to this size have their weights shared between sessions
-/// ([`weights`]); larger ones are loaded by ONNX Runtime alone.
-pub const SHARE_MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// [`load_session`] for a model held in memory (e.g. one rewritten after
 /// reading it); `name` stands for it in errors.
@@ -270,34 +254,9 @@ pub fn load_session_from_memory(
     name: &str,
     config: &SessionConfig,
 ) -> Result<ort::session::Session> {
-    let shared = match config.device {
-        Device::Cpu => weights::shared(model),
-        _ => None,
-    };
-    commit(config, name, shared.as_ref(), |b| b.commit_from_memory(model))
-}
-
-/// Builds the session with `shared` weights given to it (see [`weights`]);
-/// if ONNX Runtime refuses them, builds it again without.
-fn commit(
-    config: &SessionConfig,
-    ctx: &str,
-    shared: Option<&weights::SharedWeights>,
-    commit: impl Fn(&mut ort::session::builder::SessionBuilder) -> ort::Result<ort::session::Session>,
-) -> Result<ort::session::Session> {
-    if let Some(shared) = shared {
-        let mut b = builder(config, ctx)?;
-        for (name, value) in &shared.values {
-            b = b.with_initializer(name, value.clone()).map_err(ort_err(ctx))?;
-        }
-        match commit(&mut b) {
-            Ok(session) => return Ok(session),
-            Err(e) => {
-                tracing::warn!(model = %ctx, error = %e, "shared weights refused; loading the model's own")
-            }
-        }
-    }
-    commit(&mut builder(config, ctx)?).map_err(|e| Error::ModelLoad(format!("{ctx}: {e}")))
+    builder(config, name)?
+        .commit_from_memory(model)
+        .map_err(|e| Error::ModelLoad(format!("{name}: {e}")))
 }
 
 fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::SessionBuilder> {
@@ -568,39 +527,6 @@ mod tests {
     fn the_cpu_memory_arena_is_on() {
         // `ort` turns it off unless asked; ONNX Runtime's default is on.
         assert!(format!("{:?}", cpu_provider()).contains("use_arena: true"));
-    }
-
-    #[test]
-    fn sessions_of_one_model_share_its_weights() {
-        let (k, n) = (32usize, 16usize);
-        let w: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 * 0.25 - 1.0).collect();
-        let model = weights::tests::matmul_model(k as u64, n as u64, &w);
-        let cfg = SessionConfig {
-            intra_threads: 1,
-            ..SessionConfig::default()
-        };
-        let mut a = load_session_from_memory(&model, "a", &cfg).unwrap();
-        let mut b = load_session_from_memory(&model, "b", &cfg).unwrap();
-        let held = weights::shared(&model).unwrap();
-        let value = held.values[0].1.clone();
-        drop(held);
-        // Held by the two sessions (not only by us): one copy for both.
-        assert!(std::sync::Arc::strong_count(&value) > 1);
-        let x: Vec<f32> = (0..k).map(|i| i as f32 / 8.0).collect();
-        let want: Vec<f32> = (0..n)
-            .map(|j| (0..k).map(|i| x[i] * w[i * n + j]).sum())
-            .collect();
-        for s in [&mut a, &mut b] {
-            let input = ort::value::Tensor::from_array(([1usize, k], x.clone())).unwrap();
-            let out = s.run(ort::inputs!["x" => input]).unwrap();
-            let (_, y) = out["y"].try_extract_tensor::<f32>().unwrap();
-            for (g, e) in y.iter().zip(&want) {
-                assert!((g - e).abs() < 1e-3, "{g} != {e}");
-            }
-        }
-        drop((a, b));
-        // Freed with the last session.
-        assert_eq!(std::sync::Arc::strong_count(&value), 1);
     }
 
     #[test]
