@@ -13,6 +13,8 @@
 //!   builds its own state (its sessions) once, then drains a bounded queue of
 //!   jobs. `Session::run` takes `&mut self`, so a session belongs to exactly one
 //!   thread; async callers await a oneshot and never block a tokio worker.
+//! - [`JobRunOptions`] and [`cancel_when_reader_leaves`]: a cancelled request
+//!   (or a stream whose reader left) terminates the model run under way.
 
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -519,6 +521,91 @@ impl<S: 'static> Drop for InferencePool<S> {
     }
 }
 
+/// The run options of an inference thread's current job: every model run
+/// the job makes goes through [`get`](Self::get), and [`arm`](Self::arm)
+/// gives each job new options terminated when its request is cancelled.
+///
+/// Invariants: a job's options are never reused by the next job (ONNX
+/// Runtime's terminate flag stays set, and a cancel hook may still fire
+/// just after its guard is dropped: it then only touches the old options),
+/// so a cancelled request never stops the work of the one after it.
+pub struct JobRunOptions {
+    current: std::sync::Arc<ort::session::RunOptions>,
+}
+
+impl std::fmt::Debug for JobRunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRunOptions").finish_non_exhaustive()
+    }
+}
+
+impl JobRunOptions {
+    /// Options that nothing terminates (for runs outside a request).
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            current: std::sync::Arc::new(run_options()?),
+        })
+    }
+
+    /// Gives the job that starts its own options, terminated when `control`
+    /// is cancelled while the returned guard lives (at once if it already
+    /// is): the model run under way then fails, and every later run of the
+    /// job fails before it starts. The job holds the guard until it ends.
+    pub fn arm(&mut self, control: &vctts_core::SynthesisControl) -> Result<vctts_core::CancelHookGuard> {
+        let (options, guard) = cancellable_run(control, false)?;
+        self.current = options;
+        Ok(guard)
+    }
+
+    /// Gives the job that starts fresh options that nothing terminates (a
+    /// job without a [`SynthesisControl`](vctts_core::SynthesisControl),
+    /// e.g. voice extraction after a cancelled request).
+    pub fn reset(&mut self) -> Result<()> {
+        self.current = std::sync::Arc::new(run_options()?);
+        Ok(())
+    }
+
+    /// The options for the next model run.
+    pub fn get(&self) -> &ort::session::RunOptions {
+        &self.current
+    }
+}
+
+/// Cancels a stream's work when its reader goes away, returned by
+/// [`cancel_when_reader_leaves`]. The job holds it for as long as it works;
+/// dropping it (the job ended, or was dropped without running) ends the watch.
+#[derive(Debug)]
+pub struct ReaderWatch {
+    _done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Cancels `control` as soon as the reader of the stream `tx` feeds goes
+/// away (the stream dropped or stopped), so a job armed with it
+/// ([`JobRunOptions::arm`]) stops inside the model run under way rather than
+/// at its next chunk. Watches from a task on the current tokio runtime;
+/// without one there is no watch and the job stops at its next chunk.
+///
+/// The watcher holds a clone of `tx` until the reader leaves or the
+/// returned [`ReaderWatch`] is dropped, so the stream ends for its reader
+/// only once the job has let go of both.
+pub fn cancel_when_reader_leaves(
+    tx: &vctts_core::AudioStreamSender,
+    control: &vctts_core::SynthesisControl,
+) -> ReaderWatch {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return ReaderWatch { _done: None };
+    };
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let (tx, control) = (tx.clone(), control.clone());
+    rt.spawn(async move {
+        tokio::select! {
+            _ = tx.closed() => control.cancel(),
+            _ = finished => {}
+        }
+    });
+    ReaderWatch { _done: Some(done) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,5 +712,43 @@ mod tests {
         let e = load_session(Path::new("does/not/exist.onnx"), &SessionConfig::default()).unwrap_err();
         assert_eq!(e.code(), "model_not_installed");
         assert!(e.to_string().contains("does/not/exist.onnx"));
+    }
+
+    /// Lets the current-thread runtime's other tasks run until `done` holds
+    /// (a bounded number of turns, no clock).
+    async fn turns_until(mut done: impl FnMut() -> bool) -> bool {
+        for _ in 0..1000 {
+            if done() {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+        done()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_reader_that_leaves_cancels_the_work() {
+        let control = vctts_core::SynthesisControl::new();
+        let (tx, rx) = vctts_core::AudioStream::channel(2);
+        let _watch = cancel_when_reader_leaves(&tx, &control);
+        tokio::task::yield_now().await;
+        assert!(!control.is_cancelled(), "the reader is still there");
+        drop(rx);
+        assert!(turns_until(|| control.is_cancelled()).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_finished_job_ends_the_watch_and_the_stream() {
+        use futures::FutureExt;
+        let control = vctts_core::SynthesisControl::new();
+        let (tx, mut rx) = vctts_core::AudioStream::channel(2);
+        let watch = cancel_when_reader_leaves(&tx, &control);
+        tokio::task::yield_now().await;
+        // The job ends: its sender and its watch go; the reader sees the end
+        // once the watcher has let go of its sender too.
+        drop(tx);
+        drop(watch);
+        assert!(turns_until(|| matches!(rx.next_chunk().now_or_never(), Some(None))).await);
+        assert!(!control.is_cancelled(), "a job that finished is not cancelled");
     }
 }

@@ -473,3 +473,106 @@ async fn bad_input_gives_clear_errors() {
         "profile_mismatch"
     );
 }
+
+// ---------------------------------------------------------------- cancellation
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_stops_inside_its_piece_and_the_next_is_unchanged() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Upstream's cap on tokens: one long piece (no punctuation to cut at)
+    // takes long enough for another thread to cancel it midway.
+    let engine = loaded(GptSovitsConfig {
+        session: session_config(),
+        max_concurrency: 1,
+        ..GptSovitsConfig::new(model_dir())
+    })
+    .await;
+    let profile = engine
+        .extract_voice(&reference(3.5, Some("你好世界")))
+        .await
+        .unwrap();
+    let next = request("我们一起去学校吧。你好！");
+    let fresh = engine.synthesize(&next, Some(&profile)).await.unwrap();
+    let long = request(&"今天天气很不错我们一起去学校吧".repeat(4));
+    let control = vctts_core::SynthesisControl::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    // Cancel from another thread as soon as the job has armed its run
+    // options (its cancel hook is registered): the one piece is then being
+    // made.
+    let canceller = {
+        let (control, finished) = (control.clone(), finished.clone());
+        std::thread::spawn(move || {
+            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            control.cancel();
+        })
+    };
+    let result = engine.synthesize_with(&long, Some(&profile), &control).await;
+    finished.store(true, Ordering::Release);
+    canceller.join().unwrap();
+    assert_eq!(result.unwrap_err().code(), "cancelled");
+    // Stopping only between pieces would have finished (and counted) it.
+    assert_eq!(control.produced_total(), std::time::Duration::ZERO);
+    assert_eq!(control.hooks_registered(), 0, "the job let go of its hook");
+    // The thread's next job runs with fresh options: the same seed gives
+    // the same samples as before the cancelled one.
+    let after = engine.synthesize(&next, Some(&profile)).await.unwrap();
+    assert_eq!(after.samples, fresh.samples);
+    // So does a voice extraction, and a stream read to its end.
+    let again = engine
+        .extract_voice(&reference(3.5, Some("你好世界")))
+        .await
+        .unwrap();
+    assert_eq!(again.data, profile.data);
+    let (joined, _) = join_stream(&engine, &next, &profile).await;
+    assert_eq!(joined, fresh.samples);
+}
+
+#[test]
+fn a_cancelled_generation_fails_at_its_next_graph_run_and_the_next_is_unchanged() {
+    let mut g = graphs();
+    let bert = |n: &str| npy_f32_2d(n).iter().copied().collect::<Vec<f32>>();
+    let phones = npy_i64("text_phones.npy");
+    let x = g
+        .encode(
+            &npy_i64("ref_phones.npy"),
+            &bert("ref_bert.npy"),
+            &phones,
+            &bert("text_bert.npy"),
+        )
+        .unwrap();
+    let prompts = npy_i64("prompt_codes.npy");
+    let params = gs::t2s::T2sParams {
+        max_steps: 20,
+        ..Default::default()
+    };
+    let want = gs::t2s::generate(&mut g, &x, &prompts, &params, 5).unwrap();
+    // EOS is masked for the first steps: these tokens always come.
+    assert!(want.len() > 3);
+    let control = vctts_core::SynthesisControl::new();
+    let armed = g.arm(&control).unwrap();
+    let mut generation = gs::t2s::Generation::start(&mut g, &x, &prompts, &params, 5).unwrap();
+    for _ in 0..3 {
+        assert!(generation.next(&mut g).unwrap().is_some());
+    }
+    // Cancelled between two steps: the next step's run is terminated, and
+    // so is any later run of the job (VITS here).
+    control.cancel();
+    assert!(generation.next(&mut g).is_err(), "a step ran after the cancel");
+    let (spec, frames) = gs::reference_spectrogram(&npy_f32("ref32k.npy"));
+    let noise = npy_f32_2d("vits_noise.npy");
+    let vits = g.vits(
+        &phones,
+        &npy_i64("vits_codes.npy"),
+        &spec,
+        frames,
+        noise.as_slice().unwrap(),
+    );
+    assert!(vits.is_err(), "VITS ran after the cancel");
+    drop(armed);
+    // Re-armed for the next job, the same seed gives the same tokens.
+    let _armed = g.arm(&vctts_core::SynthesisControl::new()).unwrap();
+    assert_eq!(gs::t2s::generate(&mut g, &x, &prompts, &params, 5).unwrap(), want);
+}

@@ -471,3 +471,103 @@ fn numbers_in_cleaned_sentences_match_coqui() {
     }
     assert!(checked >= 15, "{checked}");
 }
+
+// ------------------------------------------------------------ cancellation
+
+/// One sentence near XTTS's English limit: on the tiny model its codes and
+/// HiFi-GAN take long enough for another thread to cancel it midway.
+const LONG_SENTENCE: &str = "The keeper of the old lighthouse climbed the narrow stairs every \
+evening, trimmed the wick, polished the great lens until it shone, and watched the ships pass \
+far out beyond the rocks while the wind sang in the rails";
+
+async fn xtts_engine() -> vctts_engines::xtts::XttsEngine {
+    use vctts_core::Engine;
+    let config = vctts_engines::xtts::XttsConfig {
+        session: session_config(),
+        max_concurrency: 1,
+        ..vctts_engines::xtts::XttsConfig::new(fixtures().join("model"))
+    };
+    let e = vctts_engines::xtts::XttsEngine::new(config).unwrap();
+    e.load().await.unwrap();
+    e
+}
+
+fn en(text: &str) -> SynthesisRequest {
+    let mut r = SynthesisRequest::new(text);
+    r.language = Some("en".parse().unwrap());
+    r.seed = Some(11);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_stops_inside_its_sentence_and_the_next_is_unchanged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use vctts_core::Engine;
+    let e = xtts_engine().await;
+    let profile = e.extract_voice(&reference("ref_a.wav")).await.unwrap();
+    let next = en("Hello world, this is a test.");
+    let fresh = e.synthesize(&next, Some(&profile)).await.unwrap();
+    let control = vctts_core::SynthesisControl::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    // Cancel from another thread as soon as the job has armed its run
+    // options (its cancel hook is registered): the one sentence is then
+    // being made.
+    let canceller = {
+        let (control, finished) = (control.clone(), finished.clone());
+        std::thread::spawn(move || {
+            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            control.cancel();
+        })
+    };
+    let result = e
+        .synthesize_with(&en(LONG_SENTENCE), Some(&profile), &control)
+        .await;
+    finished.store(true, Ordering::Release);
+    canceller.join().unwrap();
+    assert_eq!(result.unwrap_err().code(), "cancelled");
+    // Stopping only between sentences would have finished (and counted) it.
+    assert_eq!(control.produced_total(), std::time::Duration::ZERO);
+    assert_eq!(control.hooks_registered(), 0, "the job let go of its hook");
+    // The thread's next job runs with fresh options: the same seed gives
+    // the same samples as before the cancelled one.
+    let after = e.synthesize(&next, Some(&profile)).await.unwrap();
+    assert_eq!(after.samples, fresh.samples);
+    // So does a voice extraction, and a stream read to its end.
+    let again = e.extract_voice(&reference("ref_a.wav")).await.unwrap();
+    assert_eq!(again.data, profile.data);
+    let streamed = e
+        .synthesize_stream(&next, Some(&profile))
+        .await
+        .unwrap()
+        .collect_audio()
+        .await
+        .unwrap();
+    assert!(!streamed.samples.is_empty());
+}
+
+#[test]
+fn a_cancelled_stream_fails_at_its_next_model_run() {
+    let mut x = xtts();
+    let v = voice_of(&mut x, "a");
+    let opts = greedy(70);
+    let sentence = "Hello world, this is a test.";
+    let whole = x.sentence(&v, sentence, "en", &opts).unwrap();
+    // The request is cancelled while its first chunk is handed out (the
+    // reader keeps reading): the next GPT step or HiFi-GAN run is terminated.
+    let control = vctts_core::SynthesisControl::new();
+    let armed = x.arm(&control).unwrap();
+    let mut chunks = 0;
+    let result = x.stream_sentence(&v, sentence, "en", &opts, 5, &mut |_, _| {
+        chunks += 1;
+        control.cancel();
+        true
+    });
+    drop(armed);
+    assert!(result.is_err(), "the sentence went on after the cancel");
+    assert_eq!(chunks, 1);
+    // Re-armed for the next job, the same sentence is made as before.
+    let _armed = x.arm(&vctts_core::SynthesisControl::new()).unwrap();
+    assert_eq!(x.sentence(&v, sentence, "en", &opts).unwrap(), whole);
+}

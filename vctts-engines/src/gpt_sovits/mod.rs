@@ -42,7 +42,11 @@
 //! Invariants: inference runs on the engine's own threads
 //! ([`InferencePool`]), one per admitted request; the same seed gives the
 //! same audio; synthesis from a profile never runs SSL or BERT on the
-//! reference.
+//! reference; every job runs its graphs with its own run options
+//! ([`Graphs::arm`]), so a cancelled request (or a stream whose reader is
+//! gone) stops inside the graph run under way, its job answers
+//! [`Error::Cancelled`] (or the stream ends) without the unfinished piece's
+//! audio, and the thread's next job starts with fresh options.
 
 pub mod import;
 pub mod model;
@@ -667,7 +671,13 @@ impl Engine for GptSovitsEngine {
         check_reference_text(reference)?;
         let pool = self.pool()?;
         let reference = reference.clone();
-        let voice = pool.run(move |t: &mut ThreadState| t.extract(reference)).await?;
+        let voice = pool
+            .run(move |t: &mut ThreadState| {
+                // Fresh run options: a cancelled request before must not stop this one.
+                t.graphs.disarm()?;
+                t.extract(reference)
+            })
+            .await?;
         Ok(VoiceProfile {
             engine: EngineKind::GptSovits,
             format_version: PROFILE_VERSION,
@@ -694,15 +704,19 @@ impl Engine for GptSovitsEngine {
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            // Cancelling the request terminates the graph run under way.
+            let _armed = t.graphs.arm(&control)?;
             let mut out = Audio::new(Vec::new(), SAMPLE_RATE);
-            t.run_plan(&plan, &mut |a, _| {
+            let ran = t.run_plan(&plan, &mut |a, _| {
                 let go_on = control.advance(&a);
                 out.append(&a);
                 go_on
-            })?;
+            });
+            // A terminated run fails; that failure is the cancellation.
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
+            ran?;
             if out.is_empty() {
                 return Err(Error::EmptyText);
             }
@@ -719,8 +733,19 @@ impl Engine for GptSovitsEngine {
         let plan = self.plan(request, profile, true)?;
         let pool = self.pool()?;
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
+        // A reader that goes away cancels the stream's control, which
+        // terminates the graph run under way (not only the next piece).
+        let control = SynthesisControl::new();
+        let watch = crate::runtime::cancel_when_reader_leaves(&tx, &control);
         let done = pool.submit(move |t: &mut ThreadState| {
-            stream_plan(t, &plan, &tx);
+            // Held until the job ends (or is dropped unrun).
+            let _watch = watch;
+            match t.graphs.arm(&control) {
+                Ok(_armed) => stream_plan(t, &plan, &tx),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            }
             Ok(())
         })?;
         drop(done);

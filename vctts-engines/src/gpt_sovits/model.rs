@@ -18,15 +18,16 @@
 //! Invariants: [`ModelFiles::scan`] reads no graph and fails on the first
 //! missing or mis-sized file, naming it; [`Graphs::load`] checks every
 //! graph's declared inputs and outputs (names, element types, fixed sizes)
-//! against the metadata and names the file and tensor that differ.
+//! against the metadata and names the file and tensor that differ. Every
+//! run of [`Graphs`] uses the current job's run options ([`Graphs::arm`]).
 
 use ort::session::Session;
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use vctts_core::{Error, Result};
+use vctts_core::{CancelHookGuard, Error, Result, SynthesisControl};
 
-use crate::runtime::SessionConfig;
+use crate::runtime::{JobRunOptions, SessionConfig};
 
 /// The `format` value of a vctts GPT-SoVITS folder.
 pub const FORMAT: &str = "vctts-gpt-sovits";
@@ -305,6 +306,9 @@ pub struct Graphs {
     prefill_kv: Vec<String>,
     step_past: Vec<String>,
     bert_extra: Vec<String>,
+    /// Options of every run: the job's own, so that cancelling its request
+    /// terminates the run under way ([`Graphs::arm`]).
+    run: JobRunOptions,
 }
 
 fn e(what: &'static str) -> impl Fn(ort::Error) -> Error {
@@ -438,14 +442,31 @@ impl Graphs {
             prefill_kv: kv_names("present", n),
             step_past: kv_names("past", n),
             bert_extra,
+            run: JobRunOptions::new()?,
         })
+    }
+
+    /// Gives the job that starts its own run options, terminated when
+    /// `control` is cancelled while the guard lives: a dropped request stops
+    /// inside the graph run under way (BERT, T2S prefill or step, VITS), and
+    /// the job's later runs fail at once.
+    pub fn arm(&mut self, control: &SynthesisControl) -> Result<CancelHookGuard> {
+        self.run.arm(control)
+    }
+
+    /// Gives the job that starts fresh options that nothing terminates.
+    pub fn disarm(&mut self) -> Result<()> {
+        self.run.reset()
     }
 
     /// SSL features of 16 kHz audio (already padded): `([768·S], S)`.
     pub fn ssl(&mut self, audio16k: &[f32]) -> Result<(Vec<f32>, usize)> {
         let err = e("ssl");
         let input = Tensor::from_array(([1usize, audio16k.len()], audio16k.to_vec())).map_err(&err)?;
-        let out = self.ssl.run(ort::inputs!["audio16k" => input]).map_err(&err)?;
+        let out = self
+            .ssl
+            .run_with_options(ort::inputs!["audio16k" => input], self.run.get())
+            .map_err(&err)?;
         let (shape, data) = out["ssl_content"].try_extract_tensor::<f32>().map_err(&err)?;
         Ok((data.to_vec(), shape[2] as usize))
     }
@@ -454,7 +475,10 @@ impl Graphs {
     pub fn vq_encode(&mut self, ssl: &[f32], frames: usize) -> Result<Vec<i64>> {
         let err = e("vq_encode");
         let input = Tensor::from_array(([1usize, self.meta.ssl_dim, frames], ssl.to_vec())).map_err(&err)?;
-        let out = self.vq.run(ort::inputs!["ssl_content" => input]).map_err(&err)?;
+        let out = self
+            .vq
+            .run_with_options(ort::inputs!["ssl_content" => input], self.run.get())
+            .map_err(&err)?;
         let (_, data) = out["prompts"].try_extract_tensor::<i64>().map_err(&err)?;
         Ok(data.to_vec())
     }
@@ -479,7 +503,7 @@ impl Graphs {
                     .into_dyn(),
             ));
         }
-        let out = self.bert.run(inputs).map_err(&err)?;
+        let out = self.bert.run_with_options(inputs, self.run.get()).map_err(&err)?;
         let (_, data) = out["bert_feature"].try_extract_tensor::<f32>().map_err(&err)?;
         let want = (n - 2) * self.meta.bert_dim;
         if data.len() != want {
@@ -509,12 +533,12 @@ impl Graphs {
         }
         let out = self
             .encoder
-            .run(ort::inputs![
+            .run_with_options(ort::inputs![
                 "ref_seq" => Tensor::from_array(([1usize, ref_phones.len()], ref_phones.to_vec())).map_err(&err)?,
                 "text_seq" => Tensor::from_array(([1usize, phones.len()], phones.to_vec())).map_err(&err)?,
                 "ref_bert" => Tensor::from_array(([ref_phones.len(), b], ref_bert.to_vec())).map_err(&err)?,
                 "text_bert" => Tensor::from_array(([phones.len(), b], bert.to_vec())).map_err(&err)?
-            ])
+            ], self.run.get())
             .map_err(&err)?;
         let (_, data) = out["x"].try_extract_tensor::<f32>().map_err(&err)?;
         Ok(data.to_vec())
@@ -546,7 +570,7 @@ impl Graphs {
         let p = Tensor::from_array(([1usize, prompts.len()], prompts.to_vec())).map_err(&err)?;
         let mut out = self
             .prefill
-            .run(ort::inputs!["x" => x, "prompts" => p])
+            .run_with_options(ort::inputs!["x" => x, "prompts" => p], self.run.get())
             .map_err(&err)?;
         let logits = Self::logits_of(self.meta.semantic_vocab, &out, "t2s_prefill")?;
         let mut values = Vec::with_capacity(self.prefill_kv.len());
@@ -578,7 +602,7 @@ impl Graphs {
         for (name, v) in self.step_past.iter().zip(&cache.values) {
             inputs.push((name.as_str().into(), v.into()));
         }
-        let mut out = self.step.run(inputs).map_err(&err)?;
+        let mut out = self.step.run_with_options(inputs, self.run.get()).map_err(&err)?;
         let logits = Self::logits_of(self.meta.semantic_vocab, &out, "t2s_step")?;
         let mut values = Vec::with_capacity(cache.values.len());
         for name in &self.prefill_kv {
@@ -617,12 +641,12 @@ impl Graphs {
         }
         let out = self
             .vits
-            .run(ort::inputs![
+            .run_with_options(ort::inputs![
                 "text_seq" => Tensor::from_array(([1usize, phones.len()], phones.to_vec())).map_err(&err)?,
                 "pred_semantic" => Tensor::from_array(([1usize, 1, codes.len()], codes.to_vec())).map_err(&err)?,
                 "refer" => Tensor::from_array(([1usize, m.spec_bins, refer_frames], refer.to_vec())).map_err(&err)?,
                 "noise" => Tensor::from_array(([1usize, m.noise_channels, frames], noise.to_vec())).map_err(&err)?
-            ])
+            ], self.run.get())
             .map_err(&err)?;
         let (_, audio) = out["audio"].try_extract_tensor::<f32>().map_err(&err)?;
         if audio.len() != frames * m.hop {

@@ -15,8 +15,11 @@
 //! Invariants: inference runs on the engine's own threads
 //! ([`crate::runtime::InferencePool`]), never on a tokio worker; a voice
 //! profile holds the latents and the speaker embedding, so synthesis from a
-//! profile never touches reference audio; a stream stops between chunks
-//! once its reader is gone.
+//! profile never touches reference audio; every job runs its models with
+//! its own run options ([`Xtts::arm`]), so a cancelled request (or a stream
+//! whose reader is gone) stops inside the model run under way, its job
+//! answers [`Error::Cancelled`] (or the stream ends) without the unfinished
+//! sentence's audio, and the thread's next job starts with fresh options.
 
 pub mod import;
 pub mod japanese;
@@ -242,7 +245,13 @@ impl XttsEngine {
         let pool = self.pool()?;
         let clips: Vec<Audio> = references.iter().map(|r| r.audio.clone()).collect();
         let cfg = self.config.conditioning;
-        let voice = pool.run(move |x: &mut Xtts| x.voice(&clips, &cfg)).await?;
+        let voice = pool
+            .run(move |x: &mut Xtts| {
+                // Fresh run options: a cancelled request before must not stop this one.
+                x.disarm()?;
+                x.voice(&clips, &cfg)
+            })
+            .await?;
         Ok(VoiceProfile {
             engine: EngineKind::Xtts,
             format_version: PROFILE_VERSION,
@@ -345,13 +354,16 @@ impl Engine for XttsEngine {
                 .voice
                 .as_ref()
                 .ok_or_else(|| Error::Internal("plan without voice".into()))?;
+            // Cancelling the request terminates the model run under way.
+            let _armed = x.arm(&control)?;
             let audio = x.synthesize_until(voice, &plan.sentences, &plan.lang, &plan.opts, &mut |a| {
                 control.advance(a)
-            })?;
+            });
+            // A terminated run fails; that failure is the cancellation.
             if control.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            Ok(audio)
+            audio
         })
         .await
     }
@@ -365,8 +377,19 @@ impl Engine for XttsEngine {
         let pool = self.pool()?;
         let chunk = self.config.stream_chunk_size;
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
+        // A reader that goes away cancels the stream's control, which
+        // terminates the model run under way (not only the next chunk).
+        let control = SynthesisControl::new();
+        let watch = crate::runtime::cancel_when_reader_leaves(&tx, &control);
         let done = pool.submit(move |x: &mut Xtts| {
-            stream_plan(x, &plan, chunk, &tx);
+            // Held until the job ends (or is dropped unrun).
+            let _watch = watch;
+            match x.arm(&control) {
+                Ok(_armed) => stream_plan(x, &plan, chunk, &tx),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            }
             Ok(())
         })?;
         drop(done);

@@ -17,14 +17,15 @@
 //! tables agree with the metadata and with the graphs' declared shapes; a
 //! missing file is [`Error::ModelNotInstalled`] naming it, a mis-shaped one
 //! [`Error::ModelLoad`] naming the file and the tensor. [`Assets`] is
-//! immutable and shared; [`Sessions`] belong to one inference thread.
+//! immutable and shared; [`Sessions`] belong to one inference thread, and
+//! every run they make uses the current job's run options ([`Sessions::arm`]).
 
-use crate::runtime::SessionConfig;
+use crate::runtime::{JobRunOptions, SessionConfig};
 use ndarray::{Array1, Array2};
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::{DynValue, Tensor};
 use std::path::{Path, PathBuf};
-use vctts_core::{Error, Result};
+use vctts_core::{CancelHookGuard, Error, Result, SynthesisControl};
 
 use super::tokenizer::XttsTokenizer;
 
@@ -298,7 +299,7 @@ impl Assets {
             "power mel input",
         )?;
         let mel = Array2::from_elem((SPEAKER_MELS, 64), 1e-3f32);
-        let e = run_speaker(&mut speaker, &mel)?;
+        let e = run_speaker(&mut speaker, &crate::runtime::run_options()?, &mel)?;
         if e.is_empty() {
             return Err(shape_err(&file, "(output)", "is empty"));
         }
@@ -367,6 +368,9 @@ pub struct Sessions {
     /// `past_key_i`/`past_value_i` names, in layer order.
     past_names: Vec<(String, String)>,
     present_names: Vec<(String, String)>,
+    /// Options of every run: the job's own, so that cancelling its request
+    /// terminates the run under way ([`Sessions::arm`]).
+    run: JobRunOptions,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -413,12 +417,12 @@ fn tensor(shape: &[usize], data: Vec<f32>, what: &'static str) -> Result<DynValu
         .map_err(|e| Error::Internal(format!("{what}: {e}")))
 }
 
-fn run_speaker(session: &mut Session, mel: &Array2<f32>) -> Result<Vec<f32>> {
+fn run_speaker(session: &mut Session, options: &RunOptions, mel: &Array2<f32>) -> Result<Vec<f32>> {
     let (c, t) = mel.dim();
     let data: Vec<f32> = mel.iter().copied().collect();
     let input = tensor(&[1, c, t], data, "speaker input")?;
     let out = session
-        .run(vec![("mel_spec".to_string(), input)])
+        .run_with_options(vec![("mel_spec".to_string(), input)], options)
         .map_err(run_err("speaker encoder"))?;
     let (_, v) = out[0]
         .try_extract_tensor::<f32>()
@@ -549,7 +553,21 @@ impl Sessions {
             vocoder,
             past_names,
             present_names,
+            run: JobRunOptions::new()?,
         })
+    }
+
+    /// Gives the job that starts its own run options, terminated when
+    /// `control` is cancelled while the guard lives: a dropped request stops
+    /// inside the model run under way (GPT prefill or step, HiFi-GAN), and
+    /// the job's later runs fail at once.
+    pub fn arm(&mut self, control: &SynthesisControl) -> Result<CancelHookGuard> {
+        self.run.arm(control)
+    }
+
+    /// Gives the job that starts fresh options that nothing terminates.
+    pub fn disarm(&mut self) -> Result<()> {
+        self.run.reset()
     }
 
     /// Conditioning latents `[L * D]` of one normalised log-mel `[80, T]`.
@@ -559,7 +577,7 @@ impl Sessions {
         let input = tensor(&[1, c, t], data, "conditioning input")?;
         let out = self
             .cond
-            .run(vec![("mel_spectrogram".to_string(), input)])
+            .run_with_options(vec![("mel_spectrogram".to_string(), input)], self.run.get())
             .map_err(run_err("conditioning encoder"))?;
         let (_, v) = out[0]
             .try_extract_tensor::<f32>()
@@ -569,7 +587,7 @@ impl Sessions {
 
     /// Speaker embedding of one power mel `[64, T]`.
     pub fn speaker_embedding(&mut self, mel: &Array2<f32>) -> Result<Vec<f32>> {
-        run_speaker(&mut self.speaker, mel)
+        run_speaker(&mut self.speaker, self.run.get(), mel)
     }
 
     /// An empty cache for `assets`' GPT.
@@ -602,7 +620,10 @@ impl Sessions {
             inputs.push((kn.clone(), k));
             inputs.push((vn.clone(), v));
         }
-        let mut out = self.gpt.run(inputs).map_err(run_err("GPT"))?;
+        let mut out = self
+            .gpt
+            .run_with_options(inputs, self.run.get())
+            .map_err(run_err("GPT"))?;
         let logits = {
             let (shape, l) = out["logits"]
                 .try_extract_tensor::<f32>()
@@ -650,10 +671,13 @@ impl Sessions {
         let spk = tensor(&[1, speaker.len(), 1], speaker.to_vec(), "vocoder speaker")?;
         let out = self
             .vocoder
-            .run(vec![
-                ("latents".to_string(), lat),
-                ("speaker_embedding".to_string(), spk),
-            ])
+            .run_with_options(
+                vec![
+                    ("latents".to_string(), lat),
+                    ("speaker_embedding".to_string(), spk),
+                ],
+                self.run.get(),
+            )
             .map_err(run_err("HiFi-GAN"))?;
         let (_, w) = out[0].try_extract_tensor::<f32>().map_err(run_err("HiFi-GAN"))?;
         Ok(w.to_vec())

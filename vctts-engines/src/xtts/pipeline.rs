@@ -179,6 +179,18 @@ impl Xtts {
         Ok(Self { assets, sessions })
     }
 
+    /// Gives the job that starts its own run options, terminated when
+    /// `control` is cancelled while the guard lives (see [`Sessions::arm`]).
+    /// Every job of an engine arms (or [`disarm`](Self::disarm)s) first.
+    pub fn arm(&mut self, control: &vctts_core::SynthesisControl) -> Result<vctts_core::CancelHookGuard> {
+        self.sessions.arm(control)
+    }
+
+    /// Gives the job that starts fresh run options that nothing terminates.
+    pub fn disarm(&mut self) -> Result<()> {
+        self.sessions.disarm()
+    }
+
     /// The shared assets.
     pub fn assets(&self) -> &Arc<Assets> {
         &self.assets
