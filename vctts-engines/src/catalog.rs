@@ -15,41 +15,81 @@ pub fn available_cores() -> usize {
 }
 
 /// How an engine's inference work is spread over the cores: `inferences`
-/// runs at once (inference threads, each owning its sessions), each with
-/// `intra_threads` threads inside an operator.
+/// lanes (inference threads, each owning its sessions) run model work at
+/// once, with `intra_threads` threads inside an operator.
 ///
-/// The rule it keeps: `inferences × intra_threads ≤ cores`, so the machine
-/// is never oversubscribed (ONNX Runtime's threads spin while they wait for
-/// work, so oversubscription costs more than idle cores). One inference at a
-/// time gets every core (up to the configured threads); `n ≥ cores`
-/// inferences get one core each; requests beyond `inferences` wait in the
+/// The rule it keeps: the machine is never oversubscribed (ONNX Runtime's
+/// threads wait for each other inside every operator, so a preempted thread
+/// stalls the rest). Two shapes keep it:
+/// - *shared* (`shared_pool`, several lanes and every core allowed): the
+///   lanes' sessions run on ONNX Runtime's one intra-op pool of one thread
+///   per core ([`crate::runtime::SessionConfig::shared_pool`]), which does not
+///   spin. One run alone uses every core; concurrent runs share the same
+///   threads instead of each bringing its own.
+/// - *split* (one lane, or `threads` below the cores): each session has its
+///   own threads and `inferences × intra_threads ≤ cores`.
+///
+/// Which lanes work is decided per load, between sentences
+/// ([`crate::schedule`]): a request alone lends its later sentences to the
+/// idle lanes; when requests wait, each keeps to its own lane (one core each
+/// once there are as many as cores). Requests beyond the lanes wait in the
 /// engine's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreadPlan {
-    /// Inference threads (concurrent model runs).
+    /// Inference lanes (model runs at once).
     pub inferences: usize,
-    /// Intra-op threads of each session.
+    /// Intra-op threads a run may use: the shared pool's size, or each
+    /// session's own threads.
     pub intra_threads: usize,
+    /// Whether the lanes share one intra-op pool (see above).
+    pub shared_pool: bool,
 }
 
 impl ThreadPlan {
-    /// The plan for `max_concurrency` requests at once with at most
-    /// `threads` intra-op threads each (0 = as many as the cores allow) on
+    /// The plan for `max_concurrency` requests at once (0 = one per core)
+    /// with at most `threads` intra-op threads each (0 = every core) on
     /// `cores` cores.
     pub fn new(threads: usize, max_concurrency: usize, cores: usize) -> Self {
         let cores = cores.max(1);
-        let inferences = max_concurrency.clamp(1, cores);
+        let inferences = if max_concurrency == 0 {
+            cores
+        } else {
+            max_concurrency.clamp(1, cores)
+        };
+        let width = if threads == 0 { cores } else { threads.min(cores) };
+        if inferences > 1 && width == cores {
+            return Self {
+                inferences,
+                intra_threads: cores,
+                shared_pool: true,
+            };
+        }
         let fair = (cores / inferences).max(1);
-        let intra_threads = if threads == 0 { fair } else { threads.min(fair) };
         Self {
             inferences,
-            intra_threads,
+            intra_threads: width.min(fair),
+            shared_pool: false,
         }
     }
 
-    /// Threads busy when every inference runs: never above the cores.
+    /// Intra-op threads that exist for these lanes: the shared pool's, or
+    /// every lane's own. Never above the cores.
     pub fn busy_threads(&self) -> usize {
-        self.inferences * self.intra_threads
+        if self.shared_pool {
+            self.intra_threads
+        } else {
+            self.inferences * self.intra_threads
+        }
+    }
+
+    /// The threads one run gets when `running` runs are under way: all of
+    /// them alone, an even share (at least one) under load.
+    pub fn threads_per_run(&self, running: usize) -> usize {
+        if self.shared_pool {
+            (self.intra_threads / running.max(1)).max(1)
+        } else {
+            self.intra_threads
+        }
     }
 }
 
@@ -57,10 +97,14 @@ impl ThreadPlan {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineOptions {
-    /// Intra-op threads per session, at most (0 = as many as the cores
-    /// allow); lowered so that threads × concurrent runs ≤ cores ([`ThreadPlan`]).
+    /// Intra-op threads one model run may use, at most (0 = every core).
+    /// At the cores (the default), several lanes share one pool of one
+    /// thread per core; below, each session gets its own threads, lowered so
+    /// that threads × concurrent runs ≤ cores ([`ThreadPlan`]).
     pub threads: usize,
-    /// Requests run at once (at most one per core; more wait in the queue).
+    /// Inference lanes: requests (or, for a request alone, sentences of one
+    /// request) run at once; at most one per core, more wait in the queue.
+    /// The default is one per core. Each lane holds its own sessions.
     pub max_concurrency: usize,
     /// Requests that may wait.
     pub queue_size: usize,
@@ -79,10 +123,9 @@ impl EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        let s = SessionConfig::default();
         Self {
-            threads: s.intra_threads,
-            max_concurrency: 1,
+            threads: 0,
+            max_concurrency: available_cores(),
             queue_size: 64,
             device: Device::Cpu,
             runtime: RuntimeConfig::default(),
@@ -131,6 +174,7 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
         Device::Cuda { .. } => ThreadPlan {
             inferences: options.max_concurrency.max(1),
             intra_threads: options.threads.max(1),
+            shared_pool: false,
         },
     };
     if plan.intra_threads < options.threads || plan.inferences < options.max_concurrency {
@@ -146,6 +190,7 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
     let session = SessionConfig {
         intra_threads: plan.intra_threads,
         device: options.device,
+        shared_pool: plan.shared_pool && crate::runtime::shared_pool_threads() == plan.intra_threads,
         ..SessionConfig::default()
     };
     match kind {
@@ -200,8 +245,13 @@ mod tests {
                         p.busy_threads() <= cores,
                         "{threads} × {concurrency} on {cores}: {p:?}"
                     );
-                    assert!(p.inferences >= 1 && p.intra_threads >= 1);
+                    assert!(p.inferences >= 1 && p.inferences <= cores);
+                    assert!(p.intra_threads >= 1);
                     assert!(threads == 0 || p.intra_threads <= threads);
+                    // Every run under way together never has more than the cores.
+                    for running in 1..=p.inferences {
+                        assert!(running * p.threads_per_run(running) <= cores, "{p:?} × {running}");
+                    }
                 }
             }
         }
@@ -209,56 +259,56 @@ mod tests {
 
     #[test]
     fn one_request_gets_every_core_and_many_get_one_each() {
-        // Alone: every core (or the configured threads, when fewer).
+        // The default: a lane per core sharing one pool of every core.
+        let p = ThreadPlan::new(0, 0, 8);
+        assert_eq!(
+            p,
+            ThreadPlan {
+                inferences: 8,
+                intra_threads: 8,
+                shared_pool: true
+            }
+        );
+        // Alone: every core; under full load: one core each.
+        assert_eq!(p.threads_per_run(1), 8);
+        assert_eq!(p.threads_per_run(8), 1);
+        assert_eq!(p.threads_per_run(3), 2);
+        let p = ThreadPlan::new(2, 32, 2);
+        assert_eq!((p.threads_per_run(1), p.threads_per_run(2)), (2, 1));
+        assert!(p.shared_pool);
+        // One lane: its own threads, every core (or the configured threads).
         assert_eq!(
             ThreadPlan::new(0, 1, 8),
             ThreadPlan {
                 inferences: 1,
-                intra_threads: 8
+                intra_threads: 8,
+                shared_pool: false
             }
         );
+        assert_eq!(ThreadPlan::new(4, 1, 8).intra_threads, 4);
+        // Threads capped below the cores: split evenly, never shared.
         assert_eq!(
-            ThreadPlan::new(4, 1, 8),
-            ThreadPlan {
-                inferences: 1,
-                intra_threads: 4
-            }
-        );
-        // As many requests as cores, or more: one core each, the rest queue.
-        assert_eq!(
-            ThreadPlan::new(0, 8, 8),
-            ThreadPlan {
-                inferences: 8,
-                intra_threads: 1
-            }
-        );
-        assert_eq!(
-            ThreadPlan::new(2, 32, 2),
-            ThreadPlan {
-                inferences: 2,
-                intra_threads: 1
-            }
-        );
-        // In between: the cores shared evenly.
-        assert_eq!(
-            ThreadPlan::new(0, 3, 8),
+            ThreadPlan::new(4, 3, 8),
             ThreadPlan {
                 inferences: 3,
-                intra_threads: 2
+                intra_threads: 2,
+                shared_pool: false
             }
         );
-        // The defaults on this machine keep the rule.
-        let o = EngineOptions::default();
-        assert!(o.thread_plan(available_cores()).busy_threads() <= available_cores());
-        // (The default threads are the cores up to 4: 4 on a bigger machine.)
-        let o = EngineOptions { threads: 4, ..o };
         assert_eq!(
-            o.thread_plan(2),
+            ThreadPlan::new(1, 0, 8),
             ThreadPlan {
-                inferences: 1,
-                intra_threads: 2
+                inferences: 8,
+                intra_threads: 1,
+                shared_pool: false
             }
         );
+        // The defaults on this machine keep the rule, with a lane per core.
+        let o = EngineOptions::default();
+        let p = o.thread_plan(available_cores());
+        assert!(p.busy_threads() <= available_cores());
+        assert_eq!(p.inferences, available_cores());
+        assert_eq!(p.threads_per_run(1), available_cores());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod audio;
 pub mod catalog;
 pub mod runtime;
 pub mod sampling;
+pub mod schedule;
 pub mod spectral;
 pub mod text;
 

@@ -18,8 +18,9 @@
 
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use vctts_core::{Error, Result};
 
@@ -45,6 +46,26 @@ pub struct RuntimeConfig {
 struct Loaded {
     path: PathBuf,
     _env: ort::environment::Environment,
+    /// Threads of the environment's shared intra-op pool.
+    pool_threads: usize,
+}
+
+/// The environment's shared intra-op thread pool: one thread per core (the
+/// threads running sessions take part as well: ONNX Runtime makes
+/// `threads - 1` workers), not spinning while idle, so that several lanes
+/// sharing it do not burn cores waiting for work. Sessions built with
+/// [`SessionConfig::shared_pool`] run their operators on it: one run alone
+/// uses every thread, concurrent runs share them.
+fn global_pool(threads: usize) -> ort::Result<ort::environment::GlobalThreadPoolOptions> {
+    ort::environment::GlobalThreadPoolOptions::default()
+        .with_intra_threads(threads)?
+        .with_inter_threads(1)?
+        .with_spin_control(false)
+}
+
+/// Threads of the shared intra-op pool (0 before [`init`]).
+pub fn shared_pool_threads() -> usize {
+    LOADED.get().map(|l| l.pool_threads).unwrap_or(0)
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -120,12 +141,19 @@ pub fn init_with_env(config: &RuntimeConfig, env: &dyn Fn(&str) -> Option<String
             tried.push(format!("{} (not found)", path.display()));
             continue;
         }
-        match ort::init_from(&path) {
-            Ok(builder) => match builder.with_name("vctts").build() {
+        let pool_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        // The pool's options come from the library: only after `init_from`.
+        let built = ort::init_from(&path).map(|builder| {
+            global_pool(pool_threads)
+                .and_then(|pool| builder.with_name("vctts").with_global_thread_pool(pool).build())
+        });
+        match built {
+            Ok(env) => match env {
                 Ok(env) => {
                     let loaded = LOADED.get_or_init(|| Loaded {
                         path: path.clone(),
                         _env: env,
+                        pool_threads,
                     });
                     tracing::info!(path = %loaded.path.display(), "loaded ONNX Runtime");
                     return Ok(loaded.path.clone());
@@ -216,6 +244,11 @@ pub struct SessionConfig {
     pub optimization: OptLevel,
     /// Execution provider.
     pub device: Device,
+    /// Run operators on the environment's shared intra-op pool (one thread
+    /// per core, shared by every session that sets this) instead of the
+    /// session's own `intra_threads` threads; `intra_threads` and
+    /// `inter_threads` are then unused.
+    pub shared_pool: bool,
 }
 
 impl Default for SessionConfig {
@@ -228,6 +261,7 @@ impl Default for SessionConfig {
             inter_threads: 1,
             optimization: OptLevel::All,
             device: Device::Cpu,
+            shared_pool: false,
         }
     }
 }
@@ -271,12 +305,20 @@ fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::S
         OptLevel::All => ort::session::builder::GraphOptimizationLevel::All,
     };
     let ctx = ctx.to_string();
+    // Sessions take the environment's shared pool unless told otherwise.
+    let builder = if config.shared_pool {
+        builder
+    } else {
+        builder
+            .with_independent_thread_pool()
+            .map_err(ort_err(&ctx))?
+            .with_intra_threads(config.intra_threads.max(1))
+            .map_err(ort_err(&ctx))?
+            .with_inter_threads(config.inter_threads.max(1))
+            .map_err(ort_err(&ctx))?
+    };
     let builder = builder
-        .with_intra_threads(config.intra_threads.max(1))
-        .map_err(ort_err(&ctx))?
-        .with_inter_threads(config.inter_threads.max(1))
-        .map_err(ort_err(&ctx))?
-        .with_parallel_execution(config.inter_threads > 1)
+        .with_parallel_execution(!config.shared_pool && config.inter_threads > 1)
         .map_err(ort_err(&ctx))?
         .with_optimization_level(level)
         .map_err(ort_err(&ctx))?;
@@ -376,6 +418,17 @@ pub fn cancellable_run(
 /// A job for a pool thread: gets the thread's state.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
+/// What a pool's threads are doing, for [`crate::schedule::Load`].
+#[derive(Debug, Default)]
+struct Counters {
+    /// Threads running a job.
+    running: AtomicUsize,
+    /// Requests queued ([`InferencePool::submit`]).
+    requests: AtomicUsize,
+    /// Helper jobs queued ([`Spawner::try_spawn`]).
+    helpers: AtomicUsize,
+}
+
 /// Threads that own per-thread state (sessions) and run jobs from a bounded
 /// queue. Dropping the pool lets queued jobs finish, then the threads exit and
 /// free their state.
@@ -383,6 +436,70 @@ pub struct InferencePool<S: 'static> {
     name: String,
     tx: Option<mpsc::SyncSender<Job<S>>>,
     threads: Vec<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// A handle a running job uses to see the pool's load and to queue helper
+/// jobs on its other threads ([`crate::schedule`]). It keeps the pool's
+/// queue open while it lives, so jobs drop it when they end.
+pub struct Spawner<S: 'static> {
+    tx: mpsc::SyncSender<Job<S>>,
+    counters: Arc<Counters>,
+    lanes: usize,
+}
+
+impl<S: 'static> Clone for Spawner<S> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            counters: self.counters.clone(),
+            lanes: self.lanes,
+        }
+    }
+}
+
+impl<S: 'static> std::fmt::Debug for Spawner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawner").field("load", &self.load()).finish()
+    }
+}
+
+fn load_of(counters: &Counters, lanes: usize) -> crate::schedule::Load {
+    crate::schedule::Load {
+        lanes,
+        busy: counters.running.load(Ordering::SeqCst) + counters.helpers.load(Ordering::SeqCst),
+        waiting: counters.requests.load(Ordering::SeqCst),
+    }
+}
+
+impl<S: 'static> Spawner<S> {
+    /// The pool's load now.
+    pub fn load(&self) -> crate::schedule::Load {
+        load_of(&self.counters, self.lanes)
+    }
+
+    /// Queues a helper job (one that serves a running request, not a new
+    /// request); false when the queue is full or closed. Helper jobs do not
+    /// count as waiting requests, so they never make each other yield.
+    pub fn try_spawn<F>(&self, job: F) -> bool
+    where
+        F: FnOnce(&mut S) + Send + 'static,
+    {
+        let counters = self.counters.clone();
+        let boxed: Job<S> = Box::new(move |state: &mut S| {
+            counters.helpers.fetch_sub(1, Ordering::SeqCst);
+            // A panicking helper must not take its thread down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(state)));
+        });
+        self.counters.helpers.fetch_add(1, Ordering::SeqCst);
+        match self.tx.try_send(boxed) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.helpers.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
+        }
+    }
 }
 
 impl<S: 'static> std::fmt::Debug for InferencePool<S> {
@@ -408,8 +525,10 @@ impl<S: 'static> InferencePool<S> {
         let make = std::sync::Arc::new(make);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let mut handles = Vec::with_capacity(threads_n);
+        let counters = Arc::new(Counters::default());
         for i in 0..threads_n {
             let rx = rx.clone();
+            let counters = counters.clone();
             let make = make.clone();
             let ready_tx = ready_tx.clone();
             let handle = std::thread::Builder::new()
@@ -430,7 +549,11 @@ impl<S: 'static> InferencePool<S> {
                         // Hold the lock only while taking a job.
                         let job = rx.lock().recv();
                         match job {
-                            Ok(job) => job(&mut state),
+                            Ok(job) => {
+                                counters.running.fetch_add(1, Ordering::SeqCst);
+                                job(&mut state);
+                                counters.running.fetch_sub(1, Ordering::SeqCst);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -443,6 +566,7 @@ impl<S: 'static> InferencePool<S> {
             name: name.to_string(),
             tx: Some(tx),
             threads: handles,
+            counters,
         };
         for _ in 0..threads_n {
             match ready_rx.recv() {
@@ -467,6 +591,21 @@ impl<S: 'static> InferencePool<S> {
         self.threads.len()
     }
 
+    /// The pool's load now: its threads, the busy ones, the requests waiting.
+    pub fn load(&self) -> crate::schedule::Load {
+        load_of(&self.counters, self.threads.len())
+    }
+
+    /// A handle for a job to lend work to the pool's other threads; `None`
+    /// once the pool is shut down.
+    pub fn spawner(&self) -> Option<Spawner<S>> {
+        self.tx.as_ref().map(|tx| Spawner {
+            tx: tx.clone(),
+            counters: self.counters.clone(),
+            lanes: self.threads.len(),
+        })
+    }
+
     /// Queues `job` and awaits its result. A full queue is
     /// [`Error::Overloaded`] at once (back-pressure is an error, not a wait).
     pub async fn run<T, F>(&self, job: F) -> Result<T>
@@ -486,7 +625,9 @@ impl<S: 'static> InferencePool<S> {
         F: FnOnce(&mut S) -> Result<T> + Send + 'static,
     {
         let (otx, orx) = tokio::sync::oneshot::channel();
+        let counters = self.counters.clone();
         let boxed: Job<S> = Box::new(move |state: &mut S| {
+            counters.requests.fetch_sub(1, Ordering::SeqCst);
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(state)))
                 .unwrap_or_else(|_| Err(Error::Internal("inference job panicked".into())));
             let _ = otx.send(out);
@@ -495,7 +636,12 @@ impl<S: 'static> InferencePool<S> {
             .tx
             .as_ref()
             .ok_or_else(|| Error::ModelNotLoaded(self.name.clone()))?;
-        match tx.try_send(boxed) {
+        self.counters.requests.fetch_add(1, Ordering::SeqCst);
+        let sent = tx.try_send(boxed);
+        if sent.is_err() {
+            self.counters.requests.fetch_sub(1, Ordering::SeqCst);
+        }
+        match sent {
             Ok(()) => Ok(orx),
             Err(mpsc::TrySendError::Full(_)) => Err(Error::Overloaded(format!(
                 "{}: inference queue is full",

@@ -12,9 +12,12 @@
 //! spectrogram → converter from the base voice's tone color (extracted once
 //! per base voice and cached) to the target's → audio, sentence by sentence.
 //!
-//! Invariants: inference runs on the engine's own threads
-//! ([`crate::runtime::InferencePool`]), one thread per admitted request, so
-//! `max_concurrency` bounds the work and `queue_size` the waiting; every job
+//! Invariants: inference runs on the engine's own lanes
+//! ([`crate::runtime::InferencePool`]), one per admitted request, so
+//! `max_concurrency` bounds the work and `queue_size` the waiting; a request
+//! alone lends its later sentences to idle lanes and emits them in order
+//! ([`crate::schedule`]); each sentence's noise follows the seed and its own
+//! index, so the audio does not depend on the lane that made it; every job
 //! owns its buffers; a stream stops between sentences once its reader is gone.
 //!
 //! Sampling parameters, honoured or refused (never silently ignored):
@@ -43,7 +46,8 @@ pub mod import;
 pub mod noise;
 pub mod piper;
 
-use crate::runtime::{InferencePool, SessionConfig};
+use crate::runtime::{InferencePool, SessionConfig, Spawner};
+use crate::schedule::Board;
 use crate::text::phonemize::Espeak;
 use async_trait::async_trait;
 use converter::{CONVERTER_RATE, Converter, ConverterFiles};
@@ -172,6 +176,8 @@ struct Shared {
     converter_noise_input: std::sync::OnceLock<bool>,
     /// Per base voice: whether its noise follows [`noise::SEED_INPUT`] (known once loaded).
     base_seedable: Vec<std::sync::OnceLock<bool>>,
+    /// Sentences made by helper lanes for another lane's request, ever.
+    lent_sentences: std::sync::atomic::AtomicUsize,
 }
 
 /// What one inference thread owns.
@@ -215,6 +221,30 @@ struct Plan {
     pauses: Vec<f32>,
     /// Seeds the converter's noise (the request's seed, else a random one).
     seed: u64,
+}
+
+/// Sentences a request may have made ahead of the one it emits, per lane.
+const SENTENCE_WINDOW_PER_LANE: usize = 2;
+
+/// The part of a request its helper lanes need.
+struct SentenceJob {
+    plan: Arc<Plan>,
+    /// espeak-ng utterances of every sentence.
+    phonemes: Vec<Vec<String>>,
+    /// The base voice's tone color (cloning only).
+    source: Option<Arc<Vec<f32>>>,
+    control: SynthesisControl,
+    board: Board<Audio>,
+    /// The engine's lanes.
+    lanes: usize,
+}
+
+/// The random generator of sentence `i` of a request seeded with `seed`:
+/// its own stream of the seed, so no sentence depends on the others.
+fn sentence_rng(seed: u64, i: usize) -> rand_chacha::ChaCha8Rng {
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    rng.set_stream(i as u64);
+    rng
 }
 
 /// A streamed first sentence longer than this is cut at its first clause,
@@ -281,6 +311,7 @@ impl OpenVoiceEngine {
                 source_tones: Mutex::new(HashMap::new()),
                 converter_noise_input: std::sync::OnceLock::new(),
                 base_seedable: (0..voice_count).map(|_| std::sync::OnceLock::new()).collect(),
+                lent_sentences: std::sync::atomic::AtomicUsize::new(0),
             }),
             state: Mutex::new(ModelState::Unloaded),
             pool: Mutex::new(None),
@@ -616,72 +647,159 @@ impl ThreadState {
         Ok(converter::mean(&colors))
     }
 
-    /// Runs a plan, handing each sentence's audio to `emit` as it is ready;
-    /// stops early (without error) when `emit` returns false.
-    fn run_plan(&mut self, plan: &Plan, emit: &mut dyn FnMut(Audio, bool) -> bool) -> Result<()> {
+    /// Runs a plan, handing each sentence's audio to `emit` as it is ready
+    /// and in order; stops early (without error) when `emit` returns false.
+    ///
+    /// The first sentence is made here, alone, so the first audio comes as
+    /// soon as one sentence allows. The rest go on a [`Board`]: this thread
+    /// makes them in order, and after each emitted sentence it lends the
+    /// next ones to the pool's idle lanes (`spawner`) while no other request
+    /// waits ([`crate::schedule::Load::spare`]). Each sentence draws its
+    /// randomness from the plan's seed and its own index, so the audio is
+    /// the same whichever lane made it.
+    fn run_plan(
+        &mut self,
+        plan: &Arc<Plan>,
+        control: &SynthesisControl,
+        spawner: Option<&Spawner<ThreadState>>,
+        emit: &mut dyn FnMut(Audio, bool) -> bool,
+    ) -> Result<()> {
         let shared = self.shared.clone();
         let voice = &shared.voices[plan.voice];
+        let source = match plan.target {
+            Some(_) => Some(self.source_tone(plan.voice)?),
+            None => None,
+        };
+        let n = plan.sentences.len();
+        let lanes = spawner.map(|s| s.load().lanes).unwrap_or(1);
+        // The first sentence alone, so the first chunk does not wait for the rest.
+        let first = shared
+            .espeak
+            .phonemize_utterances(&voice.espeak_voice, &plan.sentences[..1])?;
+        let utterances = first
+            .first()
+            .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
+        let audio = self.sentence(plan, utterances, 0, source.as_deref().map(Vec::as_slice), lanes)?;
+        if !emit(audio, n == 1) || n == 1 {
+            return Ok(());
+        }
+        let mut phonemes = first;
+        phonemes.extend(
+            shared
+                .espeak
+                .phonemize_utterances(&voice.espeak_voice, &plan.sentences[1..])?,
+        );
+        if phonemes.len() != n {
+            return Err(Error::Internal("phonemizer lost a sentence".into()));
+        }
+        let job = Arc::new(SentenceJob {
+            plan: plan.clone(),
+            phonemes,
+            source,
+            control: control.clone(),
+            board: Board::new(n, 1, SENTENCE_WINDOW_PER_LANE * lanes),
+            lanes,
+        });
+        let mut lend = || {
+            if let Some(spawner) = spawner {
+                let spare = spawner.load().spare().min(job.board.unclaimed());
+                for _ in 0..spare {
+                    let (job, helper_spawner) = (job.clone(), spawner.clone());
+                    let queued = spawner.try_spawn(move |t: &mut ThreadState| {
+                        t.help(&job, &helper_spawner);
+                    });
+                    if !queued {
+                        break;
+                    }
+                }
+            }
+        };
+        lend();
+        let source = job.source.as_deref().map(Vec::as_slice);
+        job.board.drive(
+            &mut |i| self.sentence(plan, &job.phonemes[i], i, source, lanes),
+            &mut |i, audio| emit(audio, i + 1 == n),
+            &mut lend,
+        )
+    }
+
+    /// A helper job: makes sentences of `job` on this lane, with this lane's
+    /// sessions, until none is left or another request waits for the lane.
+    /// Its runs are terminated with the request's, on cancel.
+    fn help(&mut self, job: &SentenceJob, spawner: &Spawner<ThreadState>) {
+        if job.control.is_cancelled() || !job.board.enter() {
+            return;
+        }
+        // Armed inside the visit: the owner, which waits for its helpers to
+        // leave, returns after this lane's cancel hooks are gone.
+        if let Ok(armed) = self.arm(&job.control) {
+            let source = job.source.as_deref().map(Vec::as_slice);
+            job.board.serve(
+                &mut || !job.control.is_cancelled() && !spawner.load().should_yield(),
+                &mut |i| {
+                    let made = self.sentence(&job.plan, &job.phonemes[i], i, source, job.lanes);
+                    self.shared
+                        .lent_sentences
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    made
+                },
+            );
+            drop(armed);
+        }
+        job.board.leave();
+    }
+
+    /// Makes sentence `i` of `plan` from its espeak-ng utterances: base voice,
+    /// then (cloning) the converter, then the pause after it. Its random
+    /// draws come from the plan's seed and `i` alone. The runs of the last
+    /// `lanes` sentences shrink the arena (each lane's last run is among them).
+    fn sentence(
+        &mut self,
+        plan: &Plan,
+        utterances: &[String],
+        i: usize,
+        source: Option<&[f32]>,
+        lanes: usize,
+    ) -> Result<Audio> {
+        let shared = self.shared.clone();
+        let voice = &shared.voices[plan.voice];
+        let n = plan.sentences.len();
         let out_rate = if plan.target.is_some() {
             CONVERTER_RATE
         } else {
             voice.sample_rate
         };
-        let source = match plan.target {
-            Some(_) => Some(self.source_tone(plan.voice)?),
-            None => None,
-        };
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(plan.seed);
-        let n = plan.sentences.len();
-        // The first sentence alone, so the first chunk does not wait for the rest.
-        let mut phonemes = shared
-            .espeak
-            .phonemize_utterances(&voice.espeak_voice, &plan.sentences[..1])?;
-        for i in 0..n {
-            if i == 1 {
-                phonemes.extend(
-                    shared
-                        .espeak
-                        .phonemize_utterances(&voice.espeak_voice, &plan.sentences[1..])?,
+        self.last_sentence = i + lanes.max(1) >= n;
+        let mut rng = sentence_rng(plan.seed, i);
+        // Piper speaks each espeak-ng utterance as one model input.
+        let mut samples = Vec::new();
+        for p in utterances {
+            let seed = noise::seed_value(rand::RngCore::next_u64(&mut rng));
+            samples.extend(self.base_sentence(plan.voice, p, plan.scales, seed)?);
+        }
+        let mut audio = Audio::new(samples, voice.sample_rate);
+        if let (Some(target), Some(source)) = (&plan.target, source) {
+            if !audio.is_empty() {
+                audio = to_converter_rate(audio)?;
+                let spec = crate::spectral::presets::openvoice_spectrogram(&audio.samples);
+                let conv = self
+                    .converter
+                    .as_mut()
+                    .ok_or_else(OpenVoiceEngine::no_converter)?;
+                audio = Audio::new(
+                    conv.convert(&spec, source, target, plan.tau, &mut rng)?,
+                    CONVERTER_RATE,
                 );
             }
-            let utterances = phonemes
-                .get(i)
-                .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
-            self.last_sentence = i + 1 == n;
-            // Piper speaks each espeak-ng utterance as one model input.
-            let mut samples = Vec::new();
-            for p in utterances {
-                let seed = noise::seed_value(rand::RngCore::next_u64(&mut rng));
-                samples.extend(self.base_sentence(plan.voice, p, plan.scales, seed)?);
-            }
-            let mut audio = Audio::new(samples, voice.sample_rate);
-            if let (Some(target), Some(source)) = (&plan.target, &source) {
-                if !audio.is_empty() {
-                    audio = to_converter_rate(audio)?;
-                    let spec = crate::spectral::presets::openvoice_spectrogram(&audio.samples);
-                    let conv = self
-                        .converter
-                        .as_mut()
-                        .ok_or_else(OpenVoiceEngine::no_converter)?;
-                    audio = Audio::new(
-                        conv.convert(&spec, source, target, plan.tau, &mut rng)?,
-                        CONVERTER_RATE,
-                    );
-                }
-            }
-            let last = i + 1 == n;
-            if !last {
-                audio.samples.extend(std::iter::repeat_n(
-                    0.0,
-                    (plan.pauses[i] * out_rate as f32) as usize,
-                ));
-            }
-            audio.sample_rate = out_rate;
-            if !emit(audio, last) {
-                return Ok(());
-            }
         }
-        Ok(())
+        if i + 1 < n {
+            audio.samples.extend(std::iter::repeat_n(
+                0.0,
+                (plan.pauses[i] * out_rate as f32) as usize,
+            ));
+        }
+        audio.sample_rate = out_rate;
+        Ok(audio)
     }
 
     fn extract(&mut self, reference: Audio) -> Result<Vec<f32>> {
@@ -823,9 +941,10 @@ impl Engine for OpenVoiceEngine {
         profile: Option<&VoiceProfile>,
         control: &SynthesisControl,
     ) -> Result<Audio> {
-        let plan = self.plan(request, profile, false)?;
+        let plan = Arc::new(self.plan(request, profile, false)?);
         let pool = self.pool()?;
         let control = control.clone();
+        let spawner = pool.spawner();
         pool.run(move |t: &mut ThreadState| {
             // A job whose caller left while it was queued does nothing.
             if control.is_cancelled() {
@@ -833,7 +952,7 @@ impl Engine for OpenVoiceEngine {
             }
             let _armed = t.arm(&control)?;
             let mut out: Option<Audio> = None;
-            let ran = t.run_plan(&plan, &mut |a, _| {
+            let ran = t.run_plan(&plan, &control, spawner.as_ref(), &mut |a, _| {
                 let go_on = control.advance(&a);
                 match &mut out {
                     Some(o) => o.append(&a),
@@ -856,8 +975,9 @@ impl Engine for OpenVoiceEngine {
         request: &SynthesisRequest,
         profile: Option<&VoiceProfile>,
     ) -> Result<AudioStream> {
-        let plan = self.plan(request, profile, true)?;
+        let plan = Arc::new(self.plan(request, profile, true)?);
         let pool = self.pool()?;
+        let spawner = pool.spawner();
         let (tx, rx) = AudioStream::channel(DEFAULT_STREAM_BOUND);
         // A reader that goes away cancels the stream's control, which
         // terminates the model run under way (not only the next sentence).
@@ -878,7 +998,7 @@ impl Engine for OpenVoiceEngine {
             let _finished = finished;
             let armed = t.arm(&control);
             match armed {
-                Ok(_armed) => stream_plan(t, &plan, &tx),
+                Ok(_armed) => stream_plan(t, &plan, &control, spawner.as_ref(), &tx),
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                 }
@@ -890,12 +1010,18 @@ impl Engine for OpenVoiceEngine {
     }
 }
 
-fn stream_plan(t: &mut ThreadState, plan: &Plan, tx: &AudioStreamSender) {
+fn stream_plan(
+    t: &mut ThreadState,
+    plan: &Arc<Plan>,
+    control: &SynthesisControl,
+    spawner: Option<&Spawner<ThreadState>>,
+    tx: &AudioStreamSender,
+) {
     if tx.is_closed() {
         return;
     }
     let mut index = 0;
-    let result = t.run_plan(plan, &mut |audio, is_last| {
+    let result = t.run_plan(plan, control, spawner, &mut |audio, is_last| {
         let ok = tx.blocking_send(Ok(AudioChunk {
             index,
             audio,
@@ -916,6 +1042,110 @@ mod tests {
     fn engine() -> OpenVoiceEngine {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
         OpenVoiceEngine::new(OpenVoiceConfig::new(dir)).expect("default voice: run scripts/setup.sh")
+    }
+
+    /// The real voice loaded on `lanes` lanes of one intra-op thread each.
+    async fn loaded(lanes: usize) -> OpenVoiceEngine {
+        crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
+        let config = OpenVoiceConfig {
+            max_concurrency: lanes,
+            session: SessionConfig {
+                intra_threads: 1,
+                ..SessionConfig::default()
+            },
+            ..OpenVoiceConfig::new(dir)
+        };
+        let e = OpenVoiceEngine::new(config).expect("default voice: run scripts/setup.sh");
+        e.load().await.unwrap();
+        e
+    }
+
+    const EIGHT_SENTENCES: &str = "One short sentence comes first. Another one follows it closely. \
+A third sentence keeps going. The fourth is rather brief. Then there is a fifth. And a sixth one, \
+with a clause. Seven comes next in line. Eight ends it all.";
+
+    fn seeded(text: &str) -> SynthesisRequest {
+        let mut r = SynthesisRequest::new(text);
+        r.seed = Some(41);
+        r
+    }
+
+    /// With a second lane idle, a request lends sentences to it; the audio
+    /// is the same, sample for sample, as one lane making every sentence in
+    /// turn, whole and streamed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_sentences_equal_sequential_synthesis_sample_for_sample() {
+        let one = loaded(1).await;
+        let two = loaded(2).await;
+        let request = seeded(EIGHT_SENTENCES);
+        let alone = one.synthesize(&request, None).await.unwrap();
+        let parallel = two.synthesize(&request, None).await.unwrap();
+        let lent = two
+            .shared
+            .lent_sentences
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            one.shared
+                .lent_sentences
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        assert!(lent > 0, "the idle lane made none of the sentences");
+        assert_eq!(alone.sample_rate, parallel.sample_rate);
+        assert_eq!(alone.samples, parallel.samples);
+        // Streamed: the chunks come in order and match too.
+        let mut chunks = Vec::new();
+        for e in [&one, &two] {
+            let mut rx = e.synthesize_stream(&request, None).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(c) = rx.next_chunk().await {
+                got.push(c.unwrap());
+            }
+            assert!(got.iter().enumerate().all(|(i, c)| c.index == i));
+            assert!(got.last().unwrap().is_last);
+            chunks.push(got.into_iter().map(|c| c.audio.samples).collect::<Vec<_>>());
+        }
+        assert_eq!(chunks[0].len(), 8, "one chunk per sentence");
+        assert_eq!(chunks[0], chunks[1]);
+    }
+
+    /// Cancelling a request whose sentences are on two lanes stops both: it
+    /// ends `cancelled` once its helper has let go, and both lanes serve again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_a_parallel_request_stops_every_lane() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let e = loaded(2).await;
+        let text = EIGHT_SENTENCES.repeat(3);
+        let control = SynthesisControl::new();
+        let finished = std::sync::Arc::new(AtomicBool::new(false));
+        // Two hooks per armed lane: cancel once the helper lane has armed too.
+        let canceller = {
+            let (control, finished) = (control.clone(), finished.clone());
+            std::thread::spawn(move || {
+                while control.hooks_registered() < 4 && !finished.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                control.cancel();
+            })
+        };
+        let result = e.synthesize_with(&seeded(&text), None, &control).await;
+        finished.store(true, Ordering::Release);
+        canceller.join().unwrap();
+        assert_eq!(result.unwrap_err().code(), "cancelled");
+        assert_eq!(control.hooks_registered(), 0, "a lane kept its cancel hook");
+        // Both lanes are free: two requests at once both finish.
+        let (ra, rb) = (seeded("Still here."), seeded("Me too."));
+        let (a, b) = tokio::join!(e.synthesize(&ra, None), e.synthesize(&rb, None));
+        assert!(!a.unwrap().is_empty() && !b.unwrap().is_empty());
+    }
+
+    #[test]
+    fn sentence_randomness_depends_on_the_seed_and_index_only() {
+        use rand::RngCore;
+        assert_eq!(sentence_rng(9, 3).next_u64(), sentence_rng(9, 3).next_u64());
+        assert_ne!(sentence_rng(9, 3).next_u64(), sentence_rng(9, 4).next_u64());
+        assert_ne!(sentence_rng(9, 3).next_u64(), sentence_rng(10, 3).next_u64());
     }
 
     #[test]
