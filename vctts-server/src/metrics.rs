@@ -807,6 +807,7 @@ mod tests {
                 allocated: 1,
                 resident: 2,
             }),
+            ..Default::default()
         };
         let text = m.render(&st);
         let expected = [
