@@ -5,14 +5,19 @@
 //! Markdown section (figures and verdicts) for `docs/RELIABILITY.md`.
 //!
 //! Stress: for each topology (a gateway with two OpenVoice workers, and
-//! standalone) a warm-up at the highest concurrency (then the servers' log
-//! rings are filled, so the RSS baseline has them at their bound), then `--requests`
+//! standalone) a warm-up at the highest concurrency and then one phase's
+//! worth at concurrency 1 (then the servers' log rings are filled, so the
+//! RSS baseline has them at their bound; then 12 s idle, so jemalloc has
+//! given back freed pages, as before the end reading), then `--requests`
 //! requests of a seeded mix (synthesis whole, streamed, batched as JSON and
 //! ZIP, the OpenAI endpoint, voice CRUD with extraction on the fixture tone
 //! color converter, health, metrics, and many bad inputs) in phases of
 //! concurrency 1 to 32. Every answer's status must be in the expected set of
 //! its request kind; the RSS of every server process after the run must be at
 //! most 20 % above its RSS after warm-up; no server log may hold a panic.
+//! Every server's RSS (and the front server's allocator gauges) is also
+//! read after each phase and reported, so the report shows whether memory
+//! grows with requests or reaches a size and stays.
 //!
 //! Faults (each on a fresh cluster): kill -9 of a worker mid-load, SIGSTOP of
 //! a worker for 20 s, kill -9 and restart of the gateway, a registered node
@@ -360,6 +365,15 @@ async fn ready_nodes(base: &str) -> usize {
 /// The servers' in-memory log ring, in records (`vctts_server::logs::RING_CAPACITY`;
 /// this driver does not link the server crate).
 const LOG_RING_CAPACITY: usize = 5000;
+
+/// Requests of the warm-up's second part (at concurrency 1): one phase's
+/// worth of a 10,000-request run.
+const WARM_UP_PASS: usize = 1250;
+
+/// Idle time before the baseline and the end readings of memory: longer
+/// than jemalloc's decay time (10 s), after which its background thread has
+/// given back the pages freed by the last requests.
+const SETTLE: Duration = Duration::from_secs(12);
 
 /// Sends `n` voice-list requests (each logged once at INFO by every server
 /// on its path) at concurrency 32; their statuses are not counted.
@@ -1036,10 +1050,76 @@ async fn phase(
     }
 }
 
+/// One reading of every server's memory during a stress run.
+struct Sample {
+    /// When: "after warm-up" or the phase just finished.
+    at: String,
+    /// Requests counted so far (warm-up excluded).
+    requests: u64,
+    /// Per process: (`VmRSS`, `RssAnon`) in KiB.
+    rss: Vec<(u64, u64)>,
+    /// The front server's allocator gauges (allocated, resident bytes), when
+    /// its `/metrics` has them.
+    heap: Option<(u64, u64)>,
+}
+
+/// `VmRSS` and `RssAnon` of a process, in KiB (0 when it is gone).
+fn proc_memory(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
+}
+
+/// The allocator gauges of the server at `base` (its `/metrics`), if any.
+async fn heap_gauges(c: &reqwest::Client, base: &str) -> Option<(u64, u64)> {
+    let text = c
+        .get(format!("{base}/api/v3/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map(|v| v as u64)
+    };
+    Some((
+        gauge("vctts_allocator_allocated_bytes")?,
+        gauge("vctts_allocator_resident_bytes")?,
+    ))
+}
+
+async fn sample(c: &reqwest::Client, base: &str, pids: &[u32], at: String, requests: u64) -> Sample {
+    // The scrape first: its own allocations are then in the RSS read after it.
+    let heap = heap_gauges(c, base).await;
+    Sample {
+        at,
+        requests,
+        rss: pids.iter().map(|p| proc_memory(*p)).collect(),
+        heap,
+    }
+}
+
 struct TopologyResult {
     name: String,
     stats: Stats,
     rss: Vec<(String, u64, u64)>,
+    /// Memory after warm-up and after each phase.
+    samples: Vec<Sample>,
     panics: Vec<String>,
     elapsed: Duration,
     completed: bool,
@@ -1118,33 +1198,34 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
         _standalone = Some(p);
         (base, procs)
     };
-    let rss = |pid: u32| -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        s.lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let pids: Vec<u32> = procs.iter().map(|(_, pid, _)| *pid).collect();
     let c = client();
     let stats = Arc::new(Mutex::new(Stats::default()));
     let crud = Arc::new(AtomicU64::new(0));
     let voices = Arc::new(make_voices(&c, &base, &reference, topology, 3, &stats).await);
-    // Warm-up at the highest concurrency, so arenas and pools reach their size.
+    // Warm-up, so arenas, pools and caches reach their size: the highest
+    // concurrency, then one phase's worth of the mix one request at a time.
+    // A run with 400 requests at 32 only measured the gateway's live heap
+    // (its allocator gauges) at 17 MiB after warm-up and 32-37 MiB after
+    // every later phase: it reaches its size during the first 1,250
+    // requests of the mix and then stays (docs/RELIABILITY.md).
     let warm = Arc::new(Mutex::new(Stats::default()));
     let far = Instant::now() + Duration::from_secs(3600);
-    phase(
-        &base,
-        400,
-        32,
-        o.seed ^ 0xABCD,
-        reference.clone(),
-        voices.clone(),
-        warm.clone(),
-        far,
-        crud.clone(),
-    )
-    .await;
+    for (n, conc, seed) in [(400, 32, 0xABCD), (WARM_UP_PASS, 1, 0xABCE)] {
+        eprintln!("stress: {topology}: warm-up, {n} requests at concurrency {conc}");
+        phase(
+            &base,
+            n,
+            conc,
+            o.seed ^ seed,
+            reference.clone(),
+            voices.clone(),
+            warm.clone(),
+            far,
+            crud.clone(),
+        )
+        .await;
+    }
     let warmup = warm.lock().unwrap().total();
     {
         // Warm-up answers count too: a wrong status is wrong at any time.
@@ -1166,7 +1247,13 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
     // so a baseline taken with it part-full counts its filling as growth.
     // Cheap logged requests (a voice list) fill it; they are not counted.
     fill_log_ring(&c, &base, LOG_RING_CAPACITY + 100).await;
-    let before: Vec<u64> = procs.iter().map(|(_, pid, _)| rss(*pid)).collect();
+    // The baseline and the end are read the same way: after the servers
+    // have been idle for SETTLE (longer than jemalloc's 10 s decay, so the
+    // pages freed by the last requests are given back in both). The reading
+    // after each phase is taken at once (with such pages in it).
+    tokio::time::sleep(SETTLE).await;
+    let mut samples = vec![sample(&c, &base, &pids, "warm-up, then idle 12 s".into(), 0).await];
+    let before: Vec<u64> = samples[0].rss.iter().map(|r| r.0).collect();
     let start = Instant::now();
     let until = start + o.duration;
     let levels = [1usize, 8, 32, 4, 16, 2, 24, 12];
@@ -1185,9 +1272,23 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
             crud.clone(),
         )
         .await;
+        let done = stats.lock().unwrap().total() - warmup;
+        samples.push(
+            sample(
+                &c,
+                &base,
+                &pids,
+                format!("phase {} (concurrency {conc})", i + 1),
+                done,
+            )
+            .await,
+        );
     }
     let elapsed = start.elapsed();
-    let after: Vec<u64> = procs.iter().map(|(_, pid, _)| rss(*pid)).collect();
+    tokio::time::sleep(SETTLE).await;
+    let done = stats.lock().unwrap().total() - warmup;
+    samples.push(sample(&c, &base, &pids, "the run, then idle 12 s".into(), done).await);
+    let after: Vec<u64> = samples.last().unwrap().rss.iter().map(|r| r.0).collect();
     let stats = std::mem::take(&mut *stats.lock().unwrap());
     let counted = stats.total() - warmup;
     let panics = procs
@@ -1203,6 +1304,7 @@ async fn stress(o: &Opts, topology: &str, reference: Arc<Vec<u8>>) -> TopologyRe
             .zip(before.iter().zip(after.iter()))
             .map(|((n, _, _), (b, a))| (n.clone(), *b, *a))
             .collect(),
+        samples,
         panics,
         elapsed,
         warmup,
@@ -1213,7 +1315,7 @@ fn report_topology(md: &mut String, r: &TopologyResult, requests: usize) {
     let total = r.stats.total();
     let _ = writeln!(
         md,
-        "\n### Stress: {} — {}\n\n{} requests ({} of them warm-up at concurrency 32, then {} in phases at concurrency 1, 8, 32, 4, 16, 2, 24, 12) in {:.0} s after warm-up ({:.1} requests/s); {} unexpected statuses; {} panic lines in the server logs.\n",
+        "\n### Stress: {} — {}\n\n{} requests ({} of them warm-up at concurrency 32 then 1, then {} in phases at concurrency 1, 8, 32, 4, 16, 2, 24, 12) in {:.0} s after warm-up ({:.1} requests/s); {} unexpected statuses; {} panic lines in the server logs.\n",
         if r.name == "cluster" {
             "a gateway with two workers"
         } else {
@@ -1261,7 +1363,7 @@ fn report_topology(md: &mut String, r: &TopologyResult, requests: usize) {
     }
     let _ = writeln!(
         md,
-        "\n| process | RSS after warm-up | RSS after the run | change |\n|---|---:|---:|---:|"
+        "\n| process | RSS after warm-up (idle 12 s) | RSS after the run (idle 12 s) | change |\n|---|---:|---:|---:|"
     );
     for (n, b, a) in &r.rss {
         let _ = writeln!(
@@ -1272,6 +1374,7 @@ fn report_topology(md: &mut String, r: &TopologyResult, requests: usize) {
             (*a as f64 / (*b).max(1) as f64 - 1.0) * 100.0
         );
     }
+    report_samples(md, r);
     if !r.stats.unexpected.is_empty() {
         let _ = writeln!(md, "\nFirst unexpected answers:\n");
         for u in &r.stats.unexpected {
@@ -1280,6 +1383,44 @@ fn report_topology(md: &mut String, r: &TopologyResult, requests: usize) {
     }
     for p in r.panics.iter().take(10) {
         let _ = writeln!(md, "- panic: `{}`", p.replace('`', "'"));
+    }
+}
+
+/// The memory series: RSS (and its anonymous part) of every process after
+/// warm-up and after each phase, and the front server's allocator gauges.
+fn report_samples(md: &mut String, r: &TopologyResult) {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let _ = writeln!(
+        md,
+        "\nMemory after warm-up, after each phase (read at once) and after the run (RSS, its anonymous part in brackets; heap: the {} allocator's live bytes / resident bytes, from its `/metrics`):\n",
+        r.rss.first().map(|x| x.0.as_str()).unwrap_or("server")
+    );
+    let mut head = String::from("| after | requests |");
+    let mut rule = String::from("|---|---:|");
+    for (n, _, _) in &r.rss {
+        let _ = write!(head, " {n} MiB |");
+        rule.push_str("---:|");
+    }
+    head.push_str(" heap MiB |");
+    rule.push_str("---:|");
+    let _ = writeln!(md, "{head}\n{rule}");
+    for s in &r.samples {
+        let mut row = format!("| {} | {} |", s.at, s.requests);
+        for (rss, anon) in &s.rss {
+            let _ = write!(row, " {:.1} ({:.1}) |", mib(*rss), mib(*anon));
+        }
+        match s.heap {
+            Some((a, res)) => {
+                let _ = write!(
+                    row,
+                    " {:.1} / {:.1} |",
+                    a as f64 / 1048576.0,
+                    res as f64 / 1048576.0
+                );
+            }
+            None => row.push_str(" – |"),
+        }
+        let _ = writeln!(md, "{row}");
     }
 }
 

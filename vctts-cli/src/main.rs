@@ -5,6 +5,12 @@
 //! `vctts_core::package` (`models`).
 #![forbid(unsafe_code)]
 
+// The tool's global allocator: jemalloc, as in vctts-server (the library
+// crates leave the choice to their embedders); not on MSVC.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod models;
 mod models_fetch;
 mod output;

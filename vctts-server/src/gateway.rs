@@ -579,6 +579,7 @@ impl Gateway {
             .route_waiting
             .load(std::sync::atomic::Ordering::Acquire)
             .min(u32::MAX as usize) as u32;
+        st.allocator = crate::allocator::read();
         st
     }
 

@@ -15,7 +15,8 @@
 //! - nodes and protocol: [`worker`] (one hosted engine as a node) and
 //!   [`cluster`] (the worker↔gateway protocol, both sides);
 //! - HTTP plumbing: [`http`] (request context, body extractors);
-//! - the base: [`config`], [`error`], [`wire`], [`encoding`], [`budget`] (the
+//! - the base: [`allocator`] (the global allocator's statistics, read
+//!   through a probe the binary installs), [`config`], [`error`], [`wire`], [`encoding`], [`budget`] (the
 //!   cost bound of one request), [`serve`] (the accept loop), [`metrics`],
 //!   [`logs`], [`auth`], [`settings`], [`announcements`], [`ops`] (the
 //!   operator state), [`supervisor`], [`shared`] (state several gateways
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod allocator;
 pub mod announcements;
 pub mod api;
 pub mod app;

@@ -10,7 +10,9 @@
 //! the caller passes in, so they never go stale. The registry also carries
 //! `vctts_build_info` (the crate version, and the git commit when the build
 //! set `VCTTS_GIT_COMMIT`) and, on Linux, the standard `process_*` metrics
-//! read from `/proc` at each scrape (other systems omit them).
+//! read from `/proc` at each scrape (other systems omit them). The
+//! allocator gauges (`vctts_allocator_*_bytes`) are there when the binary
+//! installed an allocator probe ([`crate::allocator`]).
 //!
 //! Invariants: every series name, label and HELP text is the one the server
 //! exposed before the move to the crate (dashboards and alerts rely on them);
@@ -246,6 +248,9 @@ pub struct ScrapeState {
     pub node_in_flight: BTreeMap<String, u32>,
     /// Stored voices.
     pub voices: Option<usize>,
+    /// The global allocator's statistics, when the binary installed a probe
+    /// ([`crate::allocator`]).
+    pub allocator: Option<crate::allocator::AllocatorStats>,
 }
 
 /// The standard `process_*` metrics, read from `/proc` at each scrape through
@@ -620,6 +625,20 @@ fn scrape_registry(state: &ScrapeState) -> Registry {
     if let Some(v) = state.voices {
         int_gauge(&mut r, "vctts_voices", "Stored voices.", saturating_i64(v as u64));
     }
+    if let Some(a) = state.allocator {
+        int_gauge(
+            &mut r,
+            "vctts_allocator_allocated_bytes",
+            "Bytes the process holds in blocks of its global allocator (the live heap).",
+            saturating_i64(a.allocated),
+        );
+        int_gauge(
+            &mut r,
+            "vctts_allocator_resident_bytes",
+            "Bytes of the global allocator's pages resident in RAM (live, free and metadata).",
+            saturating_i64(a.resident),
+        );
+    }
     r
 }
 
@@ -784,6 +803,10 @@ mod tests {
             nodes: [(("openvoice".to_string(), "ready".to_string()), 1)].into(),
             node_in_flight: [("n1".to_string(), 0)].into(),
             voices: Some(0),
+            allocator: Some(crate::allocator::AllocatorStats {
+                allocated: 1,
+                resident: 2,
+            }),
             ..Default::default()
         };
         let text = m.render(&st);
@@ -888,6 +911,16 @@ mod tests {
             ("vctts_node_in_flight", "gauge", "Requests in flight per node."),
             ("vctts_voices", "gauge", "Stored voices."),
             (
+                "vctts_allocator_allocated_bytes",
+                "gauge",
+                "Bytes the process holds in blocks of its global allocator (the live heap).",
+            ),
+            (
+                "vctts_allocator_resident_bytes",
+                "gauge",
+                "Bytes of the global allocator's pages resident in RAM (live, free and metadata).",
+            ),
+            (
                 "vctts_build_info",
                 "gauge",
                 "Build of the running server: always 1, the version in its labels.",
@@ -903,6 +936,37 @@ mod tests {
                 "{name}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn allocator_gauges_only_with_a_probe_reading() {
+        let m = Metrics::new();
+        let (text, _) = scrape(&m, &ScrapeState::default());
+        assert!(!text.contains("vctts_allocator_"), "{text}");
+        let st = ScrapeState {
+            allocator: Some(crate::allocator::AllocatorStats {
+                allocated: 40 << 20,
+                resident: 52 << 20,
+            }),
+            ..Default::default()
+        };
+        let (text, scrape) = scrape(&m, &st);
+        let value = |name: &str| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name)
+                .map(|s| s.value.clone())
+                .unwrap_or_else(|| panic!("{name} missing: {text}"))
+        };
+        assert_eq!(
+            value("vctts_allocator_allocated_bytes"),
+            prometheus_parse::Value::Gauge((40u64 << 20) as f64)
+        );
+        assert_eq!(
+            value("vctts_allocator_resident_bytes"),
+            prometheus_parse::Value::Gauge((52u64 << 20) as f64)
+        );
     }
 
     #[test]
