@@ -502,6 +502,17 @@ impl<S: 'static> Spawner<S> {
     }
 }
 
+/// Work an [`InferencePool`] thread does on its own state when the pool
+/// has gone quiet: once, after `after` without a job since its last one
+/// (e.g. handing an arena's unused memory back, which done after every
+/// request would fault the same pages in again for the next).
+pub struct IdleWork<S> {
+    /// How long a thread waits without a job first.
+    pub after: std::time::Duration,
+    /// The work, on the thread's state.
+    pub work: Box<dyn Fn(&mut S) + Send + Sync>,
+}
+
 impl<S: 'static> std::fmt::Debug for InferencePool<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InferencePool")
@@ -519,6 +530,22 @@ impl<S: 'static> InferencePool<S> {
     where
         F: Fn(usize) -> Result<S> + Send + Sync + 'static,
     {
+        Self::start_with_idle(name, threads, queue, make, None)
+    }
+
+    /// [`InferencePool::start`], and each thread does `idle`'s work on its
+    /// state once it has had no job for `idle.after` since its last one.
+    pub fn start_with_idle<F>(
+        name: &str,
+        threads: usize,
+        queue: usize,
+        make: F,
+        idle: Option<IdleWork<S>>,
+    ) -> Result<Self>
+    where
+        F: Fn(usize) -> Result<S> + Send + Sync + 'static,
+    {
+        let idle = idle.map(Arc::new);
         let threads_n = threads.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job<S>>(queue);
         let rx = std::sync::Arc::new(Mutex::new(rx));
@@ -531,6 +558,7 @@ impl<S: 'static> InferencePool<S> {
             let counters = counters.clone();
             let make = make.clone();
             let ready_tx = ready_tx.clone();
+            let idle = idle.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
@@ -545,17 +573,29 @@ impl<S: 'static> InferencePool<S> {
                         }
                     };
                     drop(ready_tx);
+                    // Whether a job ran since the idle work last did.
+                    let mut worked = false;
                     loop {
                         // Hold the lock only while taking a job.
-                        let job = rx.lock().recv();
-                        match job {
-                            Ok(job) => {
-                                counters.running.fetch_add(1, Ordering::SeqCst);
-                                job(&mut state);
-                                counters.running.fetch_sub(1, Ordering::SeqCst);
-                            }
-                            Err(_) => break,
-                        }
+                        let job = match idle.as_deref() {
+                            Some(idle) if worked => match rx.lock().recv_timeout(idle.after) {
+                                Ok(job) => job,
+                                Err(mpsc::RecvTimeoutError::Timeout) => {
+                                    (idle.work)(&mut state);
+                                    worked = false;
+                                    continue;
+                                }
+                                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                            },
+                            _ => match rx.lock().recv() {
+                                Ok(job) => job,
+                                Err(_) => break,
+                            },
+                        };
+                        counters.running.fetch_add(1, Ordering::SeqCst);
+                        job(&mut state);
+                        counters.running.fetch_sub(1, Ordering::SeqCst);
+                        worked = true;
                     }
                 })
                 .map_err(|e| Error::Internal(format!("cannot start inference thread: {e}")))?;
@@ -782,6 +822,47 @@ mod tests {
             c.iter()
                 .any(|p| p.ends_with(".vctts/lib/libonnxruntime.so.1.32.0"))
         );
+    }
+
+    #[test]
+    fn a_thread_does_its_idle_work_once_after_a_job_and_not_before() {
+        let (done_tx, done_rx) = mpsc::channel::<usize>();
+        let done_tx = Mutex::new(done_tx);
+        let idle = IdleWork {
+            after: std::time::Duration::from_millis(20),
+            work: Box::new(move |s: &mut Vec<&'static str>| {
+                s.push("idle");
+                let _ = done_tx.lock().send(s.len());
+            }),
+        };
+        let pool = InferencePool::start_with_idle("t", 1, 4, |_| Ok(Vec::new()), Some(idle)).unwrap();
+        // No job yet: the idle work does not run on its own.
+        assert!(
+            done_rx
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .is_err()
+        );
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let len = rt.block_on(pool.run(|s: &mut Vec<&'static str>| {
+            s.push("job");
+            Ok(s.len())
+        }));
+        assert_eq!(len.unwrap(), 1);
+        // After the job, once: the state shows the job, then the idle work.
+        let wait = std::time::Duration::from_secs(30);
+        assert_eq!(done_rx.recv_timeout(wait).unwrap(), 2);
+        assert!(
+            done_rx
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .is_err()
+        );
+        // A second job makes it due again.
+        let log = rt.block_on(pool.run(|s: &mut Vec<&'static str>| {
+            s.push("job");
+            Ok(s.clone())
+        }));
+        assert_eq!(log.unwrap(), ["job", "idle", "job"]);
+        assert_eq!(done_rx.recv_timeout(wait).unwrap(), 4);
     }
 
     #[test]

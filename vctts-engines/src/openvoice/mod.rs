@@ -46,7 +46,7 @@ pub mod import;
 pub mod noise;
 pub mod piper;
 
-use crate::runtime::{InferencePool, SessionConfig, Spawner};
+use crate::runtime::{IdleWork, InferencePool, SessionConfig, Spawner};
 use crate::schedule::Board;
 use crate::text::phonemize::Espeak;
 use async_trait::async_trait;
@@ -106,6 +106,9 @@ pub struct OpenVoiceConfig {
     /// `VCTTS_ESPEAK_DATA`, else `models_dir` if it has `espeak-ng-data/`, else
     /// the system's.
     pub espeak_data: Option<PathBuf>,
+    /// How long a lane waits without a job before it gives its arena's
+    /// unused regions back ([`ThreadState::tidy`]).
+    pub idle_tidy_after: std::time::Duration,
 }
 
 impl Default for OpenVoiceConfig {
@@ -122,6 +125,7 @@ impl Default for OpenVoiceConfig {
             max_sentence_chars: 400,
             espeak: None,
             espeak_data: None,
+            idle_tidy_after: IDLE_TIDY_AFTER,
         }
     }
 }
@@ -188,10 +192,9 @@ struct ThreadState {
     /// Options of the runs of the job under way: its own per request, so
     /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
     run: Arc<ort::session::RunOptions>,
-    /// The same for the job's last sentence, which also shrinks the arena.
-    run_last: Arc<ort::session::RunOptions>,
-    /// Whether the sentence being made is the job's last.
-    last_sentence: bool,
+    /// Per base voice: whether it ran since this lane last gave its arena's
+    /// unused regions back ([`ThreadState::tidy`]).
+    used: Vec<bool>,
 }
 
 /// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
@@ -235,12 +238,19 @@ struct SentenceJob {
     source: Option<Arc<Vec<f32>>>,
     control: SynthesisControl,
     board: Board<Audio>,
-    /// The engine's lanes.
-    lanes: usize,
 }
 
 /// The random generator of sentence `i` of a request seeded with `seed`:
 /// its own stream of the seed, so no sentence depends on the others.
+/// How long a lane waits by default without a job before it gives its
+/// arena's unused regions back ([`ThreadState::tidy`]): longer than the gap
+/// between a client's requests in a row, short enough that an idle server
+/// is small.
+const IDLE_TIDY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The utterance of the tidying run: one vowel, the smallest real input.
+const TIDY_PHONEMES: &str = "a";
+
 fn sentence_rng(seed: u64, i: usize) -> rand_chacha::ChaCha8Rng {
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
     rng.set_stream(i as u64);
@@ -536,27 +546,53 @@ impl ThreadState {
         }
         Ok(Self {
             shared,
+            used: vec![false; base.len()],
             base,
             converter,
             run: Arc::new(crate::runtime::run_options()?),
-            run_last: Arc::new(crate::runtime::shrinking_run_options()?),
-            last_sentence: false,
         })
     }
 
     /// Gives the job that starts its own run options, terminated when
     /// `control` is cancelled: a dropped request stops inside the sentence
     /// being synthesized, not after it.
-    fn arm(&mut self, control: &SynthesisControl) -> Result<[vctts_core::CancelHookGuard; 2]> {
+    fn arm(&mut self, control: &SynthesisControl) -> Result<vctts_core::CancelHookGuard> {
         let (options, guard) = crate::runtime::cancellable_run(control, false)?;
-        let (last, last_guard) = crate::runtime::cancellable_run(control, true)?;
         if let Some(c) = self.converter.as_mut() {
             c.set_run_options(options.clone());
         }
         self.run = options;
-        self.run_last = last;
-        self.last_sentence = false;
-        Ok([guard, last_guard])
+        Ok(guard)
+    }
+
+    /// Hands the unused regions of the arenas of the base voices that ran
+    /// since the last call back to the system, with one short run of each
+    /// (ONNX Runtime shrinks an arena only at the end of a run). Called by
+    /// the pool once the lane has been idle for `idle_tidy_after` (2 s by default); doing
+    /// it after every request instead made the next request fault the same
+    /// pages in again (a page fault per arena page: system CPU time).
+    fn tidy(&mut self) {
+        if let Err(e) = self.shrink_arenas() {
+            tracing::debug!(error = %e, "giving the arena's unused memory back failed");
+        }
+    }
+
+    /// [`ThreadState::tidy`]'s work; the number of sessions shrunk.
+    fn shrink_arenas(&mut self) -> Result<usize> {
+        let options = crate::runtime::shrinking_run_options()?;
+        let mut shrunk = 0;
+        for i in 0..self.base.len() {
+            if !std::mem::take(&mut self.used[i]) {
+                continue;
+            }
+            let v = &self.shared.voices[i];
+            let ids = v.phoneme_ids(TIDY_PHONEMES);
+            let speaker = v.speakers.values().next().copied().unwrap_or(0);
+            let scales = [v.noise_scale, v.length_scale, v.noise_w];
+            piper::run_vits(&mut self.base[i], &options, v, &ids.ids, scales, speaker, 0)?;
+            shrunk += 1;
+        }
+        Ok(shrunk)
     }
 
     /// Speaks one sentence with the base voice.
@@ -577,15 +613,10 @@ impl ThreadState {
             return Ok(Vec::new());
         }
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
-        // The job's last sentence gives the arena's unused regions back.
-        let options = if self.last_sentence {
-            &self.run_last
-        } else {
-            &self.run
-        };
+        self.used[voice] = true;
         piper::run_vits(
             &mut self.base[voice],
-            options,
+            &self.run,
             v,
             &ids.ids,
             scales,
@@ -679,7 +710,7 @@ impl ThreadState {
         let utterances = first
             .first()
             .ok_or_else(|| Error::Internal("phonemizer lost a sentence".into()))?;
-        let audio = self.sentence(plan, utterances, 0, source.as_deref().map(Vec::as_slice), lanes)?;
+        let audio = self.sentence(plan, utterances, 0, source.as_deref().map(Vec::as_slice))?;
         if !emit(audio, n == 1) || n == 1 {
             return Ok(());
         }
@@ -698,7 +729,6 @@ impl ThreadState {
             source,
             control: control.clone(),
             board: Board::new(n, 1, SENTENCE_WINDOW_PER_LANE * lanes),
-            lanes,
         });
         let mut lend = || {
             if let Some(spawner) = spawner {
@@ -717,7 +747,7 @@ impl ThreadState {
         lend();
         let source = job.source.as_deref().map(Vec::as_slice);
         job.board.drive(
-            &mut |i| self.sentence(plan, &job.phonemes[i], i, source, lanes),
+            &mut |i| self.sentence(plan, &job.phonemes[i], i, source),
             &mut |i, audio| emit(audio, i + 1 == n),
             &mut lend,
         )
@@ -737,7 +767,7 @@ impl ThreadState {
             job.board.serve(
                 &mut || !job.control.is_cancelled() && !spawner.load().should_yield(),
                 &mut |i| {
-                    let made = self.sentence(&job.plan, &job.phonemes[i], i, source, job.lanes);
+                    let made = self.sentence(&job.plan, &job.phonemes[i], i, source);
                     self.shared
                         .lent_sentences
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -751,15 +781,13 @@ impl ThreadState {
 
     /// Makes sentence `i` of `plan` from its espeak-ng utterances: base voice,
     /// then (cloning) the converter, then the pause after it. Its random
-    /// draws come from the plan's seed and `i` alone. The runs of the last
-    /// `lanes` sentences shrink the arena (each lane's last run is among them).
+    /// draws come from the plan's seed and `i` alone.
     fn sentence(
         &mut self,
         plan: &Plan,
         utterances: &[String],
         i: usize,
         source: Option<&[f32]>,
-        lanes: usize,
     ) -> Result<Audio> {
         let shared = self.shared.clone();
         let voice = &shared.voices[plan.voice];
@@ -769,7 +797,6 @@ impl ThreadState {
         } else {
             voice.sample_rate
         };
-        self.last_sentence = i + lanes.max(1) >= n;
         let mut rng = sentence_rng(plan.seed, i);
         // Piper speaks each espeak-ng utterance as one model input.
         let mut samples = Vec::new();
@@ -880,10 +907,18 @@ impl Engine for OpenVoiceEngine {
         let shared = self.shared.clone();
         let threads = shared.config.max_concurrency.max(1);
         let queue = shared.config.queue_size;
+        let idle_after = shared.config.idle_tidy_after;
         let started = tokio::task::spawn_blocking(move || {
-            InferencePool::start("openvoice", threads, queue, move |_| {
-                ThreadState::load(shared.clone())
-            })
+            InferencePool::start_with_idle(
+                "openvoice",
+                threads,
+                queue,
+                move |_| ThreadState::load(shared.clone()),
+                Some(IdleWork {
+                    after: idle_after,
+                    work: Box::new(ThreadState::tidy),
+                }),
+            )
         })
         .await
         .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
@@ -1119,11 +1154,11 @@ with a clause. Seven comes next in line. Eight ends it all.";
         let text = EIGHT_SENTENCES.repeat(3);
         let control = SynthesisControl::new();
         let finished = std::sync::Arc::new(AtomicBool::new(false));
-        // Two hooks per armed lane: cancel once the helper lane has armed too.
+        // One hook per armed lane: cancel once the helper lane has armed too.
         let canceller = {
             let (control, finished) = (control.clone(), finished.clone());
             std::thread::spawn(move || {
-                while control.hooks_registered() < 4 && !finished.load(Ordering::Acquire) {
+                while control.hooks_registered() < 2 && !finished.load(Ordering::Acquire) {
                     std::thread::yield_now();
                 }
                 control.cancel();
@@ -1138,6 +1173,34 @@ with a clause. Seven comes next in line. Eight ends it all.";
         let (ra, rb) = (seeded("Still here."), seeded("Me too."));
         let (a, b) = tokio::join!(e.synthesize(&ra, None), e.synthesize(&rb, None));
         assert!(!a.unwrap().is_empty() && !b.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_lane_shrinks_the_arenas_of_the_voices_that_ran() {
+        crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
+        // No idle tidying on its own during the test: each step is this test's.
+        let config = OpenVoiceConfig {
+            idle_tidy_after: std::time::Duration::from_secs(3600),
+            ..OpenVoiceConfig::new(dir)
+        };
+        let e = OpenVoiceEngine::new(config).expect("default voice: run scripts/setup.sh");
+        e.load().await.unwrap();
+        let pool = e.pool().unwrap();
+        // Nothing ran yet: nothing to shrink.
+        let none = pool.run(|t: &mut ThreadState| t.shrink_arenas()).await.unwrap();
+        assert_eq!(none, 0);
+        e.synthesize(&seeded("A sentence to make the arena grow."), None)
+            .await
+            .unwrap();
+        // The request itself left its voice's arena as it was, for the next.
+        let used = pool.run(|t: &mut ThreadState| Ok(t.used.clone())).await.unwrap();
+        assert_eq!(used.iter().filter(|u| **u).count(), 1);
+        // The tidying run is a real run of that voice, once.
+        let shrunk = pool.run(|t: &mut ThreadState| t.shrink_arenas()).await.unwrap();
+        assert_eq!(shrunk, 1);
+        let again = pool.run(|t: &mut ThreadState| t.shrink_arenas()).await.unwrap();
+        assert_eq!(again, 0);
     }
 
     #[test]
