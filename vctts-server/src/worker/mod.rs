@@ -67,6 +67,20 @@ pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Res
     Ok(opts)
 }
 
+/// The options the engine itself is built with: the node's admission bounds
+/// the work (`max_concurrency` running, `queue_size` waiting), so the
+/// engine's own queue must never refuse a request the node admitted. With
+/// room for only `queue_size`, a request admitted in the instant a lane was
+/// handing back its last answer found no lane receiving yet and was refused
+/// (with `queue_size: 0`, a client's next request right after an answer got
+/// 503 now and then); the engine gets room for every slot on top.
+fn engine_queue_room(opts: &EngineOptions) -> EngineOptions {
+    EngineOptions {
+        queue_size: opts.queue_size + opts.max_concurrency.max(1),
+        ..opts.clone()
+    }
+}
+
 /// Builds a node for `kind`. An engine that cannot be built (not installed,
 /// no ONNX Runtime) gives a node in `error` with the reason; the caller
 /// decides whether to load it (`auto_load`).
@@ -77,7 +91,7 @@ pub fn build_node(
 ) -> Result<Arc<WorkerNode>> {
     let opts = engine_options(model, resources)?;
     let root = models_root(kind, &model.path);
-    let engine = catalog::build(kind, &root, &opts).map_err(|e| {
+    let engine = catalog::build(kind, &root, &engine_queue_room(&opts)).map_err(|e| {
         tracing::warn!(engine = %kind, error = %e, "engine not available");
         e.to_string()
     });
@@ -253,5 +267,25 @@ mod tests {
         );
         assert!(with_port("w1:8002", 1).is_err());
         assert!(with_port("ftp://w1:8002", 1).is_err());
+    }
+
+    #[test]
+    fn the_engine_queue_has_room_for_every_admitted_request() {
+        let no_queue = EngineOptions {
+            max_concurrency: 1,
+            queue_size: 0,
+            ..EngineOptions::default()
+        };
+        // A node with one slot and no queue still hands its engine one job
+        // while the lane is between two.
+        assert_eq!(engine_queue_room(&no_queue).queue_size, 1);
+        let some = EngineOptions {
+            max_concurrency: 4,
+            queue_size: 32,
+            ..EngineOptions::default()
+        };
+        let built = engine_queue_room(&some);
+        assert_eq!(built.queue_size, 36);
+        assert_eq!(built.max_concurrency, 4);
     }
 }
