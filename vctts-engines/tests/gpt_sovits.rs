@@ -12,6 +12,8 @@
 #[path = "support/gpt_sovits_model.rs"]
 mod support;
 
+#[path = "support/canceller.rs"]
+mod canceller;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use support::materialize;
@@ -478,8 +480,6 @@ async fn bad_input_gives_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_stops_inside_its_piece_and_the_next_is_unchanged() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     // Upstream's cap on tokens: one long piece (no punctuation to cut at)
     // takes long enough for another thread to cancel it midway.
     let engine = loaded(GptSovitsConfig {
@@ -496,22 +496,12 @@ async fn a_cancelled_request_stops_inside_its_piece_and_the_next_is_unchanged() 
     let fresh = engine.synthesize(&next, Some(&profile)).await.unwrap();
     let long = request(&"今天天气很不错我们一起去学校吧".repeat(4));
     let control = vctts_core::SynthesisControl::new();
-    let finished = Arc::new(AtomicBool::new(false));
     // Cancel from another thread as soon as the job has armed its run
     // options (its cancel hook is registered): the one piece is then being
     // made.
-    let canceller = {
-        let (control, finished) = (control.clone(), finished.clone());
-        std::thread::spawn(move || {
-            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-            control.cancel();
-        })
-    };
+    let canceller = canceller::Canceller::once_armed(&control);
     let result = engine.synthesize_with(&long, Some(&profile), &control).await;
-    finished.store(true, Ordering::Release);
-    canceller.join().unwrap();
+    canceller.join();
     assert_eq!(result.unwrap_err().code(), "cancelled");
     // Stopping only between pieces would have finished (and counted) it.
     assert_eq!(control.produced_total(), std::time::Duration::ZERO);

@@ -4,6 +4,8 @@
 
 #![cfg(feature = "openvoice")]
 
+#[path = "support/canceller.rs"]
+mod canceller;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vctts_core::{Audio, Engine, EngineKind, ModelState, ReferenceAudio, SynthesisRequest, VoiceProfile};
@@ -206,26 +208,15 @@ that wound along the cliffs towards the village where nobody remembered the lamp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_request_terminates_the_run_under_way() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = models(false);
     let e = engine(dir.path(), 1).await;
     let control = vctts_core::SynthesisControl::new();
-    let finished = Arc::new(AtomicBool::new(false));
     // Cancel from another thread as soon as the job has armed its run
     // options (its cancel hook is registered), i.e. while the one sentence
     // is being synthesized.
-    let canceller = {
-        let (control, finished) = (control.clone(), finished.clone());
-        std::thread::spawn(move || {
-            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-            control.cancel();
-        })
-    };
+    let canceller = canceller::Canceller::once_armed(&control);
     let result = e.synthesize_with(&quiet(LONG_SENTENCE), None, &control).await;
-    finished.store(true, Ordering::Release);
-    canceller.join().unwrap();
+    canceller.join();
     assert_eq!(result.unwrap_err().code(), "cancelled");
     // Stopping only between sentences would have finished (and counted) it.
     assert_eq!(control.produced_total(), std::time::Duration::ZERO);

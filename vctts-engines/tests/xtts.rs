@@ -7,6 +7,8 @@
 //!
 //! Needs ONNX Runtime (`scripts/setup.sh`); without it the tests fail saying so.
 
+#[path = "support/canceller.rs"]
+mod canceller;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -501,31 +503,20 @@ fn en(text: &str) -> SynthesisRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_stops_inside_its_sentence_and_the_next_is_unchanged() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use vctts_core::Engine;
     let e = xtts_engine().await;
     let profile = e.extract_voice(&reference("ref_a.wav")).await.unwrap();
     let next = en("Hello world, this is a test.");
     let fresh = e.synthesize(&next, Some(&profile)).await.unwrap();
     let control = vctts_core::SynthesisControl::new();
-    let finished = Arc::new(AtomicBool::new(false));
     // Cancel from another thread as soon as the job has armed its run
     // options (its cancel hook is registered): the one sentence is then
     // being made.
-    let canceller = {
-        let (control, finished) = (control.clone(), finished.clone());
-        std::thread::spawn(move || {
-            while control.hooks_registered() == 0 && !finished.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-            control.cancel();
-        })
-    };
+    let canceller = canceller::Canceller::once_armed(&control);
     let result = e
         .synthesize_with(&en(LONG_SENTENCE), Some(&profile), &control)
         .await;
-    finished.store(true, Ordering::Release);
-    canceller.join().unwrap();
+    canceller.join();
     assert_eq!(result.unwrap_err().code(), "cancelled");
     // Stopping only between sentences would have finished (and counted) it.
     assert_eq!(control.produced_total(), std::time::Duration::ZERO);
