@@ -104,7 +104,7 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Inference lanes: requests (or, for a request alone, sentences of one
     /// request) run at once; at most one per core, more wait in the queue.
-    /// The default is one per core. Each lane holds its own sessions.
+    /// The default is one per core. OpenVoice's lanes share one session per voice (`concurrent`); XTTS's and GPT-SoVITS's lanes each hold their own.
     pub max_concurrency: usize,
     /// Requests that may wait.
     pub queue_size: usize,

@@ -17,6 +17,7 @@
 
 pub mod audio;
 pub mod catalog;
+pub mod concurrent;
 pub mod runtime;
 pub mod sampling;
 pub mod schedule;

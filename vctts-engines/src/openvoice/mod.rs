@@ -46,6 +46,7 @@ pub mod import;
 pub mod noise;
 pub mod piper;
 
+use crate::concurrent::ConcurrentSession;
 use crate::runtime::{IdleWork, InferencePool, SessionConfig, Spawner};
 use crate::schedule::Board;
 use crate::text::phonemize::Espeak;
@@ -187,7 +188,9 @@ struct Shared {
 /// What one inference thread owns.
 struct ThreadState {
     shared: Arc<Shared>,
-    base: Vec<ort::session::Session>,
+    /// The base voices' sessions, shared by every lane (runs overlap on the
+    /// CPU: one copy of the weights and one arena per voice).
+    base: Arc<Vec<ConcurrentSession>>,
     converter: Option<Converter>,
     /// Options of the runs of the job under way: its own per request, so
     /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
@@ -527,16 +530,26 @@ fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
     }
 }
 
-impl ThreadState {
-    fn load(shared: Arc<Shared>) -> Result<Self> {
-        let mut base = Vec::with_capacity(shared.voices.len());
-        for (i, v) in shared.voices.iter().enumerate() {
-            let (session, seedable) = piper::load_vits(v, &shared.config.session)?;
-            if let Some(flag) = shared.base_seedable.get(i) {
-                let _ = flag.set(seedable);
-            }
-            base.push(session);
+/// Loads every base voice once, for all lanes; records which follow the seed.
+fn load_bases(shared: &Shared) -> Result<Vec<ConcurrentSession>> {
+    let overlap = matches!(shared.config.session.device, crate::runtime::Device::Cpu);
+    let mut base = Vec::with_capacity(shared.voices.len());
+    for (i, v) in shared.voices.iter().enumerate() {
+        let (session, seedable) = piper::load_vits(v, &shared.config.session)?;
+        if let Some(flag) = shared.base_seedable.get(i) {
+            let _ = flag.set(seedable);
         }
+        base.push(ConcurrentSession::new(
+            session,
+            overlap,
+            format!("base voice {}", v.name),
+        )?);
+    }
+    Ok(base)
+}
+
+impl ThreadState {
+    fn load(shared: Arc<Shared>, base: Arc<Vec<ConcurrentSession>>) -> Result<Self> {
         let converter = match &shared.converter {
             Some(files) => Some(Converter::load(files, &shared.config.session)?),
             None => None,
@@ -589,7 +602,7 @@ impl ThreadState {
             let ids = v.phoneme_ids(TIDY_PHONEMES);
             let speaker = v.speakers.values().next().copied().unwrap_or(0);
             let scales = [v.noise_scale, v.length_scale, v.noise_w];
-            piper::run_vits(&mut self.base[i], &options, v, &ids.ids, scales, speaker, 0)?;
+            piper::run_vits(&self.base[i], &options, v, &ids.ids, scales, speaker, 0)?;
             shrunk += 1;
         }
         Ok(shrunk)
@@ -615,7 +628,7 @@ impl ThreadState {
         let speaker = v.speakers.values().next().copied().unwrap_or(0);
         self.used[voice] = true;
         piper::run_vits(
-            &mut self.base[voice],
+            &self.base[voice],
             &self.run,
             v,
             &ids.ids,
@@ -909,11 +922,12 @@ impl Engine for OpenVoiceEngine {
         let queue = shared.config.queue_size;
         let idle_after = shared.config.idle_tidy_after;
         let started = tokio::task::spawn_blocking(move || {
+            let bases = Arc::new(load_bases(&shared)?);
             InferencePool::start_with_idle(
                 "openvoice",
                 threads,
                 queue,
-                move |_| ThreadState::load(shared.clone()),
+                move |_| ThreadState::load(shared.clone(), bases.clone()),
                 Some(IdleWork {
                     after: idle_after,
                     work: Box::new(ThreadState::tidy),
@@ -1173,6 +1187,92 @@ with a clause. Seven comes next in line. Eight ends it all.";
         let (ra, rb) = (seeded("Still here."), seeded("Me too."));
         let (a, b) = tokio::join!(e.synthesize(&ra, None), e.synthesize(&rb, None));
         assert!(!a.unwrap().is_empty() && !b.unwrap().is_empty());
+    }
+
+    /// Runs `job` on both lanes of a two-lane engine at the same moment (a
+    /// barrier holds each job until the other started: they cannot share a
+    /// lane).
+    async fn on_both_lanes<T: Send + 'static>(
+        e: &OpenVoiceEngine,
+        job: impl Fn(&mut ThreadState, usize) -> Result<T> + Send + Sync + 'static,
+    ) -> (T, T) {
+        let pool = e.pool().unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let job = Arc::new(job);
+        let (b1, j1) = (barrier.clone(), job.clone());
+        let first = pool.run(move |t: &mut ThreadState| {
+            b1.wait();
+            j1(t, 0)
+        });
+        let second = pool.run(move |t: &mut ThreadState| {
+            barrier.wait();
+            job(t, 1)
+        });
+        let (a, b) = tokio::join!(first, second);
+        (a.unwrap(), b.unwrap())
+    }
+
+    /// The lanes run one copy of each base voice: the weights and the arena
+    /// are held once, not once per lane.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_lane_runs_the_same_base_sessions() {
+        let e = loaded(2).await;
+        let (a, b) = on_both_lanes(&e, |t, _| Ok(Arc::as_ptr(&t.base) as usize)).await;
+        assert_eq!(a, b);
+    }
+
+    /// Runs of one session overlapping on two lanes give exactly the samples
+    /// that the same runs give one after the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_runs_of_one_session_equal_runs_in_turn() {
+        let e = loaded(2).await;
+        let texts = [
+            "The first lane reads this sentence aloud.",
+            "And the second lane says this other one.",
+        ];
+        let phonemes: Vec<String> = texts
+            .iter()
+            .map(|t| {
+                let v = &e.shared.voices[e.shared.default_voice];
+                e.shared
+                    .espeak
+                    .phonemize_utterances(&v.espeak_voice, &[t.to_string()])
+                    .unwrap()
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        let voice = e.shared.default_voice;
+        let scales = {
+            let v = &e.shared.voices[voice];
+            [v.noise_scale, v.length_scale, v.noise_w]
+        };
+        let pool = e.pool().unwrap();
+        let mut alone = Vec::new();
+        for (i, p) in phonemes.iter().enumerate() {
+            let p = p.clone();
+            alone.push(
+                pool.run(move |t: &mut ThreadState| t.base_sentence(voice, &p, scales, 7 + i as i64))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_ne!(alone[0], alone[1]);
+        for _ in 0..3 {
+            let p = phonemes.clone();
+            let (a, b) = on_both_lanes(&e, move |t, lane| {
+                let mut out = Vec::new();
+                for _ in 0..2 {
+                    out = t.base_sentence(voice, &p[lane], scales, 7 + lane as i64)?;
+                }
+                Ok(out)
+            })
+            .await;
+            assert_eq!(a, alone[0]);
+            assert_eq!(b, alone[1]);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

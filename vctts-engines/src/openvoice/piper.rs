@@ -17,6 +17,7 @@
 //! commas and raises questions), and every clause espeak-ng ends as a
 //! sentence starts a new model input ([`utterance_ids`]).
 
+use crate::concurrent::ConcurrentSession;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -276,9 +277,10 @@ pub fn load_vits(
 }
 
 /// Runs the VITS graph of a base voice; `noise_seed` ([`super::noise::seed_value`])
-/// feeds the seed input when the graph has one.
+/// feeds the seed input when the graph has one. Several lanes may run one
+/// session at once ([`ConcurrentSession`]).
 pub fn run_vits(
-    session: &mut ort::session::Session,
+    session: &ConcurrentSession,
     options: &ort::session::RunOptions,
     voice: &PiperVoice,
     ids: &[i64],
@@ -289,42 +291,33 @@ pub fn run_vits(
     use ort::value::Tensor;
     let err = |e: ort::Error| Error::Inference(format!("base voice {}: {e}", voice.name));
     let n = ids.len();
-    let input = Tensor::from_array(([1usize, n], ids.to_vec())).map_err(err)?;
-    let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
-    let scales = Tensor::from_array(([3usize], scales.to_vec())).map_err(err)?;
-    let seeded = session
-        .inputs()
-        .iter()
-        .any(|i| i.name() == super::noise::SEED_INPUT);
-    if seeded {
-        let seed = Tensor::from_array(([1usize], vec![noise_seed])).map_err(err)?;
-        let mut inputs = ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, super::noise::SEED_INPUT => seed];
-        if voice.num_speakers > 1 {
-            let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
-            inputs.push(("sid".into(), sid.into()));
-        }
-        let outputs = session.run_with_options(inputs, options).map_err(err)?;
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-        return Ok(data.to_vec());
+    let input = Tensor::from_array(([1usize, n], ids.to_vec()))
+        .map_err(err)?
+        .into_dyn();
+    let lengths = Tensor::from_array(([1usize], vec![n as i64]))
+        .map_err(err)?
+        .into_dyn();
+    let scales = Tensor::from_array(([3usize], scales.to_vec()))
+        .map_err(err)?
+        .into_dyn();
+    let mut inputs = vec![
+        ("input", &input),
+        ("input_lengths", &lengths),
+        ("scales", &scales),
+    ];
+    let seed = Tensor::from_array(([1usize], vec![noise_seed]))
+        .map_err(err)?
+        .into_dyn();
+    if session.has_input(super::noise::SEED_INPUT) {
+        inputs.push((super::noise::SEED_INPUT, &seed));
     }
-    let outputs = if voice.num_speakers > 1 {
-        let sid = Tensor::from_array(([1usize], vec![speaker])).map_err(err)?;
-        session
-            .run_with_options(
-                ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales, "sid" => sid],
-                options,
-            )
-            .map_err(err)?
-    } else {
-        session
-            .run_with_options(
-                ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales],
-                options,
-            )
-            .map_err(err)?
-    };
-    let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-    Ok(data.to_vec())
+    let sid = Tensor::from_array(([1usize], vec![speaker]))
+        .map_err(err)?
+        .into_dyn();
+    if voice.num_speakers > 1 {
+        inputs.push(("sid", &sid));
+    }
+    session.run_f32(&inputs, options)
 }
 
 #[cfg(test)]
