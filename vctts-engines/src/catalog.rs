@@ -104,7 +104,8 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Inference lanes: requests (or, for a request alone, sentences of one
     /// request) run at once; at most one per core, more wait in the queue.
-    /// The default is one per core. OpenVoice's lanes share one session per voice (`concurrent`); XTTS's and GPT-SoVITS's lanes each hold their own.
+    /// The default is one per core. OpenVoice's lanes share one session per
+    /// voice (`concurrent`); XTTS's and GPT-SoVITS's lanes each hold their own.
     pub max_concurrency: usize,
     /// Requests that may wait.
     pub queue_size: usize,
