@@ -131,19 +131,22 @@ impl Server {
         assert!(status.success(), "kill -TERM failed");
     }
 
-    /// Waits for the process to exit; its exit code.
+    /// Waits for the process to exit; its exit code. Blocks on the process
+    /// itself (a thread waits for it), bounded by `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        let child = self.child.as_mut()?;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return status.code();
-            }
-            if Instant::now() > deadline {
+        let mut child = self.child.take()?;
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(status) => status.ok().and_then(|s| s.code()),
+            Err(_) => {
+                // The waiting thread owns the child now: end it by its pid.
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
                 panic!("{} did not exit within {timeout:?}:\n{}", self.role, self.logs());
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
