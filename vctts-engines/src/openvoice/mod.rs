@@ -45,6 +45,7 @@ pub mod converter;
 pub mod import;
 pub mod noise;
 pub mod piper;
+pub mod split;
 
 use crate::concurrent::ConcurrentSession;
 use crate::runtime::{IdleWork, InferencePool, SessionConfig, Spawner};

@@ -304,15 +304,15 @@ fn seed_input_info() -> Vec<u8> {
 // ----------------------------------------------------------- wire format
 
 #[derive(Debug)]
-struct Field<'a> {
-    number: u64,
-    wire: u8,
+pub(super) struct Field<'a> {
+    pub(super) number: u64,
+    pub(super) wire: u8,
     /// The whole field, key included, as it was.
-    raw: &'a [u8],
+    pub(super) raw: &'a [u8],
     /// Length-delimited: the bytes; fixed32: the 4 bytes.
-    payload: &'a [u8],
+    pub(super) payload: &'a [u8],
     /// Varint: the value.
-    value: u64,
+    pub(super) value: u64,
 }
 
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
@@ -328,7 +328,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-fn parse(buf: &[u8]) -> Option<Vec<Field<'_>>> {
+pub(super) fn parse(buf: &[u8]) -> Option<Vec<Field<'_>>> {
     let mut fields = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -366,14 +366,14 @@ fn parse(buf: &[u8]) -> Option<Vec<Field<'_>>> {
     Some(fields)
 }
 
-fn string_field<'a>(fields: &[Field<'a>], number: u64) -> Option<&'a str> {
+pub(super) fn string_field<'a>(fields: &[Field<'a>], number: u64) -> Option<&'a str> {
     fields
         .iter()
         .find(|f| f.number == number && f.wire == 2)
         .and_then(|f| std::str::from_utf8(f.payload).ok())
 }
 
-fn strings<'a>(fields: &[Field<'a>], number: u64) -> Vec<&'a str> {
+pub(super) fn strings<'a>(fields: &[Field<'a>], number: u64) -> Vec<&'a str> {
     fields
         .iter()
         .filter(|f| f.number == number && f.wire == 2)
@@ -381,7 +381,7 @@ fn strings<'a>(fields: &[Field<'a>], number: u64) -> Vec<&'a str> {
         .collect()
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -389,18 +389,18 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
+pub(super) fn put_varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
     put_varint(out, number << 3);
     put_varint(out, v);
 }
 
-fn put_bytes(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
+pub(super) fn put_bytes(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
     put_varint(out, (number << 3) | 2);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u8> {
     let mut n = Vec::new();
     for i in inputs {
         put_bytes(&mut n, 1, i.as_bytes());
@@ -420,7 +420,7 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Vec<u8>]) -> Vec<u
     n
 }
 
-fn attr_int(name: &str, v: i64) -> Vec<u8> {
+pub(super) fn attr_int(name: &str, v: i64) -> Vec<u8> {
     let mut a = Vec::new();
     put_bytes(&mut a, 1, name.as_bytes());
     put_varint_field(&mut a, 3, v as u64);
@@ -436,7 +436,7 @@ fn attr_tensor(name: &str, tensor: Vec<u8>) -> Vec<u8> {
     a
 }
 
-fn tensor_i64(dims: &[i64], values: &[i64]) -> Vec<u8> {
+pub(super) fn tensor_i64(dims: &[i64], values: &[i64]) -> Vec<u8> {
     let mut t = Vec::new();
     for d in dims {
         put_varint_field(&mut t, 1, *d as u64);
@@ -447,7 +447,7 @@ fn tensor_i64(dims: &[i64], values: &[i64]) -> Vec<u8> {
     t
 }
 
-fn tensor_f32(dims: &[i64], values: &[f32]) -> Vec<u8> {
+pub(super) fn tensor_f32(dims: &[i64], values: &[f32]) -> Vec<u8> {
     let mut t = Vec::new();
     for d in dims {
         put_varint_field(&mut t, 1, *d as u64);
