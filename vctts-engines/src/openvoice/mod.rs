@@ -47,14 +47,13 @@ pub mod noise;
 pub mod piper;
 pub mod split;
 
-use crate::concurrent::ConcurrentSession;
 use crate::runtime::{IdleWork, InferencePool, SessionConfig, Spawner};
 use crate::schedule::Board;
 use crate::text::phonemize::Espeak;
 use async_trait::async_trait;
 use converter::{CONVERTER_RATE, Converter, ConverterFiles};
 use parking_lot::Mutex;
-use piper::PiperVoice;
+use piper::{PiperVoice, VitsGraphs};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,6 +110,13 @@ pub struct OpenVoiceConfig {
     /// How long a lane waits without a job before it gives its arena's
     /// unused regions back ([`ThreadState::tidy`]).
     pub idle_tidy_after: std::time::Duration,
+    /// Latent frames per run of a base voice's HiFi-GAN decoder (0 = run the
+    /// voice's graph whole). The decoder's activations grow with the audio it
+    /// makes (about 20 MB per second); in windows of this many frames (256:
+    /// about 3 s of audio at a hop of 256 samples) a run's memory stays bounded
+    /// whatever the sentence's length, for about 4 % more decoder time on
+    /// sentences longer than one window ([`split`]).
+    pub decoder_chunk_frames: usize,
 }
 
 impl Default for OpenVoiceConfig {
@@ -128,6 +134,7 @@ impl Default for OpenVoiceConfig {
             espeak: None,
             espeak_data: None,
             idle_tidy_after: IDLE_TIDY_AFTER,
+            decoder_chunk_frames: split::DEFAULT_CHUNK,
         }
     }
 }
@@ -191,7 +198,7 @@ struct ThreadState {
     shared: Arc<Shared>,
     /// The base voices' sessions, shared by every lane (runs overlap on the
     /// CPU: one copy of the weights and one arena per voice).
-    base: Arc<Vec<ConcurrentSession>>,
+    base: Arc<Vec<VitsGraphs>>,
     converter: Option<Converter>,
     /// Options of the runs of the job under way: its own per request, so
     /// that cancelling it terminates the run going on ([`ThreadState::arm`]).
@@ -532,25 +539,26 @@ fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
 }
 
 /// Loads every base voice once, for all lanes; records which follow the seed.
-fn load_bases(shared: &Shared) -> Result<Vec<ConcurrentSession>> {
+fn load_bases(shared: &Shared) -> Result<Vec<VitsGraphs>> {
     let overlap = matches!(shared.config.session.device, crate::runtime::Device::Cpu);
     let mut base = Vec::with_capacity(shared.voices.len());
     for (i, v) in shared.voices.iter().enumerate() {
-        let (session, seedable) = piper::load_vits(v, &shared.config.session)?;
-        if let Some(flag) = shared.base_seedable.get(i) {
-            let _ = flag.set(seedable);
-        }
-        base.push(ConcurrentSession::new(
-            session,
+        let graphs = piper::load_vits(
+            v,
+            &shared.config.session,
+            shared.config.decoder_chunk_frames,
             overlap,
-            format!("base voice {}", v.name),
-        )?);
+        )?;
+        if let Some(flag) = shared.base_seedable.get(i) {
+            let _ = flag.set(graphs.seedable());
+        }
+        base.push(graphs);
     }
     Ok(base)
 }
 
 impl ThreadState {
-    fn load(shared: Arc<Shared>, base: Arc<Vec<ConcurrentSession>>) -> Result<Self> {
+    fn load(shared: Arc<Shared>, base: Arc<Vec<VitsGraphs>>) -> Result<Self> {
         let converter = match &shared.converter {
             Some(files) => Some(Converter::load(files, &shared.config.session)?),
             None => None,
@@ -1211,6 +1219,46 @@ with a clause. Seven comes next in line. Eight ends it all.";
         });
         let (a, b) = tokio::join!(first, second);
         (a.unwrap(), b.unwrap())
+    }
+
+    /// The default voice loads split at its decoder; with windows small
+    /// enough that a sentence takes several, it speaks as the whole graph
+    /// does (to float rounding at the seams), whole and streamed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_windowed_decoder_speaks_as_the_whole_graph() {
+        crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
+        let with_chunk = |chunk| OpenVoiceConfig {
+            max_concurrency: 1,
+            decoder_chunk_frames: chunk,
+            ..OpenVoiceConfig::new(dir.clone())
+        };
+        let whole = OpenVoiceEngine::new(with_chunk(0)).unwrap();
+        let windowed = OpenVoiceEngine::new(with_chunk(48)).unwrap();
+        whole.load().await.unwrap();
+        windowed.load().await.unwrap();
+        let kind = |e: &OpenVoiceEngine| {
+            let pool = e.pool().unwrap();
+            async move {
+                pool.run(|t: &mut ThreadState| Ok(matches!(t.base[0], VitsGraphs::Split { chunk: 48, .. })))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(!kind(&whole).await);
+        assert!(kind(&windowed).await);
+        let request =
+            seeded("This one sentence runs long enough that its decoder needs several windows of frames.");
+        let a = whole.synthesize(&request, None).await.unwrap().samples;
+        let b = windowed.synthesize(&request, None).await.unwrap().samples;
+        assert!(a.len() > 48 * 256 * 3, "the sentence must span several windows");
+        assert_eq!(a.len(), b.len());
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "windowed decoding differs by {diff}");
     }
 
     /// The lanes run one copy of each base voice: the weights and the arena

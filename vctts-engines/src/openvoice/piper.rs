@@ -245,14 +245,54 @@ pub fn discover(dir: &Path) -> Result<Vec<PiperVoice>> {
     Ok(out)
 }
 
+/// A base voice's graph as loaded: whole, or split at its HiFi-GAN decoder
+/// ([`super::split`]) so that the decoder runs over windows of the latent
+/// frames and a run's activation memory is bounded by the window, not by
+/// the sentence. Shared by every lane ([`ConcurrentSession`]).
+#[derive(Debug)]
+pub enum VitsGraphs {
+    /// The voice's graph as one session.
+    Whole(ConcurrentSession),
+    /// Front (text encoder, durations, flow) and decoder.
+    Split {
+        /// Everything before the decoder; its outputs are the decoder's inputs.
+        front: ConcurrentSession,
+        /// The HiFi-GAN decoder.
+        decoder: ConcurrentSession,
+        /// The frames-axis input of the decoder (`[1, C, frames]`).
+        latent: String,
+        /// Other decoder inputs (a speaker embedding), given whole to every window.
+        extra: Vec<String>,
+        /// Latent frames per decoder run (its core; [`split::DEFAULT_OVERLAP`]
+        /// frames of context on each side come on top).
+        chunk: usize,
+    },
+}
+
+impl VitsGraphs {
+    /// Whether the graph takes [`super::noise::SEED_INPUT`].
+    pub fn seedable(&self) -> bool {
+        let front = match self {
+            Self::Whole(s) => s,
+            Self::Split { front, .. } => front,
+        };
+        front.has_input(super::noise::SEED_INPUT)
+    }
+}
+
 /// Loads a voice's graph with its random nodes made seedable
-/// ([`super::noise`]); returns the session and whether it takes the seed. A
-/// graph that cannot be rewritten (or that ONNX Runtime refuses once
-/// rewritten) is loaded as it is, unseedable.
+/// ([`super::noise`]) and, when `decoder_chunk` is not 0, split at its
+/// decoder ([`super::split`]); runs overlap on the CPU (`overlap`). A graph
+/// that cannot be rewritten (or that ONNX Runtime refuses once rewritten)
+/// is loaded as it is, unseedable; one that cannot be split is loaded whole.
 pub fn load_vits(
     voice: &PiperVoice,
     config: &crate::runtime::SessionConfig,
-) -> Result<(ort::session::Session, bool)> {
+    decoder_chunk: usize,
+    overlap: bool,
+) -> Result<VitsGraphs> {
+    let name = voice.model_path.display().to_string();
+    let whole = |session| ConcurrentSession::new(session, overlap, format!("base voice {}", voice.name));
     let bytes = std::fs::read(&voice.model_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::ModelNotInstalled(format!("{} is missing", voice.model_path.display()))
@@ -260,27 +300,82 @@ pub fn load_vits(
             Error::io(format!("reading {}", voice.model_path.display()), e)
         }
     })?;
-    if let Some((seeded, nodes)) = super::noise::seed_random_nodes(&bytes) {
-        drop(bytes);
-        let name = voice.model_path.display().to_string();
-        match crate::runtime::load_session_from_memory(&seeded, &name, config) {
-            Ok(session) => {
-                tracing::debug!(voice = %voice.name, nodes, "random nodes follow the request seed");
-                return Ok((session, true));
+    let model = match super::noise::seed_random_nodes(&bytes) {
+        Some((seeded, nodes)) => {
+            drop(bytes);
+            tracing::debug!(voice = %voice.name, nodes, "random nodes follow the request seed");
+            seeded
+        }
+        None => bytes,
+    };
+    if decoder_chunk > 0 {
+        if let Some(parts) = super::split::split_decoder(&model) {
+            drop(model);
+            match load_split(voice, config, parts, decoder_chunk, overlap) {
+                Ok(graphs) => return Ok(graphs),
+                Err(e) => {
+                    tracing::warn!(voice = %voice.name, error = %e, "split graph refused; loading it whole")
+                }
             }
-            Err(e) => {
-                tracing::warn!(voice = %voice.name, error = %e, "seeded graph refused; loading it unchanged")
-            }
+            // The split was refused: read the file again for the whole graph.
+            return load_whole(voice, config, overlap);
         }
     }
-    Ok((crate::runtime::load_session(&voice.model_path, config)?, false))
+    match crate::runtime::load_session_from_memory(&model, &name, config) {
+        Ok(session) => Ok(VitsGraphs::Whole(whole(session)?)),
+        Err(e) => {
+            tracing::warn!(voice = %voice.name, error = %e, "seeded graph refused; loading it unchanged");
+            Ok(VitsGraphs::Whole(whole(crate::runtime::load_session(
+                &voice.model_path,
+                config,
+            )?)?))
+        }
+    }
+}
+
+/// The voice file as it is, one session (the fallback of [`load_vits`]).
+fn load_whole(
+    voice: &PiperVoice,
+    config: &crate::runtime::SessionConfig,
+    overlap: bool,
+) -> Result<VitsGraphs> {
+    let session = crate::runtime::load_session(&voice.model_path, config)?;
+    Ok(VitsGraphs::Whole(ConcurrentSession::new(
+        session,
+        overlap,
+        format!("base voice {}", voice.name),
+    )?))
+}
+
+fn load_split(
+    voice: &PiperVoice,
+    config: &crate::runtime::SessionConfig,
+    parts: super::split::SplitVits,
+    chunk: usize,
+    overlap: bool,
+) -> Result<VitsGraphs> {
+    let name = voice.model_path.display();
+    let front = crate::runtime::load_session_from_memory(&parts.front, &format!("{name} (front)"), config)?;
+    drop(parts.front);
+    let decoder =
+        crate::runtime::load_session_from_memory(&parts.decoder, &format!("{name} (decoder)"), config)?;
+    Ok(VitsGraphs::Split {
+        front: ConcurrentSession::new(front, overlap, format!("base voice {} (front)", voice.name))?,
+        decoder: ConcurrentSession::new(decoder, overlap, format!("base voice {} (decoder)", voice.name))?,
+        latent: parts.latent,
+        extra: parts.extra,
+        chunk,
+    })
 }
 
 /// Runs the VITS graph of a base voice; `noise_seed` ([`super::noise::seed_value`])
 /// feeds the seed input when the graph has one. Several lanes may run one
-/// session at once ([`ConcurrentSession`]).
+/// voice at once ([`ConcurrentSession`]). A split graph runs its front once
+/// and its decoder over windows of at most `chunk` latent frames plus their
+/// context; the samples equal the whole graph's to float rounding
+/// (`split::tests`).
 pub fn run_vits(
-    session: &ConcurrentSession,
+    graphs: &VitsGraphs,
     options: &ort::session::RunOptions,
     voice: &PiperVoice,
     ids: &[i64],
@@ -308,7 +403,7 @@ pub fn run_vits(
     let seed = Tensor::from_array(([1usize], vec![noise_seed]))
         .map_err(err)?
         .into_dyn();
-    if session.has_input(super::noise::SEED_INPUT) {
+    if graphs.seedable() {
         inputs.push((super::noise::SEED_INPUT, &seed));
     }
     let sid = Tensor::from_array(([1usize], vec![speaker]))
@@ -317,7 +412,55 @@ pub fn run_vits(
     if voice.num_speakers > 1 {
         inputs.push(("sid", &sid));
     }
-    session.run_f32(&inputs, options)
+    let (front, decoder, latent_name, extra, chunk) = match graphs {
+        VitsGraphs::Whole(session) => return session.run_f32(&inputs, options),
+        VitsGraphs::Split {
+            front,
+            decoder,
+            latent,
+            extra,
+            chunk,
+        } => (front, decoder, latent, extra, *chunk),
+    };
+    let outputs = front.run(&inputs, options)?;
+    let by_name = |wanted: &str| {
+        front
+            .session()
+            .outputs()
+            .iter()
+            .position(|o| o.name() == wanted)
+            .and_then(|i| outputs.get(i))
+            .ok_or_else(|| Error::Inference(format!("base voice {}: the front gave no {wanted}", voice.name)))
+    };
+    let (shape, latent) = by_name(latent_name)?.try_extract_tensor::<f32>().map_err(err)?;
+    let (channels, frames) = match **shape {
+        [1, c, f] if c > 0 && f >= 0 => (c as usize, f as usize),
+        _ => {
+            return Err(Error::Inference(format!(
+                "base voice {}: the decoder's input has shape {shape:?}, not [1, C, frames]",
+                voice.name
+            )));
+        }
+    };
+    let extras = extra
+        .iter()
+        .map(|n| by_name(n).map(|v| (n.as_str(), v)))
+        .collect::<Result<Vec<_>>>()?;
+    super::split::decode_in_windows(
+        latent,
+        channels,
+        frames,
+        chunk,
+        super::split::DEFAULT_OVERLAP,
+        |window, len| {
+            let z = Tensor::from_array(([1usize, channels, len], window.to_vec()))
+                .map_err(err)?
+                .into_dyn();
+            let mut inputs = vec![(latent_name.as_str(), &z)];
+            inputs.extend(extras.iter().map(|(n, v)| (*n, *v)));
+            decoder.run_f32(&inputs, options)
+        },
+    )
 }
 
 #[cfg(test)]
