@@ -24,11 +24,29 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Makes jemalloc purge freed pages on its own thread (after its decay time,
 /// 10 s by default) instead of only when a thread next allocates, so an idle
-/// server gives memory back; installs the statistics probe.
+/// server gives memory back; installs the statistics probe and the purge
+/// run after a model load.
 #[cfg(not(target_env = "msvc"))]
 fn set_up_allocator() {
     // A failure leaves purging to the allocating threads: still bounded.
     let _ = tikv_jemalloc_ctl::background_thread::write(true);
+    vctts_server::allocator::install_purge(|| {
+        // `arena.<i>.purge` with jemalloc 5's MALLCTL_ARENAS_ALL (4096) as
+        // `i`: every arena. It takes no value: every pointer null, as
+        // jemalloc requires of a void control.
+        const NAME: &[u8] = b"arena.4096.purge\0";
+        // SAFETY: a NUL-terminated control name, and null old and new
+        // values with zero length, which is what a void control takes.
+        let _ = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                NAME.as_ptr().cast(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+    });
     vctts_server::allocator::install(|| {
         // Statistics are a snapshot refreshed by advancing the epoch.
         tikv_jemalloc_ctl::epoch::advance().ok()?;

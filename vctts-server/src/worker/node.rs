@@ -374,7 +374,12 @@ impl WorkerNode {
         *self.info.lock() = Some(engine.info());
         self.notify();
         match &r {
-            Ok(()) => tracing::info!(engine = %self.kind, "model loaded"),
+            Ok(()) => {
+                // Loading freed copies of the weights: give them back now
+                // rather than after the allocator's decay time.
+                crate::allocator::purge();
+                tracing::info!(engine = %self.kind, "model loaded")
+            }
             Err(e) => tracing::error!(engine = %self.kind, error = %e, "model failed to load"),
         }
         r
