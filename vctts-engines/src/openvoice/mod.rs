@@ -112,10 +112,11 @@ pub struct OpenVoiceConfig {
     pub idle_tidy_after: std::time::Duration,
     /// Latent frames per run of a base voice's HiFi-GAN decoder (0 = run the
     /// voice's graph whole). The decoder's activations grow with the audio it
-    /// makes (about 20 MB per second); in windows of this many frames (256:
-    /// about 3 s of audio at a hop of 256 samples) a run's memory stays bounded
-    /// whatever the sentence's length, for about 4 % more decoder time on
-    /// sentences longer than one window ([`split`]).
+    /// makes (about 20 MB per second); in windows of this many frames (128 by
+    /// default: about 1.5 s of audio at a hop of 256 samples) a run's memory
+    /// stays bounded whatever the sentence's length, for more decoder time on
+    /// sentences longer than one window (the 16 frames of context on each
+    /// side: about 16 % at 128, 4 % at 256; [`split`]).
     pub decoder_chunk_frames: usize,
 }
 

@@ -58,7 +58,11 @@
 //!   whole 0.338 s; chunk 256 / overlap 16 0.352 s (+4 %); chunk 128 / 16
 //!   0.391 s (+16 %); chunk 256 without overlap 0.333 s (smaller windows are
 //!   friendlier to the caches, which pays for part of the overlap).
-//!   [`DEFAULT_CHUNK`] is 256 frames (about 3 s of audio).
+//!   [`DEFAULT_CHUNK`] is 128 frames (about 1.5 s of audio): on a two-lane
+//!   standalone server under 8 concurrent requests (release build, default
+//!   voice) the peak was 264 MB at 128 frames, 313 MB at 192 and 324 MB at
+//!   256, against a 300 MB target, with no throughput difference above the
+//!   run-to-run noise.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -77,7 +81,7 @@ pub const MEASURED_REACH: usize = 11;
 /// Frames of context on each side of a window's core.
 pub const DEFAULT_OVERLAP: usize = 16;
 /// Core frames per window (256 samples each on the medium voices).
-pub const DEFAULT_CHUNK: usize = 256;
+pub const DEFAULT_CHUNK: usize = 128;
 
 /// A Piper graph cut in two: run [`SplitVits::front`] with the whole graph's
 /// inputs, then [`SplitVits::decoder`] on its outputs (same names).
