@@ -31,6 +31,7 @@ pub mod hash;
 pub mod kind;
 pub mod language;
 pub mod limit;
+pub mod memory;
 pub mod package;
 pub mod registry;
 pub mod request;

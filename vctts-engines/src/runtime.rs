@@ -295,6 +295,53 @@ pub fn load_session_from_memory(
         .map_err(|e| Error::ModelLoad(format!("{name}: {e}")))
 }
 
+/// A model built in memory, parked in a private temporary file so that the
+/// bytes can be dropped before ONNX Runtime loads it: loading from memory
+/// holds the caller's copy of the weights while ONNX Runtime builds its own
+/// two (the parsed model, then the session's tensors), one copy more at the
+/// peak than loading from a file. Where no temporary file can be written (a
+/// read-only file system), the bytes stay in memory and load from there.
+#[derive(Debug)]
+pub enum ParkedModel {
+    /// In a temporary file, removed when this is dropped.
+    File(tempfile::TempPath),
+    /// Kept in memory.
+    Memory(Vec<u8>),
+}
+
+impl ParkedModel {
+    /// Writes `model` to a temporary file, or keeps it when that fails.
+    pub fn park(model: Vec<u8>) -> Self {
+        use std::io::Write;
+        let written = tempfile::Builder::new()
+            .prefix("vctts-model-")
+            .suffix(".onnx")
+            .tempfile()
+            .and_then(|mut f| {
+                f.write_all(&model)?;
+                f.flush()?;
+                Ok(f.into_temp_path())
+            });
+        match written {
+            Ok(path) => Self::File(path),
+            Err(e) => {
+                tracing::debug!(error = %e, "no temporary file for a rewritten model; loading it from memory");
+                Self::Memory(model)
+            }
+        }
+    }
+
+    /// Loads the session; `name` stands for the model in errors.
+    pub fn load(&self, name: &str, config: &SessionConfig) -> Result<ort::session::Session> {
+        match self {
+            Self::File(path) => builder(config, name)?
+                .commit_from_file(path)
+                .map_err(|e| Error::ModelLoad(format!("{name}: {e}"))),
+            Self::Memory(bytes) => load_session_from_memory(bytes, name, config),
+        }
+    }
+}
+
 fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::SessionBuilder> {
     let env = environment()?;
     let builder = ort::session::Session::builder(env).map_err(|e| Error::Runtime(e.to_string()))?;
@@ -794,6 +841,19 @@ pub fn cancel_when_reader_leaves(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_parked_model_lives_in_a_private_file_until_dropped() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let parked = super::ParkedModel::park(bytes.clone());
+        let path = match &parked {
+            super::ParkedModel::File(path) => path.to_path_buf(),
+            super::ParkedModel::Memory(_) => panic!("the temporary directory is writable here"),
+        };
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        drop(parked);
+        assert!(!path.exists(), "the file goes with the parked model");
+    }
+
     use super::*;
 
     #[test]

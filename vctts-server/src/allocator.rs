@@ -15,11 +15,12 @@
 //! Memory that native libraries take with their own `malloc` (ONNX Runtime
 //! in a worker) is in neither: it goes to the C library's allocator.
 //!
-//! The binary also installs a [`Purge`]: the worker calls [`purge`] once a
-//! model has loaded, to return the load's garbage at once.
+//! The binary also installs the process's release hook
+//! (`vctts_core::memory`): the worker calls [`purge`] once a model has
+//! loaded, to return the load's garbage at once.
 //!
-//! Invariants: the probe and the purge are set once per process and never
-//! replaced; reading the probe takes no lock the serving path holds.
+//! Invariants: the probe is set once per process and never replaced;
+//! reading it takes no lock the serving path holds.
 
 use std::sync::OnceLock;
 
@@ -48,26 +49,15 @@ pub fn read() -> Option<AllocatorStats> {
     PROBE.get().and_then(|p| p())
 }
 
-/// Returns the allocator's free pages to the system now.
-pub type Purge = fn();
-
-static PURGE: OnceLock<Purge> = OnceLock::new();
-
-/// Installs the global allocator's purge. Returns false (and keeps the
-/// first) when one is already installed.
-pub fn install_purge(purge: Purge) -> bool {
-    PURGE.set(purge).is_ok()
-}
-
-/// Gives the allocator's free pages back to the system, where a purge is
-/// installed (else nothing). Called after a model load: reading, rewriting
-/// and splitting a voice frees a few copies of its weights (about 150 MB
-/// for the default voice), which the allocator would otherwise keep for
-/// its decay time, on top of the first requests' memory.
+/// Gives the allocator's free pages back to the system, where the binary
+/// installed a hook for it ([`vctts_core::memory::install_release`]; else
+/// nothing). Called after a model load: reading, rewriting and splitting a
+/// voice frees a few copies of its weights (about 150 MB for the default
+/// voice), which the allocator would otherwise keep for its decay time, on
+/// top of the first requests' memory. (The engines also call it between
+/// their own load steps.)
 pub fn purge() {
-    if let Some(p) = PURGE.get() {
-        p();
-    }
+    vctts_core::memory::release();
 }
 
 #[cfg(test)]

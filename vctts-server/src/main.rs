@@ -30,7 +30,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn set_up_allocator() {
     // A failure leaves purging to the allocating threads: still bounded.
     let _ = tikv_jemalloc_ctl::background_thread::write(true);
-    vctts_server::allocator::install_purge(|| {
+    vctts_core::memory::install_release(|| {
         // `arena.<i>.purge` with jemalloc 5's MALLCTL_ARENAS_ALL (4096) as
         // `i`: every arena. It takes no value: every pointer null, as
         // jemalloc requires of a void control.

@@ -321,7 +321,7 @@ pub fn load_vits(
             return load_whole(voice, config, overlap);
         }
     }
-    match crate::runtime::load_session_from_memory(&model, &name, config) {
+    match crate::runtime::ParkedModel::park(model).load(&name, config) {
         Ok(session) => Ok(VitsGraphs::Whole(whole(session)?)),
         Err(e) => {
             tracing::warn!(voice = %voice.name, error = %e, "seeded graph refused; loading it unchanged");
@@ -354,11 +354,16 @@ fn load_split(
     chunk: usize,
     overlap: bool,
 ) -> Result<VitsGraphs> {
+    use crate::runtime::ParkedModel;
     let name = voice.model_path.display();
-    let front = crate::runtime::load_session_from_memory(&parts.front, &format!("{name} (front)"), config)?;
-    drop(parts.front);
-    let decoder =
-        crate::runtime::load_session_from_memory(&parts.decoder, &format!("{name} (decoder)"), config)?;
+    // Both parts go to files before either loads: none of our copies is
+    // alive while ONNX Runtime builds its own.
+    let (front, decoder) = (ParkedModel::park(parts.front), ParkedModel::park(parts.decoder));
+    // The file's bytes, the rewritten model and the parts are freed now:
+    // hand them back before ONNX Runtime allocates its own copies.
+    vctts_core::memory::release();
+    let front = front.load(&format!("{name} (front)"), config)?;
+    let decoder = decoder.load(&format!("{name} (decoder)"), config)?;
     Ok(VitsGraphs::Split {
         front: ConcurrentSession::new(front, overlap, format!("base voice {} (front)", voice.name))?,
         decoder: ConcurrentSession::new(decoder, overlap, format!("base voice {} (decoder)", voice.name))?,
