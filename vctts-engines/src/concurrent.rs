@@ -16,8 +16,10 @@
 //!   locks its own bookkeeping).
 //! - On any other device, runs are serialised by a lock: concurrent runs on
 //!   one session are not safe there, and one device gains little from them.
-//! - Outputs are copied out before `run` returns; no value borrowed from the
-//!   session outlives the call.
+//! - `run` returns owned output values (each released exactly once, when
+//!   dropped); `run_f32` copies the first output out. A failed run returns
+//!   an error naming the model (a missing or mistyped input, a cancelled
+//!   run), never a panic.
 
 use ort::AsPointer;
 use std::ffi::CString;
@@ -150,8 +152,48 @@ impl ConcurrentSession {
         Ok(outputs)
     }
 
-    /// The session, for what takes turns anyway (tests, one-off runs).
+    /// The wrapped session (its inputs and outputs; never run it directly
+    /// where lanes share it).
     pub fn session(&self) -> &ort::session::Session {
         &self.session
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joe() -> ConcurrentSession {
+        crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/openvoice/base/en_US-joe-medium.onnx");
+        let session = crate::runtime::load_session(&path, &Default::default())
+            .expect("default voice: run scripts/setup.sh");
+        ConcurrentSession::new(session, true, "joe").unwrap()
+    }
+
+    /// Inputs ONNX Runtime refuses come back as errors naming the model.
+    #[test]
+    fn a_refused_run_is_an_error_naming_the_model() {
+        let s = joe();
+        let options = crate::runtime::run_options().unwrap();
+        let ids = ort::value::Tensor::from_array(([1usize, 3], vec![1i64, 8, 2]))
+            .unwrap()
+            .into_dyn();
+        // `input_lengths` and `scales` are missing.
+        let e = s.run(&[("input", &ids)], &options).unwrap_err();
+        assert!(
+            matches!(&e, Error::Inference(m) if m.starts_with("joe: ")),
+            "{e:?}"
+        );
+        // A name the graph does not have.
+        let e = s.run(&[("no_such_input", &ids)], &options).unwrap_err();
+        assert!(
+            matches!(&e, Error::Inference(m) if m.contains("no_such_input")),
+            "{e:?}"
+        );
+        // A NUL byte in a name cannot reach the C API.
+        let e = s.run(&[("in\0put", &ids)], &options).unwrap_err();
+        assert!(matches!(&e, Error::Inference(m) if m.contains("NUL")), "{e:?}");
     }
 }

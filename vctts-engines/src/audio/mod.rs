@@ -27,6 +27,13 @@ pub mod quality;
 pub mod resample;
 pub mod vad;
 
+/// The largest absolute difference between two runs of samples, over the
+/// length they share (for tests that compare two ways of making audio).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
 pub use decode::{DecodeLimits, decode, decode_file};
 pub use encode::{content_type, encode, pcm_s16le, wav_f32, wav_i16, wav_stream_header};
 pub use encoders::{EncodeOptions, StreamEncoder, encode_all, encode_all_with};

@@ -1254,11 +1254,7 @@ with a clause. Seven comes next in line. Eight ends it all.";
         let b = windowed.synthesize(&request, None).await.unwrap().samples;
         assert!(a.len() > 48 * 256 * 3, "the sentence must span several windows");
         assert_eq!(a.len(), b.len());
-        let diff = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+        let diff = crate::audio::max_abs_diff(&a, &b);
         assert!(diff < 1e-4, "windowed decoding differs by {diff}");
     }
 

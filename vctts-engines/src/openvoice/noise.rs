@@ -286,17 +286,43 @@ fn generator(k: usize, input: &str, output: &str, mean: f32, scale: f32) -> Vec<
 }
 
 fn seed_input_info() -> Vec<u8> {
-    let mut dim = Vec::new();
-    put_varint_field(&mut dim, 1, 1); // dim_value 1
-    let mut shape = Vec::new();
-    put_bytes(&mut shape, 1, &dim);
+    value_info(SEED_INPUT, INT64, Some(&[Dim::Value(1)]))
+}
+
+/// ONNX `TensorProto.DataType` of `float`.
+pub(super) const FLOAT: u64 = 1;
+/// ONNX `TensorProto.DataType` of `int64`.
+pub(super) const INT64: u64 = 7;
+
+/// A dimension of a declared tensor shape.
+pub(super) enum Dim {
+    /// A fixed size (`dim_value`).
+    Value(u64),
+    /// A named, symbolic size (`dim_param`).
+    Param(String),
+}
+
+/// A `ValueInfoProto`: a tensor named `name` of `elem_type`, with `dims` as
+/// its shape when given (none: the shape is left undeclared).
+pub(super) fn value_info(name: &str, elem_type: u64, dims: Option<&[Dim]>) -> Vec<u8> {
     let mut tensor = Vec::new();
-    put_varint_field(&mut tensor, 1, 7); // elem_type INT64
-    put_bytes(&mut tensor, 2, &shape);
+    put_varint_field(&mut tensor, 1, elem_type);
+    if let Some(dims) = dims {
+        let mut shape = Vec::new();
+        for d in dims {
+            let mut dim = Vec::new();
+            match d {
+                Dim::Value(v) => put_varint_field(&mut dim, 1, *v),
+                Dim::Param(p) => put_bytes(&mut dim, 2, p.as_bytes()),
+            }
+            put_bytes(&mut shape, 1, &dim);
+        }
+        put_bytes(&mut tensor, 2, &shape);
+    }
     let mut ty = Vec::new();
     put_bytes(&mut ty, 1, &tensor);
     let mut info = Vec::new();
-    put_bytes(&mut info, 1, SEED_INPUT.as_bytes());
+    put_bytes(&mut info, 1, name.as_bytes());
     put_bytes(&mut info, 2, &ty);
     info
 }

@@ -69,7 +69,7 @@ use std::collections::{HashMap, HashSet};
 
 use vctts_core::{Error, Result};
 
-use super::noise::{Field, parse, put_bytes, put_varint, put_varint_field, string_field, strings};
+use super::noise::{Dim, FLOAT, Field, parse, put_bytes, put_varint, string_field, strings, value_info};
 
 /// Name prefix of the decoder's nodes in a Piper export.
 pub const DEC_PREFIX: &str = "/dec/";
@@ -527,37 +527,18 @@ fn elem_type(value_info: &[u8]) -> Option<u64> {
 
 /// A ValueInfoProto: float tensor named `name`, no shape.
 fn float_info(name: &str) -> Vec<u8> {
-    value_info_bytes(name, None)
+    value_info(name, FLOAT, None)
 }
 
 /// A ValueInfoProto: float tensor `[name_d0, name_d1, name_d2]` (symbolic).
 fn rank3_float(name: &str) -> Vec<u8> {
-    value_info_bytes(name, Some(3))
-}
-
-fn value_info_bytes(name: &str, rank: Option<usize>) -> Vec<u8> {
-    let mut tensor = Vec::new();
-    put_varint_field(&mut tensor, 1, 1); // elem_type FLOAT
-    if let Some(rank) = rank {
-        let mut shape = Vec::new();
-        for d in 0..rank {
-            let mut dim = Vec::new();
-            put_bytes(&mut dim, 2, format!("{name}_d{d}").as_bytes()); // dim_param
-            put_bytes(&mut shape, 1, &dim);
-        }
-        put_bytes(&mut tensor, 2, &shape);
-    }
-    let mut ty = Vec::new();
-    put_bytes(&mut ty, 1, &tensor);
-    let mut info = Vec::new();
-    put_bytes(&mut info, 1, name.as_bytes());
-    put_bytes(&mut info, 2, &ty);
-    info
+    let dims: Vec<Dim> = (0..3).map(|d| Dim::Param(format!("{name}_d{d}"))).collect();
+    value_info(name, FLOAT, Some(&dims))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::noise::{SEED_INPUT, seed_random_nodes, tensor_f32, tensor_i64};
+    use super::super::noise::{SEED_INPUT, put_varint_field, seed_random_nodes, tensor_f32, tensor_i64};
     use super::*;
     use crate::runtime::SessionConfig;
     use ort::value::Tensor;
@@ -940,11 +921,7 @@ mod tests {
         assert_eq!(at_once, expected, "front + decoder = the whole graph");
         let windowed = decode_in_windows(&latent, channels, frames, 40, DEFAULT_OVERLAP, &mut run).unwrap();
         assert_eq!(windowed.len(), expected.len());
-        let diff = windowed
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let diff = crate::audio::max_abs_diff(&windowed, &expected);
         eprintln!(
             "{frames} frames, windowed (chunk 40, overlap {DEFAULT_OVERLAP}) vs whole: max |diff| {diff:e}"
         );
@@ -952,11 +929,7 @@ mod tests {
         // Less context than the decoder's reach shows at the seams: the
         // comparison above can fail.
         let short = decode_in_windows(&latent, channels, frames, 40, 2, &mut run).unwrap();
-        let diff = short
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let diff = crate::audio::max_abs_diff(&short, &expected);
         assert!(diff > 1e-3, "overlap 2 differs by only {diff}");
     }
 

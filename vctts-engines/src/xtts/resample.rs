@@ -85,11 +85,7 @@ mod tests {
         let want: Vec<f32> = (0..y.len())
             .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin())
             .collect();
-        let err = y[100..y.len() - 100]
-            .iter()
-            .zip(&want[100..want.len() - 100])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let err = crate::audio::max_abs_diff(&y[100..y.len() - 100], &want[100..want.len() - 100]);
         assert!(err < 0.02, "{err}");
     }
 }
