@@ -498,7 +498,9 @@ impl Gateway {
                 let state = node_state(status.state);
                 let metrics = node_metrics(&status.metrics);
                 gw.suspects.heartbeat(&hb_id, &metrics);
-                if let Err(Error::UnknownNode(_)) = gw.registry.heartbeat(&hb_id, state, metrics) {
+                if let Err(Error::UnknownNode(_)) =
+                    gw.registry.report(&hb_id, state, status.seq, Some(metrics))
+                {
                     gw.registry.register(info.clone(), state);
                 }
                 tokio::select! {

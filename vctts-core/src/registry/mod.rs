@@ -285,30 +285,47 @@ impl Registry {
     /// worker should register again); an offline node that heartbeats is
     /// back in the reported state.
     pub fn heartbeat(&self, id: &NodeId, state: NodeState, metrics: NodeMetrics) -> Result<()> {
-        let entry = self.entry(id)?;
-        let prev = entry.heartbeat(state, metrics, self.clock.now());
-        if prev != state {
-            tracing::info!(node_id = %id, from = %prev, to = %state, "node state changed by heartbeat");
-            self.emit(RegistryEvent::StateChanged {
-                id: id.clone(),
-                from: prev,
-                to: state,
-            });
-        }
-        Ok(())
+        self.report(id, state, None, Some(metrics))
     }
 
     /// Sets a node's state (admin actions).
     pub fn set_state(&self, id: &NodeId, state: NodeState) -> Result<()> {
+        self.report(id, state, None, None)
+    }
+
+    /// Applies a state a node reported, numbered by the node (`seq` rises
+    /// with every report it makes), with its metrics when it is a heartbeat.
+    /// Reports can arrive out of order: a heartbeat built before an admin
+    /// action may be delivered after the action's reply. A numbered state
+    /// older than one already applied is therefore ignored (a heartbeat's
+    /// metrics and its sign of life still count); an unnumbered one always
+    /// applies. A new registration starts the numbering again.
+    pub fn report(
+        &self,
+        id: &NodeId,
+        state: NodeState,
+        seq: Option<u64>,
+        metrics: Option<NodeMetrics>,
+    ) -> Result<()> {
         let entry = self.entry(id)?;
-        let prev = entry.set_state(state, self.clock.now());
-        if prev != state {
-            tracing::info!(node_id = %id, from = %prev, to = %state, "node state set");
+        let now = self.clock.now();
+        let heartbeat = metrics.is_some();
+        let prev = match metrics {
+            Some(m) => entry.heartbeat(state, seq, m, now),
+            None => entry.set_state(state, seq, now),
+        };
+        let held = entry.state();
+        if prev != held {
+            let by = if heartbeat { "heartbeat" } else { "action" };
+            tracing::info!(node_id = %id, from = %prev, to = %held, by, "node state changed");
             self.emit(RegistryEvent::StateChanged {
                 id: id.clone(),
                 from: prev,
-                to: state,
+                to: held,
             });
+        } else if held != state {
+            tracing::debug!(node_id = %id, reported = %state, held = %held, ?seq,
+                "an older report of the node's state was ignored");
         }
         Ok(())
     }
@@ -679,6 +696,47 @@ mod tests {
             .finish(Outcome::Success, Duration::from_millis(50));
         r.heartbeat(&id, NodeState::Ready, m).unwrap();
         assert_eq!(r.node(&id).unwrap().latency_ewma_ms, 50.0);
+    }
+
+    #[test]
+    fn an_older_numbered_state_never_overwrites_a_newer_one() {
+        let (r, clock) = registry();
+        let id = r.register(info("a", 2), NodeState::Ready);
+        let m = |in_flight| NodeMetrics {
+            in_flight,
+            ..NodeMetrics::default()
+        };
+        r.report(&id, NodeState::Stopped, Some(5), Some(m(0))).unwrap();
+        // The reply to `start` (numbered 7) is applied before a heartbeat the
+        // node built earlier (numbered 6) arrives.
+        r.report(&id, NodeState::Ready, Some(7), None).unwrap();
+        clock.advance(Duration::from_secs(1));
+        r.report(&id, NodeState::Stopped, Some(6), Some(m(1))).unwrap();
+        let n = r.node(&id).unwrap();
+        assert_eq!(
+            n.state,
+            NodeState::Ready,
+            "the stale heartbeat's state is ignored"
+        );
+        assert_eq!(n.metrics.in_flight, 1, "its metrics still count");
+        assert_eq!(n.since_heartbeat, Duration::ZERO, "and its sign of life");
+        // Newer and equal numbers apply; unnumbered reports always do.
+        r.report(&id, NodeState::Busy, Some(7), Some(m(2))).unwrap();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Busy);
+        r.set_state(&id, NodeState::Standby).unwrap();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Standby);
+        r.report(&id, NodeState::Ready, Some(3), None).unwrap();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Standby);
+        // A node marked offline is back on any heartbeat.
+        clock.advance(Duration::from_secs(60));
+        r.sweep();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Offline);
+        r.report(&id, NodeState::Ready, Some(4), Some(m(0))).unwrap();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Ready);
+        // A new registration starts the numbering again.
+        let id = r.register(info("a", 2), NodeState::Standby);
+        r.report(&id, NodeState::Ready, Some(1), Some(m(0))).unwrap();
+        assert_eq!(r.node(&id).unwrap().state, NodeState::Ready);
     }
 
     #[test]

@@ -302,6 +302,8 @@ struct Live {
     metrics: NodeMetrics,
     last_heartbeat: Duration,
     offline_since: Option<Duration>,
+    /// The newest state sequence number applied (see [`NodeEntry::heartbeat`]).
+    seq: u64,
 }
 
 /// One registered node, shared by the registry, selections and leases.
@@ -344,6 +346,7 @@ impl NodeEntry {
                 metrics: NodeMetrics::default(),
                 last_heartbeat: now,
                 offline_since: (state == NodeState::Offline).then_some(now),
+                seq: 0,
             }),
         }
     }
@@ -404,8 +407,31 @@ impl NodeEntry {
         prev
     }
 
-    /// Applies a heartbeat; returns the previous state.
-    pub(crate) fn heartbeat(&self, state: NodeState, metrics: NodeMetrics, now: Duration) -> NodeState {
+    /// Whether a report numbered `seq` is at least as new as the state held;
+    /// records it when it is. Unnumbered reports (`None`) always apply.
+    fn newer(live: &mut Live, seq: Option<u64>) -> bool {
+        match seq {
+            None => true,
+            Some(s) if s >= live.seq => {
+                live.seq = s;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Applies a heartbeat; returns the previous state. A node numbers the
+    /// states it reports (`seq`, rising with every report it makes): the state
+    /// of a heartbeat older than one already applied, such as one sent just
+    /// before an admin action's reply and delivered after it, is ignored
+    /// (its metrics and its sign of life still count).
+    pub(crate) fn heartbeat(
+        &self,
+        state: NodeState,
+        seq: Option<u64>,
+        metrics: NodeMetrics,
+        now: Duration,
+    ) -> NodeState {
         let mut live = self.live.lock();
         if self.samples.load(Ordering::Relaxed) == 0
             && metrics.latency_ewma_ms.is_finite()
@@ -416,13 +442,23 @@ impl NodeEntry {
         }
         live.metrics = metrics;
         live.last_heartbeat = now;
-        self.set_live_state(&mut live, state, now)
+        if Self::newer(&mut live, seq) || live.state == NodeState::Offline {
+            self.set_live_state(&mut live, state, now)
+        } else {
+            live.state
+        }
     }
 
-    /// Sets the state (admin action); returns the previous state.
-    pub(crate) fn set_state(&self, state: NodeState, now: Duration) -> NodeState {
+    /// Sets the state (an admin action, or a node's reply to one); returns
+    /// the previous state. A numbered state older than the one held is
+    /// ignored, as for [`NodeEntry::heartbeat`].
+    pub(crate) fn set_state(&self, state: NodeState, seq: Option<u64>, now: Duration) -> NodeState {
         let mut live = self.live.lock();
-        self.set_live_state(&mut live, state, now)
+        if Self::newer(&mut live, seq) {
+            self.set_live_state(&mut live, state, now)
+        } else {
+            live.state
+        }
     }
 
     /// Marks the node offline if its heartbeat is older than `dead`; returns

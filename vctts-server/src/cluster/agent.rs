@@ -103,6 +103,7 @@ fn register_request(node: &WorkerNode, cfg: &AgentConfig) -> RegisterRequest {
         labels: cfg.labels.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         state: status.state,
+        seq: status.seq,
         reason: status.reason,
         metrics: status.metrics,
     }
@@ -159,6 +160,7 @@ async fn one_gateway(
                 let hb = HeartbeatRequest {
                     node_id: id.clone(),
                     state: status.state,
+                    seq: status.seq,
                     reason: status.reason,
                     metrics: status.metrics,
                     info: status.info,

@@ -115,8 +115,12 @@ async fn register(
     info.labels = req.labels;
     info.version = req.version;
     let id = gw.register_remote(info, node_state(req.state), req.info, req.reason)?;
-    gw.registry()
-        .heartbeat(&id, node_state(req.state), node_metrics(&req.metrics))?;
+    gw.registry().report(
+        &id,
+        node_state(req.state),
+        req.seq,
+        Some(node_metrics(&req.metrics)),
+    )?;
     let cfg = &gw.config().registry;
     Ok(Json(RegisterResponse {
         node_id: id.to_string(),
@@ -132,7 +136,7 @@ async fn heartbeat(
     let id: NodeId = req.node_id.parse()?;
     let metrics = node_metrics(&req.metrics);
     gw.registry()
-        .heartbeat(&id, node_state(req.state), metrics.clone())?;
+        .report(&id, node_state(req.state), req.seq, Some(metrics.clone()))?;
     gw.suspects.heartbeat(&id, &metrics);
     gw.update_link(&id, req.info, req.reason);
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -174,7 +178,8 @@ pub async fn node_action(
     let ctx = CallContext { request_id };
     tracing::info!(node_id = %id, action = action.as_str(), "node action");
     let status = link.api.control(&ctx, action).await?;
-    gw.registry().set_state(id, node_state(status.state))?;
+    gw.registry()
+        .report(id, node_state(status.state), status.seq, None)?;
     gw.update_link(id, status.info.clone(), status.reason.clone());
     Ok(status)
 }

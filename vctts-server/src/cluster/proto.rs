@@ -130,6 +130,13 @@ pub struct RegisterRequest {
     pub version: String,
     /// Current state.
     pub state: WireNodeState,
+    /// The number of this report of the state: a node numbers every state it
+    /// reports (heartbeats, registration, action replies, health) in the order
+    /// it read them, so that the gateway can ignore one that arrives after a
+    /// newer one. Absent from nodes that do not number them (always applied);
+    /// a gateway that knows the field must be running before workers send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Why it is in `error`, if it is.
     pub reason: Option<String>,
     /// Current metrics.
@@ -168,6 +175,13 @@ pub struct HeartbeatRequest {
     pub node_id: String,
     /// Current state.
     pub state: WireNodeState,
+    /// The number of this report of the state: a node numbers every state it
+    /// reports (heartbeats, registration, action replies, health) in the order
+    /// it read them, so that the gateway can ignore one that arrives after a
+    /// newer one. Absent from nodes that do not number them (always applied);
+    /// a gateway that knows the field must be running before workers send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Why it is in `error`, if it is.
     pub reason: Option<String>,
     /// Current metrics.
@@ -310,6 +324,13 @@ pub struct NodeStatus {
     pub engine: EngineKind,
     /// Current state.
     pub state: WireNodeState,
+    /// The number of this report of the state: a node numbers every state it
+    /// reports (heartbeats, registration, action replies, health) in the order
+    /// it read them, so that the gateway can ignore one that arrives after a
+    /// newer one. Absent from nodes that do not number them (always applied);
+    /// a gateway that knows the field must be running before workers send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// Why it is in `error`, if it is.
     pub reason: Option<String>,
     /// What the engine can do.

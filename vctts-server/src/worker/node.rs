@@ -173,6 +173,9 @@ pub struct WorkerNode {
     info: Mutex<Option<EngineInfo>>,
     /// Latest GPU sample (nodes on a GPU only).
     gpu: Arc<Mutex<GpuSample>>,
+    /// Reports of the state made so far: the number of the next one
+    /// ([`WorkerNode::numbered_state`]).
+    reports: Mutex<u64>,
 }
 
 impl std::fmt::Debug for WorkerNode {
@@ -224,6 +227,7 @@ impl WorkerNode {
             changed: Notify::new(),
             info: Mutex::new(info),
             gpu,
+            reports: Mutex::new(0),
         })
     }
 
@@ -284,6 +288,17 @@ impl WorkerNode {
         }
     }
 
+    /// Current state with its report number. Numbers rise in the order the
+    /// state was read (the read and the count share one lock), so of two
+    /// reports the higher-numbered one never shows an older state; the
+    /// gateway ignores a report older than one it applied.
+    pub fn numbered_state(&self) -> (WireNodeState, Option<String>, u64) {
+        let mut reports = self.reports.lock();
+        let (state, reason) = self.state();
+        *reports += 1;
+        (state, reason, *reports)
+    }
+
     /// Current metrics.
     pub fn metrics(&self) -> WireNodeMetrics {
         let (cpu, mem) = self.probe.lock().sample();
@@ -305,10 +320,11 @@ impl WorkerNode {
 
     /// The full status.
     pub fn status(&self) -> NodeStatus {
-        let (state, reason) = self.state();
+        let (state, reason, seq) = self.numbered_state();
         NodeStatus {
             engine: self.kind,
             state,
+            seq: Some(seq),
             reason,
             info: self.info(),
             metrics: self.metrics(),
@@ -644,6 +660,32 @@ mod tests {
         assert_eq!(n.state().0, WireNodeState::Stopped);
         n.start();
         assert_eq!(n.state().0, WireNodeState::Stopped, "draining is final");
+    }
+
+    #[tokio::test]
+    async fn every_report_of_the_state_is_numbered_above_the_ones_before() {
+        let n = broken();
+        n.start();
+        let heartbeat = n.status();
+        let reply = n.act(NodeAction::Stop).await.unwrap();
+        assert_eq!(reply.state, WireNodeState::Stopped);
+        assert!(
+            reply.seq.unwrap() > heartbeat.seq.unwrap(),
+            "the action's reply is newer than a heartbeat built before it"
+        );
+        let next = n.numbered_state();
+        assert_eq!(next.2, reply.seq.unwrap() + 1);
+        // From many threads at once, every number is taken once.
+        let mut seen: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..50).map(|_| n.status().seq.unwrap()).collect::<Vec<_>>()))
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 200);
+        assert!(seen[0] > next.2);
     }
 
     #[test]

@@ -546,3 +546,72 @@ async fn a_registration_under_an_id_a_live_node_holds_is_refused() {
     )
     .await;
 }
+
+/// Reports of a node's state can arrive out of order (a heartbeat built
+/// before an admin action, delivered after the action's reply): the gateway
+/// applies a numbered state only when no newer one was applied, while the
+/// older heartbeat still counts as a sign of life. Reports without a number
+/// (older workers) always apply.
+#[tokio::test]
+async fn a_heartbeat_older_than_the_state_applied_is_ignored() {
+    let _g = cluster_lock().lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw_cfg = write(
+        dir.path(),
+        "gateway.yaml",
+        &gateway_yaml(&dir.path().join("data"), FAST_REGISTRY, ""),
+    );
+    let gw = Server::start(&["gateway", "--config", &gw_cfg]);
+    let c = http();
+    let post = |route: &'static str, body: Value| {
+        let c = c.clone();
+        let url = format!("{}/cluster/v1/{route}", gw.base);
+        async move {
+            let r = c
+                .post(url)
+                .header("x-cluster-token", TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(status, 200, "{route}: {body}");
+            body
+        }
+    };
+    let endpoint = "http://127.0.0.1:9/";
+    let reg = post(
+        "register",
+        json!({
+            "protocol": 1, "endpoint": endpoint, "engine": "openvoice", "info": null,
+            "capacity": 1, "queue_size": 0, "weight": 1, "labels": {}, "version": "test",
+            "state": "stopped", "seq": 5, "reason": null, "metrics": {}
+        }),
+    )
+    .await;
+    let id = reg["node_id"].as_str().unwrap().to_string();
+    let beat = |state: &str, seq: Option<u64>| {
+        let mut b = json!({ "node_id": id, "state": state, "reason": null, "metrics": {}, "info": null });
+        if let Some(s) = seq {
+            b["seq"] = json!(s);
+        }
+        b
+    };
+    let state = || async {
+        let n = gateway_nodes(&c, &gw.base).await.unwrap();
+        n.iter().find(|n| n["id"] == id.as_str()).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state().await, "stopped");
+    post("heartbeat", beat("ready", Some(7))).await;
+    assert_eq!(state().await, "ready");
+    post("heartbeat", beat("stopped", Some(6))).await;
+    assert_eq!(state().await, "ready", "the older report is ignored");
+    post("heartbeat", beat("busy", Some(8))).await;
+    assert_eq!(state().await, "busy", "a newer one applies");
+    post("heartbeat", beat("standby", None)).await;
+    assert_eq!(state().await, "standby", "an unnumbered one applies");
+}
