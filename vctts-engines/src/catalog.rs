@@ -113,6 +113,37 @@ pub struct EngineOptions {
     pub device: Device,
     /// Where ONNX Runtime is.
     pub runtime: RuntimeConfig,
+    /// How a vocoder that decodes in windows sizes them (OpenVoice's HiFi-GAN
+    /// decoder; the others decode as they always do).
+    pub decoder_windows: DecoderWindows,
+}
+
+/// How an engine's vocoder sizes the windows of latent frames it decodes.
+/// Its activation memory follows the frames in flight (about 0.2 MB per
+/// frame on the medium Piper voices); smaller windows cost time (each
+/// carries context frames on both sides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderWindows {
+    /// The runs under way share this many frames: a run alone decodes
+    /// windows of all of them, `n` runs at once `1/n` each (at least 64).
+    /// Fastest for one request at a time; the frames in flight stay within
+    /// the budget, but a process that alternates between one run and several
+    /// holds more memory than with fixed windows (its allocator keeps both
+    /// shapes).
+    Shared(usize),
+    /// Every run decodes windows of this many frames, whatever else runs: the
+    /// steadiest memory under a changing load.
+    PerRun(usize),
+    /// Whole sentences (memory grows with the sentence's length).
+    Whole,
+}
+
+impl Default for DecoderWindows {
+    /// Shared, 256 frames (about 3 s of audio at a hop of 256 samples).
+    fn default() -> Self {
+        Self::Shared(256)
+    }
 }
 
 impl EngineOptions {
@@ -130,6 +161,7 @@ impl Default for EngineOptions {
             queue_size: 64,
             device: Device::Cpu,
             runtime: RuntimeConfig::default(),
+            decoder_windows: DecoderWindows::default(),
         }
     }
 }
@@ -201,6 +233,7 @@ pub fn build(kind: EngineKind, models_root: &Path, options: &EngineOptions) -> R
                 session,
                 max_concurrency: plan.inferences,
                 queue_size: options.queue_size,
+                decoder_windows: options.decoder_windows,
                 ..crate::openvoice::OpenVoiceConfig::new(model_dir(kind, models_root))
             };
             Ok(Arc::new(crate::openvoice::OpenVoiceEngine::new(config)?))

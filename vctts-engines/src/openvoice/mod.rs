@@ -110,14 +110,15 @@ pub struct OpenVoiceConfig {
     /// How long a lane waits without a job before it gives its arena's
     /// unused regions back ([`ThreadState::tidy`]).
     pub idle_tidy_after: std::time::Duration,
-    /// Latent frames per run of a base voice's HiFi-GAN decoder (0 = run the
-    /// voice's graph whole). The decoder's activations grow with the audio it
-    /// makes (about 20 MB per second); in windows of this many frames (128 by
-    /// default: about 1.5 s of audio at a hop of 256 samples) a run's memory
-    /// stays bounded whatever the sentence's length, for more decoder time on
+    /// How the base voices' HiFi-GAN decoders size their windows of latent
+    /// frames ([`split::WindowBudget`]). The decoder's activations grow with
+    /// the audio it makes (about 20 MB per second); in windows, memory stays
+    /// bounded whatever the sentence's length, for more decoder time on
     /// sentences longer than one window (the 16 frames of context on each
-    /// side: about 16 % at 128, 4 % at 256; [`split`]).
-    pub decoder_chunk_frames: usize,
+    /// side: about 16 % at 128 frames, 4 % at 256; [`split`]). Default: the
+    /// runs share 256 frames (a run alone decodes windows of 256, two at once
+    /// 128 each).
+    pub decoder_windows: crate::catalog::DecoderWindows,
 }
 
 impl Default for OpenVoiceConfig {
@@ -135,7 +136,7 @@ impl Default for OpenVoiceConfig {
             espeak: None,
             espeak_data: None,
             idle_tidy_after: IDLE_TIDY_AFTER,
-            decoder_chunk_frames: split::DEFAULT_CHUNK,
+            decoder_windows: crate::catalog::DecoderWindows::default(),
         }
     }
 }
@@ -543,13 +544,10 @@ fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
 fn load_bases(shared: &Shared) -> Result<Vec<VitsGraphs>> {
     let overlap = matches!(shared.config.session.device, crate::runtime::Device::Cpu);
     let mut base = Vec::with_capacity(shared.voices.len());
+    // One budget for every voice: it bounds what all the runs decode at once.
+    let budget = split::WindowBudget::new(shared.config.decoder_windows).map(Arc::new);
     for (i, v) in shared.voices.iter().enumerate() {
-        let graphs = piper::load_vits(
-            v,
-            &shared.config.session,
-            shared.config.decoder_chunk_frames,
-            overlap,
-        )?;
+        let graphs = piper::load_vits(v, &shared.config.session, budget.clone(), overlap)?;
         if let Some(flag) = shared.base_seedable.get(i) {
             let _ = flag.set(graphs.seedable());
         }
@@ -1229,21 +1227,24 @@ with a clause. Seven comes next in line. Eight ends it all.";
     async fn a_windowed_decoder_speaks_as_the_whole_graph() {
         crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
-        let with_chunk = |chunk| OpenVoiceConfig {
+        let with_chunk = |windows| OpenVoiceConfig {
             max_concurrency: 1,
-            decoder_chunk_frames: chunk,
+            decoder_windows: windows,
             ..OpenVoiceConfig::new(dir.clone())
         };
-        let whole = OpenVoiceEngine::new(with_chunk(0)).unwrap();
-        let windowed = OpenVoiceEngine::new(with_chunk(48)).unwrap();
+        use crate::catalog::DecoderWindows;
+        let whole = OpenVoiceEngine::new(with_chunk(DecoderWindows::Whole)).unwrap();
+        let windowed = OpenVoiceEngine::new(with_chunk(DecoderWindows::PerRun(48))).unwrap();
         whole.load().await.unwrap();
         windowed.load().await.unwrap();
         let kind = |e: &OpenVoiceEngine| {
             let pool = e.pool().unwrap();
             async move {
-                pool.run(|t: &mut ThreadState| Ok(matches!(t.base[0], VitsGraphs::Split { chunk: 48, .. })))
-                    .await
-                    .unwrap()
+                pool.run(|t: &mut ThreadState| {
+                    Ok(matches!(&t.base[0], VitsGraphs::Split { budget, .. } if budget.frames() == 48))
+                })
+                .await
+                .unwrap()
             }
         };
         assert!(!kind(&whole).await);
@@ -1256,6 +1257,13 @@ with a clause. Seven comes next in line. Eight ends it all.";
         assert_eq!(a.len(), b.len());
         let diff = crate::audio::max_abs_diff(&a, &b);
         assert!(diff < 1e-4, "windowed decoding differs by {diff}");
+        // Windows that share a budget (a run alone takes it all) too.
+        let shared = OpenVoiceEngine::new(with_chunk(DecoderWindows::Shared(64))).unwrap();
+        shared.load().await.unwrap();
+        let c = shared.synthesize(&request, None).await.unwrap().samples;
+        assert_eq!(a.len(), c.len());
+        let diff = crate::audio::max_abs_diff(&a, &c);
+        assert!(diff < 1e-4, "decoding in shared windows differs by {diff}");
     }
 
     /// The lanes run one copy of each base voice: the weights and the arena

@@ -17,10 +17,12 @@
 //! commas and raises questions), and every clause espeak-ng ends as a
 //! sentence starts a new model input ([`utterance_ids`]).
 
+use super::split::WindowBudget;
 use crate::concurrent::ConcurrentSession;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use vctts_core::{Error, Result};
 
 const BOS: char = '^';
@@ -248,7 +250,9 @@ pub fn discover(dir: &Path) -> Result<Vec<PiperVoice>> {
 /// A base voice's graph as loaded: whole, or split at its HiFi-GAN decoder
 /// ([`super::split`]) so that the decoder runs over windows of the latent
 /// frames and a run's activation memory is bounded by the window, not by
-/// the sentence. Shared by every lane ([`ConcurrentSession`]).
+/// the sentence; the windows' size follows the engine's [`WindowBudget`]
+/// (every voice of an engine shares one). Shared by every lane
+/// ([`ConcurrentSession`]).
 #[derive(Debug)]
 pub enum VitsGraphs {
     /// The voice's graph as one session.
@@ -263,9 +267,10 @@ pub enum VitsGraphs {
         latent: String,
         /// Other decoder inputs (a speaker embedding), given whole to every window.
         extra: Vec<String>,
-        /// Latent frames per decoder run (its core; [`split::DEFAULT_OVERLAP`]
-        /// frames of context on each side come on top).
-        chunk: usize,
+        /// The frames decoded at once, shared with the engine's other runs:
+        /// each window's core ([`super::split::DEFAULT_OVERLAP`] frames of
+        /// context on each side come on top).
+        budget: Arc<WindowBudget>,
     },
 }
 
@@ -281,14 +286,14 @@ impl VitsGraphs {
 }
 
 /// Loads a voice's graph with its random nodes made seedable
-/// ([`super::noise`]) and, when `decoder_chunk` is not 0, split at its
-/// decoder ([`super::split`]); runs overlap on the CPU (`overlap`). A graph
+/// ([`super::noise`]) and, given a window budget, split at its decoder
+/// ([`super::split`]); runs overlap on the CPU (`overlap`). A graph
 /// that cannot be rewritten (or that ONNX Runtime refuses once rewritten)
 /// is loaded as it is, unseedable; one that cannot be split is loaded whole.
 pub fn load_vits(
     voice: &PiperVoice,
     config: &crate::runtime::SessionConfig,
-    decoder_chunk: usize,
+    budget: Option<Arc<WindowBudget>>,
     overlap: bool,
 ) -> Result<VitsGraphs> {
     let name = voice.model_path.display().to_string();
@@ -308,10 +313,10 @@ pub fn load_vits(
         }
         None => bytes,
     };
-    if decoder_chunk > 0 {
+    if let Some(budget) = budget {
         if let Some(parts) = super::split::split_decoder(&model) {
             drop(model);
-            match load_split(voice, config, parts, decoder_chunk, overlap) {
+            match load_split(voice, config, parts, budget, overlap) {
                 Ok(graphs) => return Ok(graphs),
                 Err(e) => {
                     tracing::warn!(voice = %voice.name, error = %e, "split graph refused; loading it whole")
@@ -351,7 +356,7 @@ fn load_split(
     voice: &PiperVoice,
     config: &crate::runtime::SessionConfig,
     parts: super::split::SplitVits,
-    chunk: usize,
+    budget: Arc<WindowBudget>,
     overlap: bool,
 ) -> Result<VitsGraphs> {
     use crate::runtime::ParkedModel;
@@ -369,15 +374,15 @@ fn load_split(
         decoder: ConcurrentSession::new(decoder, overlap, format!("base voice {} (decoder)", voice.name))?,
         latent: parts.latent,
         extra: parts.extra,
-        chunk,
+        budget,
     })
 }
 
 /// Runs the VITS graph of a base voice; `noise_seed` ([`super::noise::seed_value`])
 /// feeds the seed input when the graph has one. Several lanes may run one
 /// voice at once ([`ConcurrentSession`]). A split graph runs its front once
-/// and its decoder over windows of at most `chunk` latent frames plus their
-/// context; the samples equal the whole graph's to float rounding
+/// and its decoder over windows of its budget's share of latent frames plus
+/// their context; the samples equal the whole graph's to float rounding
 /// (`split::tests`).
 pub fn run_vits(
     graphs: &VitsGraphs,
@@ -417,16 +422,20 @@ pub fn run_vits(
     if voice.num_speakers > 1 {
         inputs.push(("sid", &sid));
     }
-    let (front, decoder, latent_name, extra, chunk) = match graphs {
+    let (front, decoder, latent_name, extra, budget) = match graphs {
         VitsGraphs::Whole(session) => return session.run_f32(&inputs, options),
         VitsGraphs::Split {
             front,
             decoder,
             latent,
             extra,
-            chunk,
-        } => (front, decoder, latent, extra, *chunk),
+            budget,
+        } => (front, decoder, latent, extra, budget),
     };
+    // The run counts against the budget from its front on: two runs under
+    // way share it even while one of them is not decoding yet, so a run
+    // alone does not take the whole budget just before the other decodes.
+    let share = budget.enter();
     let outputs = front.run(&inputs, options)?;
     let by_name = |wanted: &str| {
         front
@@ -455,7 +464,7 @@ pub fn run_vits(
         latent,
         channels,
         frames,
-        chunk,
+        || share.chunk(),
         super::split::DEFAULT_OVERLAP,
         |window, len| {
             let z = Tensor::from_array(([1usize, channels, len], window.to_vec()))

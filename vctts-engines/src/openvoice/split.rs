@@ -38,7 +38,11 @@
 //! Windows: [`windows`] splits `frames` into `ceil(frames / chunk)` cores of
 //! near-equal length, each widened by `overlap` frames of context on both
 //! sides (clipped to the sentence). A latent of at most `chunk` frames runs
-//! once, whole, with no extra work.
+//! once, whole, with no extra work. The engine's [`WindowBudget`] sets
+//! `chunk` before each window: by default its runs share 256 frames, so a
+//! run alone decodes in windows of 256 frames (most sentences of up to 3 s
+//! in one) and two runs at once in windows of 128 each; a server keeps 128
+//! per run (see below).
 //!
 //! Measured on `en_US-joe-medium` (hop 256, 22.05 kHz; ONNX Runtime 1.32 CPU,
 //! the parts this module writes, run from Python):
@@ -58,14 +62,21 @@
 //!   whole 0.338 s; chunk 256 / overlap 16 0.352 s (+4 %); chunk 128 / 16
 //!   0.391 s (+16 %); chunk 256 without overlap 0.333 s (smaller windows are
 //!   friendlier to the caches, which pays for part of the overlap).
-//!   [`DEFAULT_CHUNK`] is 128 frames (about 1.5 s of audio): on a two-lane
-//!   standalone server under 8 concurrent requests (release build, default
-//!   voice) the peak was 264 MB at 128 frames, 313 MB at 192 and 324 MB at
-//!   256, against a 300 MB target, with no throughput difference above the
-//!   run-to-run noise.
+//!   On a two-lane standalone server under 8 concurrent requests (release
+//!   build, default voice) the peak was 264 MB with windows of 128 frames
+//!   per run, 313 MB at 192 and 324 MB at 256, against a 300 MB target: hence
+//!   windows of 128 per run for a server. In process, one request alone (a
+//!   10 s text on two threads) took 14 % more time per audio-second in
+//!   windows of 128 than whole, and the same as whole in windows of 256:
+//!   hence a shared budget of 256 frames for the library and the CLI. On a
+//!   server alternating between one request and eight at once, the shared
+//!   budget gave about 10 % more throughput at one request but a peak 45 MB
+//!   higher (349 against 304 MB): the allocator keeps the arena regions of
+//!   both window shapes.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vctts_core::{Error, Result};
 
@@ -80,8 +91,8 @@ pub const LAYOUT_OPS: [&str; 5] = ["Unsqueeze", "Squeeze", "Reshape", "Identity"
 pub const MEASURED_REACH: usize = 11;
 /// Frames of context on each side of a window's core.
 pub const DEFAULT_OVERLAP: usize = 16;
-/// Core frames per window (256 samples each on the medium voices).
-pub const DEFAULT_CHUNK: usize = 128;
+/// The smallest window core a run gets, however many share a budget.
+pub const MIN_CHUNK: usize = 64;
 
 /// A Piper graph cut in two: run [`SplitVits::front`] with the whole graph's
 /// inputs, then [`SplitVits::decoder`] on its outputs (same names).
@@ -123,35 +134,48 @@ impl Window {
     }
 }
 
+/// The window that starts at `start` of `frames` latent frames when cores
+/// are at most `chunk` frames: the remaining frames are cut into
+/// `ceil(rest / chunk)` near-equal cores and this is the first of them, with
+/// `overlap` frames of context on both sides clipped to `[0, frames)`.
+/// `start` must be below `frames`; a `chunk` of 0 counts as 1.
+pub fn next_window(start: usize, frames: usize, chunk: usize, overlap: usize) -> Window {
+    let rest = frames - start;
+    let n = rest.div_ceil(chunk.max(1));
+    let end = start + rest / n;
+    Window {
+        start,
+        end,
+        lo: start.saturating_sub(overlap),
+        hi: end.saturating_add(overlap).min(frames),
+    }
+}
+
 /// The windows covering `frames` latent frames: `ceil(frames / chunk)` cores
 /// of near-equal length (at most `chunk`, at least 1) that cover every frame
 /// once, in order, each with `overlap` frames of context on both sides
-/// clipped to `[0, frames)`. One window `[0, frames)` when `frames ≤ chunk`;
-/// none for 0 frames. A `chunk` of 0 counts as 1.
+/// clipped to `[0, frames)` ([`next_window`] from frame 0 on). One window
+/// `[0, frames)` when `frames ≤ chunk`; none for 0 frames. A `chunk` of 0
+/// counts as 1.
 pub fn windows(frames: usize, chunk: usize, overlap: usize) -> Vec<Window> {
-    if frames == 0 {
-        return Vec::new();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < frames {
+        let w = next_window(start, frames, chunk, overlap);
+        start = w.end;
+        out.push(w);
     }
-    let n = frames.div_ceil(chunk.max(1));
-    (0..n)
-        .map(|i| {
-            let start = i * frames / n;
-            let end = (i + 1) * frames / n;
-            Window {
-                start,
-                end,
-                lo: start.saturating_sub(overlap),
-                hi: end.saturating_add(overlap).min(frames),
-            }
-        })
-        .collect()
+    out
 }
 
 /// Decodes `latent` (`[1, channels, frames]`, row-major) window by window:
+/// before each window `chunk()` says how many core frames it may have (read
+/// again at every window, so a run's windows follow a [`WindowBudget`] as
+/// other runs come and go; the frames left are cut as by [`next_window`]);
 /// `run(slice, len)` gets each window's `[1, channels, len]` slice and
 /// returns its mono audio, a whole multiple `hop` of `len` samples (the same
-/// `hop` for every window); the cores' samples are concatenated. A latent of
-/// at most `chunk` frames is passed to `run` once, as is. Errors: a latent
+/// `hop` for every window); the cores' samples are concatenated. A latent
+/// that fits one window is passed to `run` once, as is. Errors: a latent
 /// whose length is not `channels × frames`, an output that is empty or not a
 /// whole multiple of its window, a hop that changes between windows, and
 /// whatever `run` returns.
@@ -159,7 +183,7 @@ pub fn decode_in_windows(
     latent: &[f32],
     channels: usize,
     frames: usize,
-    chunk: usize,
+    mut chunk: impl FnMut() -> usize,
     overlap: usize,
     mut run: impl FnMut(&[f32], usize) -> Result<Vec<f32>>,
 ) -> Result<Vec<f32>> {
@@ -169,19 +193,20 @@ pub fn decode_in_windows(
             latent.len()
         )));
     }
-    let plan = windows(frames, chunk, overlap);
-    if plan.len() <= 1 {
-        if frames == 0 {
-            return Ok(Vec::new());
-        }
+    if frames == 0 {
+        return Ok(Vec::new());
+    }
+    let first = next_window(0, frames, chunk(), overlap);
+    if first.end == frames {
         let out = run(latent, frames)?;
         hop_of(out.len(), frames)?;
         return Ok(out);
     }
     let mut audio: Vec<f32> = Vec::new();
     let mut hop = 0;
-    let mut slice = Vec::with_capacity(channels * plan.iter().map(Window::len).max().unwrap_or(0));
-    for w in &plan {
+    let mut slice = Vec::new();
+    let mut w = first;
+    loop {
         slice.clear();
         for c in 0..channels {
             slice.extend_from_slice(&latent[c * frames + w.lo..c * frames + w.hi]);
@@ -197,8 +222,82 @@ pub fn decode_in_windows(
             )));
         }
         audio.extend_from_slice(&out[(w.start - w.lo) * hop..(w.end - w.lo) * hop]);
+        if w.end == frames {
+            return Ok(audio);
+        }
+        w = next_window(w.end, frames, chunk(), overlap);
     }
-    Ok(audio)
+}
+
+/// The window sizes of an engine's decoder runs
+/// ([`crate::catalog::DecoderWindows`]), read anew before each window
+/// ([`decode_in_windows`]). Shared: the runs under way share `frames`
+/// latent frames, a run alone gets all of them as its window's core and
+/// `n` runs at once `frames / n` each (at least [`MIN_CHUNK`]); the frames
+/// in flight stay within the budget while a request alone decodes in fewer,
+/// larger windows (less overlap, less time). Per run: every run gets
+/// `frames`, whatever else runs.
+#[derive(Debug)]
+pub struct WindowBudget {
+    frames: usize,
+    shared: bool,
+    decoding: AtomicUsize,
+}
+
+impl WindowBudget {
+    /// The budget of a setting; `None` for whole sentences (or 0 frames).
+    pub fn new(windows: crate::catalog::DecoderWindows) -> Option<Self> {
+        use crate::catalog::DecoderWindows;
+        let (frames, shared) = match windows {
+            DecoderWindows::Shared(f) => (f, true),
+            DecoderWindows::PerRun(f) => (f, false),
+            DecoderWindows::Whole => return None,
+        };
+        (frames > 0).then(|| Self {
+            frames,
+            shared,
+            decoding: AtomicUsize::new(0),
+        })
+    }
+
+    /// The frames of the budget.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Counts one more run under way until the returned share is dropped.
+    pub fn enter(&self) -> BudgetShare<'_> {
+        self.decoding.fetch_add(1, Ordering::AcqRel);
+        BudgetShare { budget: self }
+    }
+
+    /// Core frames per window for each of the runs under way now.
+    pub fn chunk(&self) -> usize {
+        if !self.shared {
+            return self.frames;
+        }
+        let n = self.decoding.load(Ordering::Acquire).max(1);
+        (self.frames / n).max(MIN_CHUNK.min(self.frames))
+    }
+}
+
+/// One run's place in a [`WindowBudget`] (see [`WindowBudget::enter`]).
+#[derive(Debug)]
+pub struct BudgetShare<'a> {
+    budget: &'a WindowBudget,
+}
+
+impl BudgetShare<'_> {
+    /// The core frames this run's next window may have.
+    pub fn chunk(&self) -> usize {
+        self.budget.chunk()
+    }
+}
+
+impl Drop for BudgetShare<'_> {
+    fn drop(&mut self) {
+        self.budget.decoding.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Samples per frame of a decoder output, or an error if it is empty or not
@@ -540,6 +639,7 @@ fn rank3_float(name: &str) -> Vec<u8> {
 mod tests {
     use super::super::noise::{SEED_INPUT, put_varint_field, seed_random_nodes, tensor_f32, tensor_i64};
     use super::*;
+    use crate::catalog::DecoderWindows;
     use crate::runtime::SessionConfig;
     use ort::value::Tensor;
 
@@ -626,32 +726,123 @@ mod tests {
             .collect();
         let whole = fake_decoder(&latent, channels, frames, hop, reach);
         let mut calls = Vec::new();
-        let stitched = decode_in_windows(&latent, channels, frames, 20, reach, |s, len| {
-            calls.push(len);
-            assert_eq!(s.len(), channels * len);
-            Ok(fake_decoder(s, channels, len, hop, reach))
-        })
+        let stitched = decode_in_windows(
+            &latent,
+            channels,
+            frames,
+            || 20,
+            reach,
+            |s, len| {
+                calls.push(len);
+                assert_eq!(s.len(), channels * len);
+                Ok(fake_decoder(s, channels, len, hop, reach))
+            },
+        )
         .unwrap();
         assert_eq!(stitched, whole);
         assert_eq!(calls.len(), 5);
         assert!(calls.iter().all(|&l| l <= 20 + 2 * reach), "{calls:?}");
         // Too little context differs at the seams: the comparison can fail.
-        let short = decode_in_windows(&latent, channels, frames, 20, reach - 1, |s, len| {
-            Ok(fake_decoder(s, channels, len, hop, reach))
-        })
+        let short = decode_in_windows(
+            &latent,
+            channels,
+            frames,
+            || 20,
+            reach - 1,
+            |s, len| Ok(fake_decoder(s, channels, len, hop, reach)),
+        )
         .unwrap();
         assert_ne!(short, whole);
         // A latent that fits runs once, whole.
         let mut runs = 0;
-        let once = decode_in_windows(&latent, channels, frames, frames, 8, |s, len| {
-            runs += 1;
-            assert_eq!((s.as_ptr(), len), (latent.as_ptr(), frames));
-            Ok(fake_decoder(s, channels, len, hop, reach))
-        })
+        let once = decode_in_windows(
+            &latent,
+            channels,
+            frames,
+            || frames,
+            8,
+            |s, len| {
+                runs += 1;
+                assert_eq!((s.as_ptr(), len), (latent.as_ptr(), frames));
+                Ok(fake_decoder(s, channels, len, hop, reach))
+            },
+        )
         .unwrap();
         assert_eq!((once, runs), (whole, 1));
-        let empty = decode_in_windows(&[], channels, 0, 20, 2, |_, _| unreachable!()).unwrap();
+        let empty = decode_in_windows(&[], channels, 0, || 20, 2, |_, _| unreachable!()).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn windows_that_change_size_mid_run_still_equal_the_whole_run() {
+        let (channels, frames, hop, reach) = (2, 601, 3, 3);
+        let latent: Vec<f32> = (0..channels * frames)
+            .map(|i| ((i * 29) % 13) as f32 - 6.0)
+            .collect();
+        let whole = fake_decoder(&latent, channels, frames, hop, reach);
+        // Another run joins after the first window and leaves after the third.
+        let budget = WindowBudget::new(DecoderWindows::Shared(256)).unwrap();
+        let me = budget.enter();
+        let mut other = None;
+        let mut windows = 0;
+        let mut cores = Vec::new();
+        let stitched = decode_in_windows(
+            &latent,
+            channels,
+            frames,
+            || {
+                windows += 1;
+                match windows {
+                    2 => other = Some(budget.enter()),
+                    4 => other = None,
+                    _ => {}
+                }
+                me.chunk()
+            },
+            reach,
+            |s, len| {
+                cores.push(len);
+                Ok(fake_decoder(s, channels, len, hop, reach))
+            },
+        )
+        .unwrap();
+        assert_eq!(stitched, whole);
+        assert!(other.is_none());
+        // Cores of at most 256 alone (601 = 200 + 401), 128 while shared
+        // (100, 100), then 256 again: the last 201 in one; context on top.
+        assert_eq!(
+            cores,
+            [200 + reach, 100 + 2 * reach, 100 + 2 * reach, 201 + reach]
+        );
+    }
+
+    #[test]
+    fn a_window_budget_is_shared_by_the_runs_decoding() {
+        let b = WindowBudget::new(DecoderWindows::Shared(256)).unwrap();
+        assert_eq!(b.chunk(), 256, "nobody decoding: a run alone would get it all");
+        let first = b.enter();
+        assert_eq!(first.chunk(), 256);
+        let second = b.enter();
+        assert_eq!((first.chunk(), second.chunk()), (128, 128));
+        let third = b.enter();
+        assert_eq!(third.chunk(), 85);
+        let more: Vec<_> = (0..5).map(|_| b.enter()).collect();
+        assert_eq!(first.chunk(), MIN_CHUNK, "never below the smallest window");
+        drop((more, second, third));
+        assert_eq!(first.chunk(), 256, "alone again");
+        drop(first);
+        let small = WindowBudget::new(DecoderWindows::Shared(10)).unwrap();
+        assert_eq!(
+            small.enter().chunk(),
+            10,
+            "a budget below the minimum is the window"
+        );
+        // Per run: the same windows whatever else runs.
+        let fixed = WindowBudget::new(DecoderWindows::PerRun(128)).unwrap();
+        let runs: Vec<_> = (0..3).map(|_| fixed.enter()).collect();
+        assert!(runs.iter().all(|r| r.chunk() == 128));
+        assert!(WindowBudget::new(DecoderWindows::Whole).is_none());
+        assert!(WindowBudget::new(DecoderWindows::Shared(0)).is_none());
     }
 
     #[test]
@@ -662,26 +853,55 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // Not a whole multiple of the window.
-        let e = code(decode_in_windows(&latent, 2, 50, 10, 3, |_, len| {
-            Ok(vec![0.0; len * 4 + 1])
-        }));
+        let e = code(decode_in_windows(
+            &latent,
+            2,
+            50,
+            || 10,
+            3,
+            |_, len| Ok(vec![0.0; len * 4 + 1]),
+        ));
         assert!(e.contains("whole number"), "{e}");
         // Empty, on the single-window path too.
-        code(decode_in_windows(&latent, 2, 50, 100, 3, |_, _| Ok(Vec::new())));
+        code(decode_in_windows(
+            &latent,
+            2,
+            50,
+            || 100,
+            3,
+            |_, _| Ok(Vec::new()),
+        ));
         // The hop changes between windows.
         let mut first = true;
-        code(decode_in_windows(&latent, 2, 50, 10, 3, |_, len| {
-            let hop = if first { 4 } else { 2 };
-            first = false;
-            Ok(vec![0.0; len * hop])
-        }));
+        code(decode_in_windows(
+            &latent,
+            2,
+            50,
+            || 10,
+            3,
+            |_, len| {
+                let hop = if first { 4 } else { 2 };
+                first = false;
+                Ok(vec![0.0; len * hop])
+            },
+        ));
         // A latent of the wrong size, and run's own error.
-        code(decode_in_windows(&latent, 3, 50, 10, 3, |_, len| {
-            Ok(vec![0.0; len])
-        }));
-        code(decode_in_windows(&latent, 2, 50, 10, 3, |_, _| {
-            Err(Error::Inference("boom".into()))
-        }));
+        code(decode_in_windows(
+            &latent,
+            3,
+            50,
+            || 10,
+            3,
+            |_, len| Ok(vec![0.0; len]),
+        ));
+        code(decode_in_windows(
+            &latent,
+            2,
+            50,
+            || 10,
+            3,
+            |_, _| Err(Error::Inference("boom".into())),
+        ));
     }
 
     // ------------------------------------------------------- tiny graphs
@@ -919,7 +1139,8 @@ mod tests {
         assert_eq!(hop, 256);
         let at_once = run(&latent, frames).unwrap();
         assert_eq!(at_once, expected, "front + decoder = the whole graph");
-        let windowed = decode_in_windows(&latent, channels, frames, 40, DEFAULT_OVERLAP, &mut run).unwrap();
+        let windowed =
+            decode_in_windows(&latent, channels, frames, || 40, DEFAULT_OVERLAP, &mut run).unwrap();
         assert_eq!(windowed.len(), expected.len());
         let diff = crate::audio::max_abs_diff(&windowed, &expected);
         eprintln!(
@@ -928,7 +1149,7 @@ mod tests {
         assert!(diff <= WINDOW_TOLERANCE, "windowed decoder differs by {diff}");
         // Less context than the decoder's reach shows at the seams: the
         // comparison above can fail.
-        let short = decode_in_windows(&latent, channels, frames, 40, 2, &mut run).unwrap();
+        let short = decode_in_windows(&latent, channels, frames, || 40, 2, &mut run).unwrap();
         let diff = crate::audio::max_abs_diff(&short, &expected);
         assert!(diff > 1e-3, "overlap 2 differs by only {diff}");
     }
