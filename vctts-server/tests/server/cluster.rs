@@ -36,6 +36,16 @@ fn id_by_endpoint(nodes: &[Value], endpoint: &str) -> String {
         .to_string()
 }
 
+/// A gateway with the fast test registry, its data in `dir`.
+fn fast_gateway(dir: &std::path::Path) -> Server {
+    let cfg = write(
+        dir,
+        "gateway.yaml",
+        &gateway_yaml(&dir.join("data"), FAST_REGISTRY, ""),
+    );
+    Server::start(&["gateway", "--config", &cfg])
+}
+
 async fn act(c: &reqwest::Client, base: &str, id: &str, action: &str) -> Value {
     let r = c
         .post(format!("{base}/cluster/v1/nodes/{id}/{action}"))
@@ -474,12 +484,7 @@ const THE_ID: &str = "openvoice-7d9afcd4";
 async fn a_registration_under_an_id_a_live_node_holds_is_refused() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw_cfg = write(
-        dir.path(),
-        "gateway.yaml",
-        &gateway_yaml(&dir.path().join("data"), FAST_REGISTRY, ""),
-    );
-    let gw = Server::start(&["gateway", "--config", &gw_cfg]);
+    let gw = fast_gateway(dir.path());
     let w_cfg = write(dir.path(), "worker.yaml", &worker_yaml(&gw.base, ""));
     let mut first = Server::start(&["worker", "--config", &w_cfg, "--advertise-url", SAME_ID[0]]);
     let c = http();
@@ -556,12 +561,7 @@ async fn a_registration_under_an_id_a_live_node_holds_is_refused() {
 async fn a_heartbeat_older_than_the_state_applied_is_ignored() {
     let _g = cluster_lock().lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let gw_cfg = write(
-        dir.path(),
-        "gateway.yaml",
-        &gateway_yaml(&dir.path().join("data"), FAST_REGISTRY, ""),
-    );
-    let gw = Server::start(&["gateway", "--config", &gw_cfg]);
+    let gw = fast_gateway(dir.path());
     let c = http();
     let post = |route: &'static str, body: Value| {
         let c = c.clone();
