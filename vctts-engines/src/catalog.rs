@@ -4,6 +4,7 @@
 //! The server and the CLI go through here so that "what is installed and what
 //! is missing" has one answer.
 
+pub use crate::runtime::DecoderWindows;
 use crate::runtime::{Device, RuntimeConfig, SessionConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,34 +123,6 @@ pub struct EngineOptions {
     /// How a vocoder that decodes in windows sizes them (OpenVoice's HiFi-GAN
     /// decoder; the others decode as they always do).
     pub decoder_windows: DecoderWindows,
-}
-
-/// How an engine's vocoder sizes the windows of latent frames it decodes.
-/// Its activation memory follows the frames in flight (about 0.2 MB per
-/// frame on the medium Piper voices); smaller windows cost time (each
-/// carries context frames on both sides).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecoderWindows {
-    /// The runs under way share this many frames: a run alone decodes
-    /// windows of all of them, `n` runs at once `1/n` each (at least 64).
-    /// Fastest for one request at a time; the frames in flight stay within
-    /// the budget, but a process that alternates between one run and several
-    /// holds more memory than with fixed windows (its allocator keeps both
-    /// shapes).
-    Shared(usize),
-    /// Every run decodes windows of this many frames, whatever else runs: the
-    /// steadiest memory under a changing load.
-    PerRun(usize),
-    /// Whole sentences (memory grows with the sentence's length).
-    Whole,
-}
-
-impl Default for DecoderWindows {
-    /// Shared, 256 frames (about 3 s of audio at a hop of 256 samples).
-    fn default() -> Self {
-        Self::Shared(256)
-    }
 }
 
 impl EngineOptions {

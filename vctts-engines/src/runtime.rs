@@ -183,6 +183,34 @@ fn environment() -> Result<&'static ort::environment::Environment> {
     }
 }
 
+/// How an engine's vocoder sizes the windows of latent frames it decodes.
+/// Its activation memory follows the frames in flight (about 0.2 MB per
+/// frame on the medium Piper voices); smaller windows cost time (each
+/// carries context frames on both sides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderWindows {
+    /// The runs under way share this many frames: a run alone decodes
+    /// windows of all of them, `n` runs at once `1/n` each (at least 64).
+    /// Fastest for one request at a time; the frames in flight stay within
+    /// the budget, but a process that alternates between one run and several
+    /// holds more memory than with fixed windows (its allocator keeps both
+    /// shapes).
+    Shared(usize),
+    /// Every run decodes windows of this many frames, whatever else runs: the
+    /// steadiest memory under a changing load.
+    PerRun(usize),
+    /// Whole sentences (memory grows with the sentence's length).
+    Whole,
+}
+
+impl Default for DecoderWindows {
+    /// Shared, 256 frames (about 3 s of audio at a hop of 256 samples).
+    fn default() -> Self {
+        Self::Shared(256)
+    }
+}
+
 /// Graph optimisation level of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

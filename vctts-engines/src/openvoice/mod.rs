@@ -118,7 +118,7 @@ pub struct OpenVoiceConfig {
     /// side: about 16 % at 128 frames, 4 % at 256; [`split`]). Default: the
     /// runs share 256 frames (a run alone decodes windows of 256, two at once
     /// 128 each).
-    pub decoder_windows: crate::catalog::DecoderWindows,
+    pub decoder_windows: crate::runtime::DecoderWindows,
 }
 
 impl Default for OpenVoiceConfig {
@@ -136,7 +136,7 @@ impl Default for OpenVoiceConfig {
             espeak: None,
             espeak_data: None,
             idle_tidy_after: IDLE_TIDY_AFTER,
-            decoder_windows: crate::catalog::DecoderWindows::default(),
+            decoder_windows: crate::runtime::DecoderWindows::default(),
         }
     }
 }
@@ -1232,7 +1232,7 @@ with a clause. Seven comes next in line. Eight ends it all.";
             decoder_windows: windows,
             ..OpenVoiceConfig::new(dir.clone())
         };
-        use crate::catalog::DecoderWindows;
+        use crate::runtime::DecoderWindows;
         let whole = OpenVoiceEngine::new(with_chunk(DecoderWindows::Whole)).unwrap();
         let windowed = OpenVoiceEngine::new(with_chunk(DecoderWindows::PerRun(48))).unwrap();
         whole.load().await.unwrap();

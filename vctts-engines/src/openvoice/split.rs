@@ -230,7 +230,7 @@ pub fn decode_in_windows(
 }
 
 /// The window sizes of an engine's decoder runs
-/// ([`crate::catalog::DecoderWindows`]), read anew before each window
+/// ([`crate::runtime::DecoderWindows`]), read anew before each window
 /// ([`decode_in_windows`]). Shared: the runs under way share `frames`
 /// latent frames, a run alone gets all of them as its window's core and
 /// `n` runs at once `frames / n` each (at least [`MIN_CHUNK`]); the frames
@@ -246,8 +246,8 @@ pub struct WindowBudget {
 
 impl WindowBudget {
     /// The budget of a setting; `None` for whole sentences (or 0 frames).
-    pub fn new(windows: crate::catalog::DecoderWindows) -> Option<Self> {
-        use crate::catalog::DecoderWindows;
+    pub fn new(windows: crate::runtime::DecoderWindows) -> Option<Self> {
+        use crate::runtime::DecoderWindows;
         let (frames, shared) = match windows {
             DecoderWindows::Shared(f) => (f, true),
             DecoderWindows::PerRun(f) => (f, false),
@@ -639,7 +639,7 @@ fn rank3_float(name: &str) -> Vec<u8> {
 mod tests {
     use super::super::noise::{SEED_INPUT, put_varint_field, seed_random_nodes, tensor_f32, tensor_i64};
     use super::*;
-    use crate::catalog::DecoderWindows;
+    use crate::runtime::DecoderWindows;
     use crate::runtime::SessionConfig;
     use ort::value::Tensor;
 
