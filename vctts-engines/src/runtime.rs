@@ -11,8 +11,12 @@
 //!   optimisation level and execution provider.
 //! - [`InferencePool`] runs blocking model work on threads it owns: each thread
 //!   builds its own state (its sessions) once, then drains a bounded queue of
-//!   jobs. `Session::run` takes `&mut self`, so a session belongs to exactly one
-//!   thread; async callers await a oneshot and never block a tokio worker.
+//!   jobs; async callers await a oneshot and never block a tokio worker.
+//!   `Session::run` takes `&mut self`, so a session belongs to one thread,
+//!   unless it is a [`crate::concurrent::ConcurrentSession`] (OpenVoice's
+//!   base voices, shared by every lane).
+//! - [`DecoderWindows`]: how a vocoder that decodes in windows sizes them
+//!   (a budget the runs share, or fixed windows per run).
 //! - [`JobRunOptions`] and [`cancel_when_reader_leaves`]: a cancelled request
 //!   (or a stream whose reader left) terminates the model run under way.
 
