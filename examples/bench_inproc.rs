@@ -3,8 +3,10 @@
 //! piper-tts's `PiperVoice.synthesize`).
 //!
 //! Builds a [`Tts`] with only the default engine (OpenVoice, the Piper
-//! voice), loads it, speaks the text once to warm up, then times `RUNS`
-//! more [`Tts::speak`] calls (text to whole audio in memory, no encoding) and
+//! voice) and one lane (`max_concurrency(1)`, the setting for a program
+//! that speaks one text at a time, as `PiperVoice.synthesize` does), loads
+//! it, speaks the text once to warm up, then times `RUNS` more
+//! [`Tts::speak`] calls (text to whole audio in memory, no encoding) and
 //! prints one JSON line: `{"audio_s": seconds of audio of one call,
 //! "synth_s": [seconds per call], "rtf": total time / total audio,
 //! "threads": the threads asked for}`.
@@ -44,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tts = Tts::builder(models, data)
         .engines([EngineKind::OpenVoice])
         .threads(threads)
+        .max_concurrency(1)
         .preload(true)
         .build()
         .await?;

@@ -62,6 +62,16 @@ impl TtsBuilder {
         self
     }
 
+    /// Inference lanes per engine: requests (or sentences of one request)
+    /// made at once. Default: one per core, for many requests at a time. A
+    /// program that speaks one text at a time does better with 1: its runs
+    /// then get pools that spin only while they work
+    /// ([`vctts_engines::catalog::ThreadPlan`]).
+    pub fn max_concurrency(mut self, lanes: usize) -> Self {
+        self.options.max_concurrency = lanes.max(1);
+        self
+    }
+
     /// Engine settings (threads, concurrency, queue, device, runtime).
     pub fn engine_options(mut self, options: EngineOptions) -> Self {
         self.options = options;

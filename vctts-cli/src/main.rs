@@ -258,10 +258,16 @@ fn hint(e: &Error) -> Option<&'static str> {
     }
 }
 
+/// The library for one command: one text at a time, so one lane. Its
+/// sessions get pools of every thread that spin only while they run; on
+/// the default voice, `synth` took as long as with two lanes on the shared
+/// pool for a 10 s text and 2 to 6 % less for 30 and 127 s
+/// (docs/PERFORMANCE.md).
 async fn tts(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Tts> {
     Tts::builder(&cli.models, &cli.data)
         .engines([kind])
         .threads(threads)
+        .max_concurrency(1)
         .build()
         .await
 }

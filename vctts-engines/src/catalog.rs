@@ -21,18 +21,26 @@ pub fn available_cores() -> usize {
 ///
 /// The rule it keeps: the machine is never oversubscribed (ONNX Runtime's
 /// threads wait for each other inside every operator, so a preempted thread
-/// stalls the rest). Two shapes keep it:
-/// - *shared* (`shared_pool`, every core allowed, one lane or several): the
+/// stalls the rest). Three shapes keep it:
+/// - *one lane at every core* (`max_concurrency` 1, threads at the cores):
+///   each session has a pool of one thread per core that spins only while
+///   a run of that session is under way and stops as the run ends
+///   ([`crate::runtime::SessionConfig`]'s own pools). A request runs its
+///   sessions in turn (OpenVoice's front and decoder, the converter), so
+///   only one pool is awake at a time. Measured on the default voice
+///   (2 cores, alternating runs): a one-lane server gave 8 % more
+///   throughput at one request at a time and 3 % more at eight than one
+///   lane on the shared pool; in process, one text at a time took 4 % less
+///   time per audio-second than two lanes on the shared pool. Pools that
+///   spun on after their runs (ONNX Runtime's default) cost 35 % more CPU
+///   per audio-second instead;
+/// - *shared* (`shared_pool`, every core allowed, several lanes): the
 ///   lanes' sessions run on ONNX Runtime's one intra-op pool of one thread
 ///   per core ([`crate::runtime::SessionConfig::shared_pool`]), which does not
 ///   spin. One run alone uses every core; concurrent runs share the same
-///   threads instead of each bringing its own. With one lane too: a request
-///   runs several sessions in turn (OpenVoice's front and decoder, the
-///   converter), and sessions with pools of their own left the idle pools'
-///   threads spinning while the next session worked (measured on a one-lane
-///   server, default voice, alternating runs: 35 % less CPU per
-///   audio-second and 29 % more throughput at one request at a time on the
-///   shared pool);
+///   threads instead of each bringing its own. Spinning pools here lost a
+///   fifth of the throughput under load: a lane's pool spun while the other
+///   lane's run needed the core;
 /// - *split* (`threads` below the cores): each session has its own threads
 ///   and `inferences × intra_threads ≤ cores`.
 ///
@@ -64,7 +72,7 @@ impl ThreadPlan {
             max_concurrency.clamp(1, cores)
         };
         let width = if threads == 0 { cores } else { threads.min(cores) };
-        if width == cores {
+        if width == cores && inferences > 1 {
             return Self {
                 inferences,
                 intra_threads: cores,
@@ -289,17 +297,17 @@ mod tests {
         let p = ThreadPlan::new(2, 32, 2);
         assert_eq!((p.threads_per_run(1), p.threads_per_run(2)), (2, 1));
         assert!(p.shared_pool);
-        // One lane at every core: the shared pool too (its sessions run in
-        // turn; pools of their own would spin while idle). Below the cores,
-        // its own threads.
+        // One lane at every core: pools of its sessions' own, of every core
+        // (each spins only while its session runs). Below the cores, fewer.
         assert_eq!(
             ThreadPlan::new(0, 1, 8),
             ThreadPlan {
                 inferences: 1,
                 intra_threads: 8,
-                shared_pool: true
+                shared_pool: false
             }
         );
+        assert_eq!(ThreadPlan::new(2, 1, 2).threads_per_run(1), 2);
         assert_eq!(ThreadPlan::new(4, 1, 8).intra_threads, 4);
         assert!(!ThreadPlan::new(4, 1, 8).shared_pool);
         // Threads capped below the cores: split evenly, never shared.

@@ -216,7 +216,9 @@ impl Default for DecoderWindows {
 }
 
 /// Graph optimisation level of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OptLevel {
     /// No graph rewrites.
@@ -388,12 +390,19 @@ fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::S
     let builder = if config.shared_pool {
         builder
     } else {
+        // A pool of the session's own spins while a run of the session is
+        // under way and stops when the last one ends: the sessions of a lane
+        // run in turn, and a pool left spinning took the core from the next.
         builder
             .with_independent_thread_pool()
             .map_err(ort_err(&ctx))?
             .with_intra_threads(config.intra_threads.max(1))
             .map_err(ort_err(&ctx))?
             .with_inter_threads(config.inter_threads.max(1))
+            .map_err(ort_err(&ctx))?
+            .with_intra_op_spinning(true)
+            .map_err(ort_err(&ctx))?
+            .with_config_entry(SPINNING_STOP.0, SPINNING_STOP.1)
             .map_err(ort_err(&ctx))?
     };
     let builder = builder
@@ -467,6 +476,11 @@ pub fn shrinking_run_options() -> Result<ort::session::RunOptions> {
         .map_err(|e| Error::Runtime(format!("run options: {e}")))?;
     Ok(options)
 }
+
+/// ONNX Runtime's session option that stops a session's own pool from
+/// spinning as soon as its last run under way returns (it spins again at the
+/// next run).
+pub const SPINNING_STOP: (&str, &str) = ("session.force_spinning_stop", "1");
 
 /// ONNX Runtime's run option that shrinks the CPU arena after a run.
 pub const ARENA_SHRINKAGE: (&str, &str) = ("memory.enable_memory_arena_shrinkage", "cpu:0");

@@ -540,6 +540,24 @@ fn refuse_unsupported(request: &SynthesisRequest) -> Result<()> {
     }
 }
 
+/// Starts the default voice's espeak-ng processes on a thread of their own
+/// (a few tens of ms: process start and its dictionaries); they join the
+/// phonemizer's pool. A failure here is the first request's to report.
+fn warm_phonemizer(shared: &Shared) -> std::thread::JoinHandle<()> {
+    let espeak = shared.espeak.clone();
+    let voice = shared
+        .voices
+        .get(shared.default_voice)
+        .map(|v| v.espeak_voice.clone());
+    std::thread::spawn(move || {
+        if let Some(voice) = voice {
+            if let Err(e) = espeak.phonemize_utterances(&voice, &["Ready.".to_string()]) {
+                tracing::debug!(error = %e, voice, "warming espeak-ng up failed");
+            }
+        }
+    })
+}
+
 /// Loads every base voice once, for all lanes; records which follow the seed.
 fn load_bases(shared: &Shared) -> Result<Vec<VitsGraphs>> {
     let overlap = matches!(shared.config.session.device, crate::runtime::Device::Cpu);
@@ -930,7 +948,14 @@ impl Engine for OpenVoiceEngine {
         let queue = shared.config.queue_size;
         let idle_after = shared.config.idle_tidy_after;
         let started = tokio::task::spawn_blocking(move || {
-            let bases = Arc::new(load_bases(&shared)?);
+            // espeak-ng starts (its processes stay pooled) while the
+            // sessions build, so the first request does not wait for it.
+            let warm = warm_phonemizer(&shared);
+            let bases = load_bases(&shared);
+            if warm.join().is_err() {
+                tracing::debug!("the phonemizer warm-up thread panicked");
+            }
+            let bases = Arc::new(bases?);
             InferencePool::start_with_idle(
                 "openvoice",
                 threads,
@@ -1116,6 +1141,17 @@ mod tests {
         let e = OpenVoiceEngine::new(config).expect("default voice: run scripts/setup.sh");
         e.load().await.unwrap();
         e
+    }
+
+    /// Loading starts the default voice's espeak-ng processes: the first
+    /// request finds them running.
+    #[tokio::test]
+    async fn loading_starts_the_phonemizer() {
+        let e = loaded(1).await;
+        assert!(
+            !e.shared.espeak.idle_process_ids().is_empty(),
+            "no espeak-ng process was started by the load"
+        );
     }
 
     const EIGHT_SENTENCES: &str = "One short sentence comes first. Another one follows it closely. \
