@@ -6,8 +6,9 @@
 # texts and the same number of ONNX Runtime intra-op threads, the two tools
 # alternating run by run, several repetitions, medians:
 #   inproc  in-process synthesis time per second of audio (RTF) of a ~10 s
-#           text: the embedding API (examples/bench_inproc.rs) against
-#           `PiperVoice.synthesize` (scripts/bench/piper_inproc.py);
+#           text: the embedding API (examples/bench_inproc.rs, one
+#           lane: one text at a time) against `PiperVoice.synthesize`
+#           (scripts/bench/piper_inproc.py);
 #           each run loads once, warms up, times 5 calls;
 #   synth   whole process `vctts synth` against the `piper` CLI at about
 #           10, 32 and 129 s of audio: wall, user and system CPU, peak RSS;
@@ -328,9 +329,10 @@ git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
   echo "Ratio = vctts / piper-tts: below 1 is better for vctts in times and memory,"
   echo "above 1 in throughput. A target is on the ratio, or on the vctts figure itself."
   echo
-  echo "- In-process: the embedding API (\`Tts::speak\`, \`examples/bench_inproc.rs\`) against"
-  echo "  \`PiperVoice.synthesize\` (\`scripts/bench/piper_inproc.py\`); each run loads the voice,"
-  echo "  warms up and times 5 calls on the ~10 s text."
+  echo "- In-process: the embedding API (\`Tts::speak\`, \`examples/bench_inproc.rs\`, built with"
+  echo "  \`max_concurrency(1)\`: one text at a time) against \`PiperVoice.synthesize\`"
+  echo "  (\`scripts/bench/piper_inproc.py\`); each run loads the voice, warms up and times 5 calls on"
+  echo "  the ~10 s text."
   echo "- Whole process: release \`vctts synth --threads $threads\` against the \`piper\` CLI, writing a WAV file"
   echo "  (GNU time: wall, user, system, peak RSS)."
   echo "- HTTP: release \`vctts-server standalone\` (\`model.threads: $threads\`, limiter off, other settings"
