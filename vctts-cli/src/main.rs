@@ -259,10 +259,10 @@ fn hint(e: &Error) -> Option<&'static str> {
 }
 
 /// The library for one command: one text at a time, so one lane. Its
-/// sessions get pools of every thread that spin only while they run; on
-/// the default voice, `synth` took as long as with two lanes on the shared
-/// pool for a 10 s text and 2 to 6 % less for 30 and 127 s
-/// (docs/PERFORMANCE.md).
+/// sessions get pools of every thread that spin only while they run. On
+/// the default voice, `synth` took 2 to 6 % less time than with two lanes
+/// on the shared pool for 30 and 127 s of audio, and 3 % more for 10 s
+/// (docs/PERFORMANCE.md, notes part 7).
 async fn tts(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Tts> {
     Tts::builder(&cli.models, &cli.data)
         .engines([kind])
