@@ -63,12 +63,12 @@ impl TtsBuilder {
     }
 
     /// Inference lanes per engine: requests (or sentences of one request)
-    /// made at once. Default: one per core, for many requests at a time. A
-    /// program that speaks one text at a time does better with 1: its runs
-    /// then get pools that spin only while they work
-    /// ([`vctts_engines::catalog::ThreadPlan`]).
+    /// made at once, at most one per core; 0 = one per core (the default,
+    /// for many requests at a time). A program that speaks one text at a
+    /// time does better with 1: its runs then get pools that spin only while
+    /// they work ([`vctts_engines::catalog::ThreadPlan`]).
     pub fn max_concurrency(mut self, lanes: usize) -> Self {
-        self.options.max_concurrency = lanes.max(1);
+        self.options.max_concurrency = lanes;
         self
     }
 
@@ -557,5 +557,28 @@ impl Tts {
             .synthesize_stream(&p.request, p.profile.as_deref())
             .await?;
         Ok(AccountedStream::started_at(stream, started))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vctts_engines::catalog::ThreadPlan;
+
+    #[test]
+    fn one_lane_asked_of_the_builder_reaches_the_engines_thread_plan() {
+        let one = Tts::builder("models", "data").threads(2).max_concurrency(1);
+        assert_eq!(
+            one.options.thread_plan(2),
+            ThreadPlan {
+                inferences: 1,
+                intra_threads: 2,
+                shared_pool: false
+            }
+        );
+        // 0 keeps the engines' meaning: a lane per core.
+        let per_core = Tts::builder("models", "data").threads(2).max_concurrency(0);
+        assert_eq!(per_core.options.thread_plan(2).inferences, 2);
+        assert!(per_core.options.thread_plan(2).shared_pool);
     }
 }

@@ -8,7 +8,9 @@
 //!   `.vctts/lib/` found from the working directory or the executable upwards.
 //!   A failure names every place tried and why it was rejected.
 //! - [`load_session`] builds a session with the configured threads,
-//!   optimisation level and execution provider.
+//!   optimisation level and execution provider: on the environment's shared
+//!   pool (which never spins), or on a pool of its own that spins only while
+//!   a run of the session is under way ([`SPINNING_STOP`]).
 //! - [`InferencePool`] runs blocking model work on threads it owns: each thread
 //!   builds its own state (its sessions) once, then drains a bounded queue of
 //!   jobs; async callers await a oneshot and never block a tokio worker.

@@ -558,20 +558,24 @@ fn phonemize_rest(
 
 /// Starts the default voice's espeak-ng processes on a thread of their own
 /// (a few tens of ms: process start and its dictionaries); they join the
-/// phonemizer's pool. A failure here is the first request's to report.
-fn warm_phonemizer(shared: &Shared) -> std::thread::JoinHandle<()> {
+/// phonemizer's pool. A failure here is the first request's to report;
+/// `None` when no thread could start (the first request starts them).
+fn warm_phonemizer(shared: &Shared) -> Option<std::thread::JoinHandle<()>> {
     let espeak = shared.espeak.clone();
     let voice = shared
         .voices
         .get(shared.default_voice)
         .map(|v| v.espeak_voice.clone());
-    std::thread::spawn(move || {
-        if let Some(voice) = voice {
-            if let Err(e) = espeak.phonemize_utterances(&voice, &["Ready.".to_string()]) {
-                tracing::debug!(error = %e, voice, "warming espeak-ng up failed");
+    std::thread::Builder::new()
+        .name("espeak-warm-up".into())
+        .spawn(move || {
+            if let Some(voice) = voice {
+                if let Err(e) = espeak.phonemize_utterances(&voice, &["Ready.".to_string()]) {
+                    tracing::debug!(error = %e, voice, "warming espeak-ng up failed");
+                }
             }
-        }
-    })
+        })
+        .ok()
 }
 
 /// Loads every base voice once, for all lanes; records which follow the seed.
@@ -973,7 +977,7 @@ impl Engine for OpenVoiceEngine {
             // sessions build, so the first request does not wait for it.
             let warm = warm_phonemizer(&shared);
             let bases = load_bases(&shared);
-            if warm.join().is_err() {
+            if warm.is_some_and(|w| w.join().is_err()) {
                 tracing::debug!("the phonemizer warm-up thread panicked");
             }
             let bases = Arc::new(bases?);

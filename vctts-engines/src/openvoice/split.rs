@@ -702,6 +702,12 @@ mod tests {
 
     /// A fake decoder: each output sample depends on the frames within
     /// `reach` of its own (zero beyond the latent's edges), `hop` per frame.
+    /// `n` values cycling through `-(m / 2)..=m - 1 - m / 2` in steps of
+    /// `step` (mod `m`): a latent whose every window differs.
+    fn ramp_latent(n: usize, step: usize, m: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * step) % m) as f32 - (m / 2) as f32).collect()
+    }
+
     fn fake_decoder(latent: &[f32], channels: usize, len: usize, hop: usize, reach: usize) -> Vec<f32> {
         let mut out = Vec::with_capacity(len * hop);
         for t in 0..len {
@@ -721,9 +727,7 @@ mod tests {
     #[test]
     fn stitched_windows_equal_the_whole_run() {
         let (channels, frames, hop, reach) = (3, 97, 4, 2);
-        let latent: Vec<f32> = (0..channels * frames)
-            .map(|i| ((i * 37) % 11) as f32 - 5.0)
-            .collect();
+        let latent = ramp_latent(channels * frames, 37, 11);
         let whole = fake_decoder(&latent, channels, frames, hop, reach);
         let mut calls = Vec::new();
         let stitched = decode_in_windows(
@@ -776,9 +780,7 @@ mod tests {
     #[test]
     fn windows_that_change_size_mid_run_still_equal_the_whole_run() {
         let (channels, frames, hop, reach) = (2, 601, 3, 3);
-        let latent: Vec<f32> = (0..channels * frames)
-            .map(|i| ((i * 29) % 13) as f32 - 6.0)
-            .collect();
+        let latent = ramp_latent(channels * frames, 29, 13);
         let whole = fake_decoder(&latent, channels, frames, hop, reach);
         // Another run joins after the first window and leaves after the third.
         let budget = WindowBudget::new(DecoderWindows::Shared(256)).unwrap();

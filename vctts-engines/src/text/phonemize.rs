@@ -33,7 +33,8 @@
 //! clause ending in `. ! ?` closes an utterance
 //! ([`Espeak::phonemize_utterances`]), and for English the link phoneme that
 //! espeak-ng 1.51's `--ipa` leaves out is restored as `ʲ` from its `-x`
-//! mnemonics (a second run on the same batch).
+//! mnemonics (a second reading of the same batch, by a second process at
+//! the same time).
 //!
 //! These functions block (they wait for a child process): call them from the
 //! engine's own threads, never from an async task.
@@ -282,8 +283,9 @@ impl Espeak {
         Ok(self.voices.get_or_init(|| parsed))
     }
 
-    /// Phonemes of the `clauses` in one process; one entry per output group
-    /// (the caller checks the count).
+    /// Phonemes of the `clauses`, one entry per output group (the caller
+    /// checks the count): one process reads them, or two at once where the
+    /// voice needs the `-x` mnemonics too.
     fn phonemize_batch(&self, voice: &str, clauses: &[&str]) -> Result<Vec<String>> {
         if !links_voice(voice) {
             return self.groups(voice, clauses, "--ipa");
