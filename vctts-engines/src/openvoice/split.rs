@@ -41,7 +41,7 @@
 //! once, whole, with no extra work. The engine's [`WindowBudget`] sets
 //! `chunk` before each window: by default its runs share 256 frames, so a
 //! run alone decodes in windows of 256 frames (most sentences of up to 3 s
-//! in one) and two runs at once in windows of 128 each; a server keeps 128
+//! in one) and two runs at once in windows of 128 each; a server keeps 256
 //! per run (see below).
 //!
 //! Measured on `en_US-joe-medium` (hop 256, 22.05 kHz; ONNX Runtime 1.32 CPU,
@@ -72,7 +72,13 @@
 //!   server alternating between one request and eight at once, the shared
 //!   budget gave about 10 % more throughput at one request but a peak 45 MB
 //!   higher (349 against 304 MB): the allocator keeps the arena regions of
-//!   both window shapes.
+//!   both window shapes. All of these peaks were taken with ONNX Runtime's
+//!   memory pattern on, which kept a planned block per window shape on top
+//!   of the tensors' own; without it
+//!   ([`crate::runtime::SessionConfig::memory_pattern`]) windows of 256 per
+//!   run peaked at 281–305 MB on the same two-lane server (and 210 MB on a
+//!   one-lane worker node, against 245 MB at 128 with the pattern), with
+//!   less CPU per audio-second than 128: hence 256 per run for a server.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -64,12 +64,16 @@ pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Res
     opts.queue_size = resources.queue_size;
     opts.device = model.device.parse()?;
     opts.runtime.library_path = model.runtime.clone();
-    // A server's memory must hold under any mix of load: fixed windows of 128
-    // frames per run. The library's shared budget (a run alone decodes
-    // windows of 256) gave about 10 % more throughput with one request at a
-    // time but a 45 MB higher peak on a server alternating between one
-    // request and eight (docs/PERFORMANCE.md).
-    opts.decoder_windows = DecoderWindows::PerRun(128);
+    // A server's memory must hold under any mix of load: fixed windows per
+    // run (a shared budget, whose windows change size with the load, left
+    // the allocator holding blocks of every size: a 45 MB higher peak on a
+    // server alternating between one request and eight). 256 frames since
+    // the sessions run without ONNX Runtime's memory pattern
+    // (`SessionConfig::memory_pattern`): a one-lane worker peaked at 210 MB
+    // with them (245 MB before, at 128 frames with the pattern) and spent
+    // less CPU per audio-second, each window carrying relatively less
+    // context (docs/PERFORMANCE.md, notes part 8).
+    opts.decoder_windows = DecoderWindows::PerRun(256);
     Ok(opts)
 }
 
@@ -279,7 +283,7 @@ mod tests {
     fn a_node_decodes_in_fixed_windows_whatever_the_load() {
         use crate::config::{ModelSection, ResourcesSection};
         let opts = engine_options(&ModelSection::default(), &ResourcesSection::default()).unwrap();
-        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(128));
+        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(256));
         assert_ne!(EngineOptions::default().decoder_windows, opts.decoder_windows);
     }
 
