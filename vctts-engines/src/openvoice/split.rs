@@ -65,7 +65,7 @@
 //!   On a two-lane standalone server under 8 concurrent requests (release
 //!   build, default voice) the peak was 264 MB with windows of 128 frames
 //!   per run, 313 MB at 192 and 324 MB at 256, against a 300 MB target: hence
-//!   windows of 128 per run for a server. In process, one request alone (a
+//!   windows of 128 per run for a server then. In process, one request alone (a
 //!   10 s text on two threads) took 14 % more time per audio-second in
 //!   windows of 128 than whole, and the same as whole in windows of 256:
 //!   hence a shared budget of 256 frames for the library and the CLI. On a
