@@ -295,8 +295,9 @@ pub struct SessionConfig {
     /// frames the process grew by 94 MB with the pattern and 44 MB without
     /// (77 and 43 MB at one fixed shape), on windows of 288 by 123 and
     /// 82 MB, each run within 3 % of the same time; a one-lane worker
-    /// node under the HTTP load of `scripts/bench.sh` peaked at 193 MB
-    /// instead of 245 MB.
+    /// node, decoding in windows of 128 frames behind a gateway, under the
+    /// requests of `scripts/bench/load.py` peaked at 193 MB instead of
+    /// 245 MB.
     pub memory_pattern: bool,
 }
 
