@@ -51,11 +51,45 @@ fn register(registry: &mut Registry, name: &'static str, help: &'static str, met
     registry.register(name, help, metric);
 }
 
+/// A family with labels, registered under the name users see: the part
+/// every family wrapper below shares.
+#[derive(Debug)]
+struct Labelled<M, C = fn() -> M> {
+    labels: &'static [&'static str],
+    family: Family<Labels, M, C>,
+}
+
+impl<M, C> Labelled<M, C>
+where
+    Family<Labels, M, C>: Metric + Clone,
+    C: MetricConstructor<M>,
+{
+    fn new(
+        registry: &mut Registry,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        family: Family<Labels, M, C>,
+    ) -> Self {
+        register(registry, name, help, family.clone());
+        Self { labels, family }
+    }
+
+    /// The series of one label set, made on first use.
+    fn series(&self, values: &[&str]) -> impl std::ops::Deref<Target = M> + '_ {
+        self.family.get_or_create(&label_set(self.labels, values))
+    }
+
+    /// The series of one label set, if it has been made.
+    fn find(&self, values: &[&str]) -> Option<impl std::ops::Deref<Target = M> + '_> {
+        self.family.get(&label_set(self.labels, values))
+    }
+}
+
 /// A counter family with labels.
 #[derive(Debug)]
 pub struct CounterVec {
-    labels: &'static [&'static str],
-    family: Family<Labels, Counter>,
+    family: Labelled<Counter>,
     /// Sum over every label set, for the status summary.
     total: AtomicU64,
 }
@@ -67,11 +101,8 @@ impl CounterVec {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
-        let family = Family::default();
-        register(registry, name, help, family.clone());
         Self {
-            labels,
-            family,
+            family: Labelled::new(registry, name, help, labels, Family::default()),
             total: AtomicU64::new(0),
         }
     }
@@ -83,18 +114,13 @@ impl CounterVec {
 
     /// Adds `n`.
     pub fn add(&self, values: &[&str], n: u64) {
-        self.family
-            .get_or_create(&label_set(self.labels, values))
-            .inc_by(n);
+        self.family.series(values).inc_by(n);
         self.total.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The current value of one label set.
     pub fn get(&self, values: &[&str]) -> u64 {
-        self.family
-            .get(&label_set(self.labels, values))
-            .map(|c| c.get())
-            .unwrap_or(0)
+        self.family.find(values).map(|c| c.get()).unwrap_or(0)
     }
 
     /// The sum over every label set.
@@ -106,8 +132,7 @@ impl CounterVec {
 /// A counter of seconds (or any float quantity).
 #[derive(Debug)]
 pub struct FloatCounterVec {
-    labels: &'static [&'static str],
-    family: Family<Labels, Counter<f64, AtomicU64>>,
+    family: Labelled<Counter<f64, AtomicU64>>,
 }
 
 impl FloatCounterVec {
@@ -117,26 +142,21 @@ impl FloatCounterVec {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Self {
-        let family = Family::default();
-        register(registry, name, help, family.clone());
-        Self { labels, family }
+        Self {
+            family: Labelled::new(registry, name, help, labels, Family::default()),
+        }
     }
 
     /// Adds a non-negative amount; others are ignored.
     pub fn add(&self, values: &[&str], amount: f64) {
         if amount.is_finite() && amount > 0.0 {
-            self.family
-                .get_or_create(&label_set(self.labels, values))
-                .inc_by(amount);
+            self.family.series(values).inc_by(amount);
         }
     }
 
     /// The current value of one label set.
     pub fn get(&self, values: &[&str]) -> f64 {
-        self.family
-            .get(&label_set(self.labels, values))
-            .map(|c| c.get())
-            .unwrap_or(0.0)
+        self.family.find(values).map(|c| c.get()).unwrap_or(0.0)
     }
 }
 
@@ -153,8 +173,7 @@ impl MetricConstructor<Histogram> for Buckets {
 /// A histogram family with fixed buckets.
 #[derive(Debug)]
 pub struct HistogramVec {
-    labels: &'static [&'static str],
-    family: Family<Labels, Histogram, Buckets>,
+    family: Labelled<Histogram, Buckets>,
     /// Sum of every observation in microseconds, over every label set.
     sum_micros: AtomicU64,
     /// Observations over every label set.
@@ -175,10 +194,8 @@ impl HistogramVec {
         buckets: &'static [f64],
     ) -> Self {
         let family = Family::new_with_constructor(Buckets(buckets));
-        register(registry, name, help, family.clone());
         Self {
-            labels,
-            family,
+            family: Labelled::new(registry, name, help, labels, family),
             sum_micros: AtomicU64::new(0),
             count: AtomicU64::new(0),
         }
@@ -198,9 +215,7 @@ impl HistogramVec {
     }
 
     fn record(&self, values: &[&str], v: f64) {
-        self.family
-            .get_or_create(&label_set(self.labels, values))
-            .observe(v);
+        self.family.series(values).observe(v);
         self.sum_micros
             .fetch_add((v * 1e6).round() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
