@@ -541,6 +541,97 @@ struct Counters {
     helpers: AtomicUsize,
 }
 
+/// An engine's lanes through load and unload, and the model state users
+/// see: what every engine's `load`, `unload` and `state` share.
+///
+/// Invariants: loads and unloads take turns; loading loaded lanes does
+/// nothing; the state reads `Ready` only once the lanes (and whatever the
+/// load's `keep` stored) are in place, and `Failed(reason)` after a failed
+/// load; unloading drops the engine's handle only, so queued and running
+/// jobs keep theirs and finish, then the threads exit and free their state.
+pub struct Lanes<S: 'static> {
+    /// The engine's name in errors (`xtts is unloaded`).
+    name: &'static str,
+    pool: Mutex<Option<Arc<InferencePool<S>>>>,
+    state: Mutex<vctts_core::ModelState>,
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+impl<S: 'static> std::fmt::Debug for Lanes<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lanes")
+            .field("engine", &self.name)
+            .field("state", &*self.state.lock())
+            .finish()
+    }
+}
+
+impl<S: 'static> Lanes<S> {
+    /// Unloaded lanes of the engine `name`.
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            pool: Mutex::new(None),
+            state: Mutex::new(vctts_core::ModelState::Unloaded),
+            load_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The model state.
+    pub fn state(&self) -> vctts_core::ModelState {
+        self.state.lock().clone()
+    }
+
+    /// The running lanes, or [`Error::ModelNotLoaded`] naming the state
+    /// (and a failed load's reason).
+    pub fn get(&self) -> Result<Arc<InferencePool<S>>> {
+        self.pool.lock().clone().ok_or_else(|| {
+            Error::ModelNotLoaded(match &*self.state.lock() {
+                vctts_core::ModelState::Failed(r) => format!("{} failed to load: {r}", self.name),
+                s => format!("{} is {}", self.name, s.as_str()),
+            })
+        })
+    }
+
+    /// Starts the lanes with `start` on a blocking thread, unless they run
+    /// already; `keep` gets what `start` made beside the lanes before the
+    /// state reads `Ready`.
+    pub async fn load<T: Send + 'static>(
+        &self,
+        start: impl FnOnce() -> Result<(InferencePool<S>, T)> + Send + 'static,
+        keep: impl FnOnce(T),
+    ) -> Result<()> {
+        let _turn = self.load_lock.lock().await;
+        if self.pool.lock().is_some() {
+            return Ok(());
+        }
+        *self.state.lock() = vctts_core::ModelState::Loading;
+        let started = tokio::task::spawn_blocking(start)
+            .await
+            .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
+            .and_then(|r| r);
+        match started {
+            Ok((pool, made)) => {
+                keep(made);
+                *self.pool.lock() = Some(Arc::new(pool));
+                *self.state.lock() = vctts_core::ModelState::Ready;
+                Ok(())
+            }
+            Err(e) => {
+                *self.state.lock() = vctts_core::ModelState::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the engine's handle on the lanes (see the type's invariants).
+    pub async fn unload(&self) {
+        let _turn = self.load_lock.lock().await;
+        self.pool.lock().take();
+        *self.state.lock() = vctts_core::ModelState::Unloaded;
+    }
+}
+
 /// Threads that own per-thread state (sessions) and run jobs from a bounded
 /// queue. Dropping the pool lets queued jobs finish, then the threads exit and
 /// free their state.
@@ -925,6 +1016,59 @@ mod tests {
     fn the_cpu_memory_arena_is_on() {
         // `ort` turns it off unless asked; ONNX Runtime's default is on.
         assert!(format!("{:?}", cpu_provider()).contains("use_arena: true"));
+    }
+
+    #[tokio::test]
+    async fn lanes_load_once_report_their_state_and_unload() {
+        use vctts_core::ModelState;
+        let lanes: Lanes<usize> = Lanes::new("test-engine");
+        assert_eq!(lanes.state(), ModelState::Unloaded);
+        let e = lanes.get().unwrap_err().to_string();
+        assert!(e.contains("test-engine is unloaded"), "{e}");
+
+        // A failed load leaves its reason in the state and in later errors.
+        let failed = lanes
+            .load(|| Err(Error::ModelLoad("no weights".into())), |(): ()| {})
+            .await;
+        assert!(failed.is_err());
+        assert!(matches!(lanes.state(), ModelState::Failed(r) if r.contains("no weights")));
+        let e = lanes.get().unwrap_err().to_string();
+        assert!(
+            e.contains("test-engine failed to load") && e.contains("no weights"),
+            "{e}"
+        );
+
+        // What the load made beside the lanes is kept before they read Ready.
+        let kept = Mutex::new(None);
+        let start = || Ok((InferencePool::start("test-lane", 2, 1, Ok)?, "assets"));
+        lanes
+            .load(start, |made| {
+                assert_eq!(lanes.state(), ModelState::Loading);
+                *kept.lock() = Some(made);
+            })
+            .await
+            .unwrap();
+        assert_eq!(*kept.lock(), Some("assets"));
+        assert_eq!(lanes.state(), ModelState::Ready);
+        let pool = lanes.get().unwrap();
+
+        // Loading loaded lanes starts nothing.
+        lanes
+            .load(
+                || -> Result<(InferencePool<usize>, ())> { panic!("started twice") },
+                |()| {},
+            )
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&pool, &lanes.get().unwrap()));
+
+        // Unloading drops the engine's handle; one held elsewhere still works.
+        lanes.unload().await;
+        assert_eq!(lanes.state(), ModelState::Unloaded);
+        assert!(lanes.get().is_err());
+        assert_eq!(Arc::strong_count(&pool), 1);
+        let lane = pool.run(|state: &mut usize| Ok(*state)).await.unwrap();
+        assert!(lane < 2, "{lane}");
     }
 
     #[test]

@@ -54,10 +54,9 @@ pub mod profile;
 pub mod t2s;
 pub mod text;
 
-use crate::runtime::{InferencePool, SessionConfig};
+use crate::runtime::{InferencePool, Lanes, SessionConfig};
 use async_trait::async_trait;
 use model::{Graphs, ModelFiles};
-use parking_lot::Mutex;
 use profile::{PROFILE_VERSION, Voice};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,16 +151,14 @@ struct ThreadState {
 /// The GPT-SoVITS v2 engine. Cheap to share behind an `Arc`.
 pub struct GptSovitsEngine {
     shared: Arc<Shared>,
-    state: Mutex<ModelState>,
-    pool: Mutex<Option<Arc<InferencePool<ThreadState>>>>,
-    load_lock: tokio::sync::Mutex<()>,
+    lanes: Lanes<ThreadState>,
 }
 
 impl std::fmt::Debug for GptSovitsEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GptSovitsEngine")
             .field("models_dir", &self.shared.config.models_dir)
-            .field("state", &*self.state.lock())
+            .field("state", &self.lanes.state())
             .finish()
     }
 }
@@ -544,9 +541,7 @@ impl GptSovitsEngine {
         let vocab = Vocab::load(&files.vocab)?;
         Ok(Self {
             shared: Arc::new(Shared { config, files, vocab }),
-            state: Mutex::new(ModelState::Unloaded),
-            pool: Mutex::new(None),
-            load_lock: tokio::sync::Mutex::new(()),
+            lanes: Lanes::new("gpt-sovits"),
         })
     }
 
@@ -556,12 +551,7 @@ impl GptSovitsEngine {
     }
 
     fn pool(&self) -> Result<Arc<InferencePool<ThreadState>>> {
-        self.pool.lock().clone().ok_or_else(|| {
-            Error::ModelNotLoaded(match &*self.state.lock() {
-                ModelState::Failed(r) => format!("gpt-sovits failed to load: {r}"),
-                s => format!("gpt-sovits is {}", s.as_str()),
-            })
-        })
+        self.lanes.get()
     }
 
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>, stream: bool) -> Result<Plan> {
@@ -626,43 +616,24 @@ impl Engine for GptSovitsEngine {
     }
 
     fn state(&self) -> ModelState {
-        self.state.lock().clone()
+        self.lanes.state()
     }
 
     async fn load(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        if self.pool.lock().is_some() {
-            return Ok(());
-        }
-        *self.state.lock() = ModelState::Loading;
         let shared = self.shared.clone();
         let threads = shared.config.max_concurrency.max(1);
         let queue = shared.config.queue_size;
-        let started = tokio::task::spawn_blocking(move || {
-            InferencePool::start("gpt-sovits", threads, queue, move |_| {
+        let start = move || {
+            let pool = InferencePool::start("gpt-sovits", threads, queue, move |_| {
                 ThreadState::load(shared.clone())
-            })
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
-        .and_then(|r| r);
-        match started {
-            Ok(pool) => {
-                *self.pool.lock() = Some(Arc::new(pool));
-                *self.state.lock() = ModelState::Ready;
-                Ok(())
-            }
-            Err(e) => {
-                *self.state.lock() = ModelState::Failed(e.to_string());
-                Err(e)
-            }
-        }
+            })?;
+            Ok((pool, ()))
+        };
+        self.lanes.load(start, |()| {}).await
     }
 
     async fn unload(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        self.pool.lock().take();
-        *self.state.lock() = ModelState::Unloaded;
+        self.lanes.unload().await;
         Ok(())
     }
 

@@ -47,7 +47,7 @@ pub mod noise;
 pub mod piper;
 pub mod split;
 
-use crate::runtime::{IdleWork, InferencePool, SessionConfig, Spawner};
+use crate::runtime::{IdleWork, InferencePool, Lanes, SessionConfig, Spawner};
 use crate::schedule::Board;
 use crate::text::phonemize::Espeak;
 use async_trait::async_trait;
@@ -213,15 +213,13 @@ struct ThreadState {
 /// The OpenVoice v2 engine. Cheap to share behind an `Arc`.
 pub struct OpenVoiceEngine {
     shared: Arc<Shared>,
-    state: Mutex<ModelState>,
-    pool: Mutex<Option<Arc<InferencePool<ThreadState>>>>,
-    load_lock: tokio::sync::Mutex<()>,
+    lanes: Lanes<ThreadState>,
 }
 
 impl std::fmt::Debug for OpenVoiceEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenVoiceEngine")
-            .field("state", &*self.state.lock())
+            .field("state", &self.lanes.state())
             .finish()
     }
 }
@@ -336,9 +334,7 @@ impl OpenVoiceEngine {
                 base_seedable: (0..voice_count).map(|_| std::sync::OnceLock::new()).collect(),
                 lent_sentences: std::sync::atomic::AtomicUsize::new(0),
             }),
-            state: Mutex::new(ModelState::Unloaded),
-            pool: Mutex::new(None),
-            load_lock: tokio::sync::Mutex::new(()),
+            lanes: Lanes::new("openvoice"),
         })
     }
 
@@ -348,12 +344,7 @@ impl OpenVoiceEngine {
     }
 
     fn pool(&self) -> Result<Arc<InferencePool<ThreadState>>> {
-        self.pool.lock().clone().ok_or_else(|| {
-            Error::ModelNotLoaded(match &*self.state.lock() {
-                ModelState::Failed(r) => format!("openvoice failed to load: {r}"),
-                s => format!("openvoice is {}", s.as_str()),
-            })
-        })
+        self.lanes.get()
     }
 
     fn no_converter() -> Error {
@@ -959,20 +950,15 @@ impl Engine for OpenVoiceEngine {
     }
 
     fn state(&self) -> ModelState {
-        self.state.lock().clone()
+        self.lanes.state()
     }
 
     async fn load(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        if self.pool.lock().is_some() {
-            return Ok(());
-        }
-        *self.state.lock() = ModelState::Loading;
         let shared = self.shared.clone();
         let threads = shared.config.max_concurrency.max(1);
         let queue = shared.config.queue_size;
         let idle_after = shared.config.idle_tidy_after;
-        let started = tokio::task::spawn_blocking(move || {
+        let start = move || {
             // espeak-ng starts (its processes stay pooled) while the
             // sessions build, so the first request does not wait for it.
             let warm = warm_phonemizer(&shared);
@@ -981,7 +967,7 @@ impl Engine for OpenVoiceEngine {
                 tracing::debug!("the phonemizer warm-up thread panicked");
             }
             let bases = Arc::new(bases?);
-            InferencePool::start_with_idle(
+            let pool = InferencePool::start_with_idle(
                 "openvoice",
                 threads,
                 queue,
@@ -990,30 +976,14 @@ impl Engine for OpenVoiceEngine {
                     after: idle_after,
                     work: Box::new(ThreadState::tidy),
                 }),
-            )
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
-        .and_then(|r| r);
-        match started {
-            Ok(pool) => {
-                *self.pool.lock() = Some(Arc::new(pool));
-                *self.state.lock() = ModelState::Ready;
-                Ok(())
-            }
-            Err(e) => {
-                *self.state.lock() = ModelState::Failed(e.to_string());
-                Err(e)
-            }
-        }
+            )?;
+            Ok((pool, ()))
+        };
+        self.lanes.load(start, |()| {}).await
     }
 
     async fn unload(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        // Queued and running jobs keep their Arc and finish; the threads then
-        // exit and free the sessions.
-        self.pool.lock().take();
-        *self.state.lock() = ModelState::Unloaded;
+        self.lanes.unload().await;
         Ok(())
     }
 

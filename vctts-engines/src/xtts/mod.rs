@@ -29,7 +29,7 @@ pub mod pipeline;
 pub mod resample;
 pub mod tokenizer;
 
-use crate::runtime::{InferencePool, SessionConfig};
+use crate::runtime::{InferencePool, Lanes, SessionConfig};
 use crate::sampling::SamplingConfig;
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -162,15 +162,13 @@ struct Plan {
 pub struct XttsEngine {
     config: XttsConfig,
     assets: Mutex<Option<Arc<model::Assets>>>,
-    state: Mutex<ModelState>,
-    pool: Mutex<Option<Arc<InferencePool<Xtts>>>>,
-    load_lock: tokio::sync::Mutex<()>,
+    lanes: Lanes<Xtts>,
 }
 
 impl std::fmt::Debug for XttsEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XttsEngine")
-            .field("state", &*self.state.lock())
+            .field("state", &self.lanes.state())
             .finish()
     }
 }
@@ -182,19 +180,12 @@ impl XttsEngine {
         Ok(Self {
             config,
             assets: Mutex::new(None),
-            state: Mutex::new(ModelState::Unloaded),
-            pool: Mutex::new(None),
-            load_lock: tokio::sync::Mutex::new(()),
+            lanes: Lanes::new("xtts"),
         })
     }
 
     fn pool(&self) -> Result<Arc<InferencePool<Xtts>>> {
-        self.pool.lock().clone().ok_or_else(|| {
-            Error::ModelNotLoaded(match &*self.state.lock() {
-                ModelState::Failed(r) => format!("xtts failed to load: {r}"),
-                s => format!("xtts is {}", s.as_str()),
-            })
-        })
+        self.lanes.get()
     }
 
     fn plan(&self, request: &SynthesisRequest, profile: Option<&VoiceProfile>) -> Result<Plan> {
@@ -280,50 +271,29 @@ impl Engine for XttsEngine {
     }
 
     fn state(&self) -> ModelState {
-        self.state.lock().clone()
+        self.lanes.state()
     }
 
     async fn load(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        if self.pool.lock().is_some() {
-            return Ok(());
-        }
-        *self.state.lock() = ModelState::Loading;
         let dir = self.config.models_dir.clone();
         let session = self.config.session;
         let threads = self.config.max_concurrency.max(1);
         let queue = self.config.queue_size;
-        let started =
-            tokio::task::spawn_blocking(move || -> Result<(Arc<model::Assets>, InferencePool<Xtts>)> {
-                let assets = model::Assets::load_probed(&dir, &session)?;
-                let assets = Arc::new(assets);
-                let shared = assets.clone();
-                let pool = InferencePool::start("xtts", threads, queue, move |_| {
-                    Xtts::new(shared.clone(), &session)
-                })?;
-                Ok((assets, pool))
-            })
+        let start = move || -> Result<(InferencePool<Xtts>, Arc<model::Assets>)> {
+            let assets = Arc::new(model::Assets::load_probed(&dir, &session)?);
+            let shared = assets.clone();
+            let pool = InferencePool::start("xtts", threads, queue, move |_| {
+                Xtts::new(shared.clone(), &session)
+            })?;
+            Ok((pool, assets))
+        };
+        self.lanes
+            .load(start, |assets| *self.assets.lock() = Some(assets))
             .await
-            .map_err(|e| Error::Internal(format!("loader thread failed: {e}")))
-            .and_then(|r| r);
-        match started {
-            Ok((assets, pool)) => {
-                *self.assets.lock() = Some(assets);
-                *self.pool.lock() = Some(Arc::new(pool));
-                *self.state.lock() = ModelState::Ready;
-                Ok(())
-            }
-            Err(e) => {
-                *self.state.lock() = ModelState::Failed(e.to_string());
-                Err(e)
-            }
-        }
     }
 
     async fn unload(&self) -> Result<()> {
-        let _guard = self.load_lock.lock().await;
-        self.pool.lock().take();
-        *self.state.lock() = ModelState::Unloaded;
+        self.lanes.unload().await;
         Ok(())
     }
 
