@@ -10,7 +10,10 @@
 //! - [`load_session`] builds a session with the configured threads,
 //!   optimisation level and execution provider: on the environment's shared
 //!   pool (which never spins), or on a pool of its own that spins only while
-//!   a run of the session is under way ([`SPINNING_STOP`]).
+//!   a run of the session is under way ([`SPINNING_STOP`]); without ONNX
+//!   Runtime's memory pattern unless asked ([`SessionConfig::memory_pattern`]).
+//! - [`Lanes`]: an engine's [`InferencePool`] through load and unload, and
+//!   the model state users see (one type for every engine).
 //! - [`InferencePool`] runs blocking model work on threads it owns: each thread
 //!   builds its own state (its sessions) once, then drains a bounded queue of
 //!   jobs; async callers await a oneshot and never block a tokio worker.
