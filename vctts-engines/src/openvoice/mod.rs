@@ -41,6 +41,7 @@
 //! (scripts/setup.sh installs it), is used instead of the system's data, which
 //! may be older and read some words differently.
 
+pub mod conv2d;
 pub mod converter;
 pub mod import;
 pub mod noise;
@@ -1251,16 +1252,22 @@ with a clause. Seven comes next in line. Eight ends it all.";
         (a.unwrap(), b.unwrap())
     }
 
-    /// The default voice loads split at its decoder; with windows small
-    /// enough that a sentence takes several, it speaks as the whole graph
-    /// does (to float rounding at the seams), whole and streamed.
+    /// The default voice loads split at its decoder, the decoder in two
+    /// dimensions ([`super::conv2d`]); with windows small enough that a
+    /// sentence takes several, it speaks as the whole graph does (to float
+    /// rounding at the seams), whole and streamed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_windowed_decoder_speaks_as_the_whole_graph() {
         crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/openvoice");
+        // One thread: the windows decode on the 2-D decoder.
         let with_chunk = |windows| OpenVoiceConfig {
             max_concurrency: 1,
             decoder_windows: windows,
+            session: SessionConfig {
+                intra_threads: 1,
+                ..SessionConfig::default()
+            },
             ..OpenVoiceConfig::new(dir.clone())
         };
         use crate::runtime::DecoderWindows;
@@ -1272,7 +1279,8 @@ with a clause. Seven comes next in line. Eight ends it all.";
             let pool = e.pool().unwrap();
             async move {
                 pool.run(|t: &mut ThreadState| {
-                    Ok(matches!(&t.base[0], VitsGraphs::Split { budget, .. } if budget.frames() == 48))
+                    Ok(matches!(&t.base[0], VitsGraphs::Split { budget, decoders, .. }
+                        if budget.frames() == 48 && matches!(**decoders, super::piper::Decoders::Planar(_))))
                 })
                 .await
                 .unwrap()
@@ -1288,9 +1296,43 @@ with a clause. Seven comes next in line. Eight ends it all.";
         assert_eq!(a.len(), b.len());
         let diff = crate::audio::max_abs_diff(&a, &b);
         assert!(diff < 1e-4, "windowed decoding differs by {diff}");
-        // Windows that share a budget (a run alone takes it all) too.
-        let shared = OpenVoiceEngine::new(with_chunk(DecoderWindows::Shared(64))).unwrap();
+        // Windows that share a budget (a run alone takes it all) too, on
+        // the shared pool: this sentence, alone, decodes in a part per
+        // thread, each on the 2-D decoder.
+        let pool = crate::runtime::shared_pool_threads();
+        let shared = OpenVoiceEngine::new(OpenVoiceConfig {
+            session: SessionConfig {
+                intra_threads: pool,
+                shared_pool: true,
+                ..SessionConfig::default()
+            },
+            ..with_chunk(DecoderWindows::Shared(64))
+        })
+        .unwrap();
         shared.load().await.unwrap();
+        let lanes = shared.pool().unwrap();
+        let (from, alone, loaded, long) = lanes
+            .run(move |t: &mut ThreadState| {
+                let VitsGraphs::Split { decoders, .. } = &t.base[0] else {
+                    return Ok((None, false, false, 0));
+                };
+                let from = decoders.planar_from();
+                let planar = decoders.plan(from.unwrap_or(1), 0).0;
+                let is_planar =
+                    |(s, _): (&crate::concurrent::ConcurrentSession, usize)| std::ptr::eq(s, planar);
+                Ok((
+                    from,
+                    is_planar(decoders.plan(1, 10)),
+                    is_planar(decoders.plan(pool.max(1), 10)),
+                    decoders.plan(1, 10_000).1,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(from, Some(pool.max(1)));
+        // A short latent alone on the exported decoder, any under load on the
+        // 2-D one, a long one alone in a part per thread.
+        assert_eq!((alone, loaded, long), (pool <= 1, true, pool.max(1)));
         let c = shared.synthesize(&request, None).await.unwrap().samples;
         assert_eq!(a.len(), c.len());
         let diff = crate::audio::max_abs_diff(&a, &c);

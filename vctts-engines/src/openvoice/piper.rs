@@ -261,8 +261,8 @@ pub enum VitsGraphs {
     Split {
         /// Everything before the decoder; its outputs are the decoder's inputs.
         front: ConcurrentSession,
-        /// The HiFi-GAN decoder.
-        decoder: ConcurrentSession,
+        /// The HiFi-GAN decoder, as exported and in two dimensions.
+        decoders: Box<Decoders>,
         /// The frames-axis input of the decoder (`[1, C, frames]`).
         latent: String,
         /// Other decoder inputs (a speaker embedding), given whole to every window.
@@ -379,21 +379,143 @@ fn load_split(
 ) -> Result<VitsGraphs> {
     use crate::runtime::ParkedModel;
     let name = voice.model_path.display();
-    // Both parts go to files before either loads: none of our copies is
+    // The front and the decoders run in turn: one arena serves them all.
+    let config = &crate::runtime::SessionConfig {
+        env_arena: true,
+        ..*config
+    };
+    // The 2-D decoder and the runs under way from which it decodes.
+    let planar = planar_from(config, crate::runtime::shared_pool_threads())
+        .and_then(|from| Some((ParkedModel::park(super::conv2d::widen(&parts.decoder)?), from)));
+    // The decoder as exported is needed unless every run takes the 2-D one.
+    let exported = (!matches!(planar, Some((_, 1)))).then(|| ParkedModel::park(parts.decoder));
+    // Every part is in a file before any loads: none of our copies is
     // alive while ONNX Runtime builds its own.
-    let (front, decoder) = (ParkedModel::park(parts.front), ParkedModel::park(parts.decoder));
+    let front = ParkedModel::park(parts.front);
     // The file's bytes, the rewritten model and the parts are freed now:
     // hand them back before ONNX Runtime allocates its own copies.
     vctts_core::memory::release();
     let front = front.load(&format!("{name} (front)"), &front_config(config))?;
-    let decoder = decoder.load(&format!("{name} (decoder)"), config)?;
+    // Beside the shared pool, the 2-D decoder runs on its caller's thread.
+    let one_thread = crate::runtime::SessionConfig {
+        intra_threads: 1,
+        shared_pool: false,
+        ..*config
+    };
+    let planar_config = |from| if from > 1 { &one_thread } else { config };
+    let planar = match planar.map(|(p, from)| {
+        (
+            p.load(&format!("{name} (decoder, 2-D)"), planar_config(from)),
+            from,
+        )
+    }) {
+        Some((Ok(session), from)) => Some((session, from)),
+        Some((Err(e), _)) if exported.is_some() => {
+            tracing::warn!(voice = %voice.name, error = %e, "2-D decoder refused; the exported one decodes alone");
+            None
+        }
+        // The caller loads the whole graph instead.
+        Some((Err(e), _)) => return Err(e),
+        None => None,
+    };
+    let exported = exported
+        .map(|p| p.load(&format!("{name} (decoder)"), config))
+        .transpose()?;
+    let concurrent =
+        |s, what: &str| ConcurrentSession::new(s, overlap, format!("base voice {} ({what})", voice.name));
+    let decoders = match (planar, exported) {
+        (Some((p, from)), Some(e)) => Decoders::Both {
+            exported: concurrent(e, "decoder")?,
+            planar: concurrent(p, "decoder, 2-D")?,
+            from,
+        },
+        (Some((p, _)), None) => Decoders::Planar(concurrent(p, "decoder, 2-D")?),
+        (None, Some(e)) => Decoders::Exported(concurrent(e, "decoder")?),
+        (None, None) => return Err(Error::ModelLoad(format!("{name}: no decoder loaded"))),
+    };
     Ok(VitsGraphs::Split {
-        front: ConcurrentSession::new(front, overlap, format!("base voice {} (front)", voice.name))?,
-        decoder: ConcurrentSession::new(decoder, overlap, format!("base voice {} (decoder)", voice.name))?,
+        front: concurrent(front, "front")?,
+        decoders: Box::new(decoders),
         latent: parts.latent,
         extra: parts.extra,
         budget,
     })
+}
+
+/// A split voice's decoder sessions: the decoder as exported and its 2-D
+/// form ([`super::conv2d`]), each loaded only where a run may take it.
+///
+/// The 2-D form is faster on one thread and slower on two (figures in
+/// [`super::conv2d`]): a run takes it when it has one thread to itself, that
+/// is when the session has one thread of its own, or when the runs under
+/// way split the shared pool into one thread each ([`planar_from`]). Beside
+/// the shared pool the 2-D decoder has one thread of its own and no pool:
+/// its runs never wait on another thread.
+#[derive(Debug)]
+pub enum Decoders {
+    /// The decoder as exported, for every run.
+    Exported(ConcurrentSession),
+    /// The 2-D decoder, for every run.
+    Planar(ConcurrentSession),
+    /// Both: the 2-D one while at least `from` runs are under way.
+    Both {
+        exported: ConcurrentSession,
+        planar: ConcurrentSession,
+        from: usize,
+    },
+}
+
+impl Decoders {
+    /// The session the windows of a `frames`-frame latent decode on while
+    /// `running` runs (this one included) are under way, and in how many
+    /// parts at once ([`super::split::decode_in_parts`]). With both loaded,
+    /// a run alone that has at least [`SPREAD_FRAMES`] frames per part
+    /// decodes its parts at once on the 2-D decoder, one thread each; a run
+    /// among `from` or more decodes on the 2-D one; otherwise the exported
+    /// one, on the shared pool.
+    pub fn plan(&self, running: usize, frames: usize) -> (&ConcurrentSession, usize) {
+        match self {
+            Self::Exported(s) | Self::Planar(s) => (s, 1),
+            Self::Both { planar, from, .. } if running <= 1 && frames >= from * SPREAD_FRAMES => {
+                (planar, *from)
+            }
+            Self::Both { planar, from, .. } if running >= *from => (planar, 1),
+            Self::Both { exported, .. } => (exported, 1),
+        }
+    }
+
+    /// Runs under way from which windows decode on the 2-D decoder (`None`:
+    /// it is not loaded).
+    pub fn planar_from(&self) -> Option<usize> {
+        match self {
+            Self::Exported(_) => None,
+            Self::Planar(_) => Some(1),
+            Self::Both { from, .. } => Some(*from),
+        }
+    }
+}
+
+/// Latent frames per part below which a run alone does not split its
+/// decoding over threads ([`Decoders::plan`]): each part costs
+/// [`super::split::DEFAULT_OVERLAP`] frames of context more.
+pub const SPREAD_FRAMES: usize = 64;
+
+/// From how many runs under way a decoder loaded with `config` decodes in
+/// two dimensions, on a shared pool of `pool_threads`: `None` off the CPU or
+/// below every graph rewrite (ONNX Runtime moves 2-D convolutions to its
+/// blocked layout only at the highest level), and for sessions with several
+/// threads of their own; 1 for a session with one thread of its own; the
+/// pool's threads for the shared pool (each run then has about one thread).
+pub fn planar_from(config: &crate::runtime::SessionConfig, pool_threads: usize) -> Option<usize> {
+    use crate::runtime::{Device, OptLevel};
+    if config.device != Device::Cpu || config.optimization != OptLevel::All {
+        return None;
+    }
+    if config.shared_pool {
+        Some(pool_threads.max(1))
+    } else {
+        (config.intra_threads <= 1).then_some(1)
+    }
 }
 
 /// Runs the VITS graph of a base voice; `noise_seed` ([`super::noise::seed_value`])
@@ -440,15 +562,15 @@ pub fn run_vits(
     if voice.num_speakers > 1 {
         inputs.push(("sid", &sid));
     }
-    let (front, decoder, latent_name, extra, budget) = match graphs {
+    let (front, decoders, latent_name, extra, budget) = match graphs {
         VitsGraphs::Whole(session) => return session.run_f32(&inputs, options),
         VitsGraphs::Split {
             front,
-            decoder,
+            decoders,
             latent,
             extra,
             budget,
-        } => (front, decoder, latent, extra, budget),
+        } => (front, decoders, latent, extra, budget),
     };
     // The run counts against the budget from its front on: two runs under
     // way share it even while one of them is not decoding yet, so a run
@@ -478,19 +600,42 @@ pub fn run_vits(
         .iter()
         .map(|n| by_name(n).map(|v| (n.as_str(), v)))
         .collect::<Result<Vec<_>>>()?;
-    super::split::decode_in_windows(
+    let (decoder, parts) = decoders.plan(budget.running(), frames);
+    // A run's parts split its window between them: the frames in flight
+    // stay those of one run, whatever comes in while the parts decode.
+    let decode = |share: &super::split::BudgetShare<'_>, latent: &[f32], frames: usize| {
+        super::split::decode_in_windows(
+            latent,
+            channels,
+            frames,
+            || {
+                let chunk = share.chunk();
+                (chunk / parts).max(super::split::MIN_CHUNK.min(chunk))
+            },
+            super::split::DEFAULT_OVERLAP,
+            |window, len| {
+                let z = Tensor::from_array(([1usize, channels, len], window.to_vec()))
+                    .map_err(err)?
+                    .into_dyn();
+                let mut inputs = vec![(latent_name.as_str(), &z)];
+                inputs.extend(extras.iter().map(|(n, v)| (*n, *v)));
+                decoder.run_f32(&inputs, options)
+            },
+        )
+    };
+    if parts <= 1 {
+        return decode(&share, latent, frames);
+    }
+    // Each part beyond the first counts as a run under way while it decodes.
+    super::split::decode_in_parts(
         latent,
         channels,
         frames,
-        || share.chunk(),
+        parts,
         super::split::DEFAULT_OVERLAP,
-        |window, len| {
-            let z = Tensor::from_array(([1usize, channels, len], window.to_vec()))
-                .map_err(err)?
-                .into_dyn();
-            let mut inputs = vec![(latent_name.as_str(), &z)];
-            inputs.extend(extras.iter().map(|(n, v)| (*n, *v)));
-            decoder.run_f32(&inputs, options)
+        |k, part, len| match k {
+            0 => decode(&share, part, len),
+            _ => decode(&budget.enter(), part, len),
         },
     )
 }
@@ -510,6 +655,36 @@ mod tests {
 
     fn voice() -> PiperVoice {
         PiperVoice::parse("v", Path::new("v.onnx"), CONFIG).unwrap()
+    }
+
+    #[test]
+    fn the_2d_decoder_runs_where_a_run_has_one_thread() {
+        use crate::runtime::{Device, OptLevel, SessionConfig};
+        let own = |threads| SessionConfig {
+            intra_threads: threads,
+            shared_pool: false,
+            ..SessionConfig::default()
+        };
+        assert_eq!(planar_from(&own(1), 2), Some(1));
+        assert_eq!(planar_from(&own(2), 2), None);
+        let shared = SessionConfig {
+            shared_pool: true,
+            ..own(2)
+        };
+        assert_eq!(planar_from(&shared, 2), Some(2));
+        assert_eq!(planar_from(&shared, 4), Some(4));
+        assert_eq!(planar_from(&shared, 1), Some(1));
+        // Not below every graph rewrite, nor off the CPU.
+        let basic = SessionConfig {
+            optimization: OptLevel::Extended,
+            ..own(1)
+        };
+        assert_eq!(planar_from(&basic, 2), None);
+        let gpu = SessionConfig {
+            device: Device::Cuda { device_id: 0 },
+            ..own(1)
+        };
+        assert_eq!(planar_from(&gpu, 2), None);
     }
 
     #[test]

@@ -41,8 +41,11 @@
 //! once, whole, with no extra work. The engine's [`WindowBudget`] sets
 //! `chunk` before each window: by default its runs share 256 frames, so a
 //! run alone decodes in windows of 256 frames (most sentences of up to 3 s
-//! in one) and two runs at once in windows of 128 each; a server keeps 256
-//! per run (see below).
+//! in one) and two runs at once in windows of 128 each; a server keeps
+//! fixed windows per run (see below). [`decode_in_parts`] cuts a latent the
+//! same way into as many parts as there are threads for it and decodes them
+//! at once, one per thread (a run alone on the 2-D decoder of
+//! [`super::conv2d`], see `piper::Decoders`).
 //!
 //! Measured on `en_US-joe-medium` (hop 256, 22.05 kHz; ONNX Runtime 1.32 CPU,
 //! the parts this module writes, run from Python):
@@ -208,8 +211,7 @@ pub fn decode_in_windows(
         hop_of(out.len(), frames)?;
         return Ok(out);
     }
-    let mut audio: Vec<f32> = Vec::new();
-    let mut hop = 0;
+    let mut stitched = Stitched::new(frames);
     let mut slice = Vec::new();
     let mut w = first;
     loop {
@@ -218,21 +220,133 @@ pub fn decode_in_windows(
             slice.extend_from_slice(&latent[c * frames + w.lo..c * frames + w.hi]);
         }
         let out = run(&slice, w.len())?;
-        let h = hop_of(out.len(), w.len())?;
-        if hop == 0 {
-            hop = h;
-            audio.reserve_exact(frames * hop);
-        } else if h != hop {
-            return Err(Error::Inference(format!(
-                "the decoder gave {h} samples per frame on one window and {hop} on another"
-            )));
-        }
-        audio.extend_from_slice(&out[(w.start - w.lo) * hop..(w.end - w.lo) * hop]);
+        let hop = stitched.hop(hop_of(out.len(), w.len())?, "window")?;
+        stitched
+            .audio
+            .extend_from_slice(&out[(w.start - w.lo) * hop..(w.end - w.lo) * hop]);
         if w.end == frames {
-            return Ok(audio);
+            return Ok(stitched.audio);
         }
         w = next_window(w.end, frames, chunk(), overlap);
     }
+}
+
+/// Decodes `latent` (`[1, channels, frames]`) in `parts` near-equal parts
+/// at once, each with `overlap` frames of context on both sides (clipped to
+/// the sentence, as by [`windows`]): part 0 on the calling thread, the
+/// others on the threads of [`part_threads`]. `decode(k, slice, len)` decodes
+/// part `k`'s `[1, channels, len]` slice (its core and context) and returns
+/// its audio, a whole multiple `hop` of `len`; the parts' cores are
+/// concatenated in order. One part (or a latent shorter than `parts`)
+/// decodes whole on the calling thread. Errors: those of
+/// [`decode_in_windows`] for a part and a hop that differs between parts.
+pub fn decode_in_parts(
+    latent: &[f32],
+    channels: usize,
+    frames: usize,
+    parts: usize,
+    overlap: usize,
+    decode: impl Fn(usize, &[f32], usize) -> Result<Vec<f32>> + Sync,
+) -> Result<Vec<f32>> {
+    if channels.checked_mul(frames) != Some(latent.len()) {
+        return Err(Error::Inference(format!(
+            "decoder latent holds {} values, not {channels} channels × {frames} frames",
+            latent.len()
+        )));
+    }
+    if parts <= 1 || frames < parts {
+        return decode(0, latent, frames);
+    }
+    let cut = windows(frames, frames.div_ceil(parts), overlap);
+    let part = |k: usize, w: &Window| -> Result<(usize, Vec<f32>)> {
+        let mut slice = Vec::with_capacity(channels * w.len());
+        for c in 0..channels {
+            slice.extend_from_slice(&latent[c * frames + w.lo..c * frames + w.hi]);
+        }
+        let out = decode(k, &slice, w.len())?;
+        let hop = hop_of(out.len(), w.len())?;
+        Ok((hop, out[(w.start - w.lo) * hop..(w.end - w.lo) * hop].to_vec()))
+    };
+    // Each part's hop and the samples of its core, once decoded.
+    type Decoded = Result<(usize, Vec<f32>)>;
+    let mut results: Vec<Option<Decoded>> = (0..cut.len()).map(|_| None).collect();
+    let (first, others) = results.split_at_mut(1);
+    match part_threads() {
+        Some(threads) => threads.in_place_scope(|scope| {
+            for ((k, w), slot) in cut.iter().enumerate().skip(1).zip(others.iter_mut()) {
+                let part = &part;
+                scope.spawn(move |_| *slot = Some(part(k, w)));
+            }
+            first[0] = Some(part(0, &cut[0]));
+        }),
+        None => {
+            for (k, (w, slot)) in cut.iter().zip(results.iter_mut()).enumerate() {
+                *slot = Some(part(k, w));
+            }
+        }
+    }
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Inference("a decoder part did not run".into()))));
+    let mut stitched = Stitched::new(frames);
+    for r in results {
+        let (hop, samples) = r?;
+        stitched.hop(hop, "part")?;
+        stitched.audio.extend_from_slice(&samples);
+    }
+    Ok(stitched.audio)
+}
+
+/// A sentence's audio put together from windows or parts that must all give
+/// the same samples per frame.
+struct Stitched {
+    audio: Vec<f32>,
+    frames: usize,
+    hop: usize,
+}
+
+impl Stitched {
+    fn new(frames: usize) -> Self {
+        Self {
+            audio: Vec::new(),
+            frames,
+            hop: 0,
+        }
+    }
+
+    /// Takes the hop `h` of the next window or part (`what`): the first sets
+    /// it (and reserves the sentence's samples), a later one must equal it.
+    fn hop(&mut self, h: usize, what: &str) -> Result<usize> {
+        if self.hop == 0 {
+            self.hop = h;
+            self.audio.reserve_exact(self.frames * h);
+        } else if h != self.hop {
+            return Err(Error::Inference(format!(
+                "the decoder gave {h} samples per frame on one {what} and {} on another",
+                self.hop
+            )));
+        }
+        Ok(h)
+    }
+}
+
+/// The threads that decode the parts of [`decode_in_parts`] beyond the
+/// first: one per core but one (the caller decodes the first), at least
+/// one, made on first use and kept for the process (no thread is started
+/// per sentence); `None` when they could not be started (the parts then
+/// decode in turn on the caller). A part's panic unwinds into the caller.
+pub fn part_threads() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores.saturating_sub(1).max(1))
+            .thread_name(|i| format!("vctts-decode-part-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no threads for decoder parts; they decode in turn"))
+            .ok()
+    })
+    .as_ref()
 }
 
 /// The window sizes of an engine's decoder runs
@@ -275,6 +389,12 @@ impl WindowBudget {
     pub fn enter(&self) -> BudgetShare<'_> {
         self.decoding.fetch_add(1, Ordering::AcqRel);
         BudgetShare { budget: self }
+    }
+
+    /// Runs under way now (each counted from [`WindowBudget::enter`] until
+    /// its share is dropped).
+    pub fn running(&self) -> usize {
+        self.decoding.load(Ordering::Acquire)
     }
 
     /// Core frames per window for each of the runs under way now.
@@ -781,6 +901,55 @@ mod tests {
         assert_eq!((once, runs), (whole, 1));
         let empty = decode_in_windows(&[], channels, 0, || 20, 2, |_, _| unreachable!()).unwrap();
         assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn parts_decoded_at_once_equal_the_whole_run() {
+        let (channels, frames, hop, reach) = (3, 97, 4, 2);
+        let latent = ramp_latent(channels * frames, 37, 11);
+        let whole = fake_decoder(&latent, channels, frames, hop, reach);
+        let threads = parking_lot::Mutex::new(Vec::new());
+        let parts = decode_in_parts(&latent, channels, frames, 3, reach, |k, s, len| {
+            threads.lock().push((k, std::thread::current().id(), len));
+            assert_eq!(s.len(), channels * len);
+            Ok(fake_decoder(s, channels, len, hop, reach))
+        })
+        .unwrap();
+        assert_eq!(parts, whole);
+        let mut seen = threads.into_inner();
+        seen.sort_by_key(|(k, ..)| *k);
+        assert_eq!(seen.iter().map(|(k, ..)| *k).collect::<Vec<_>>(), [0, 1, 2]);
+        // Part 0 on the calling thread, the others on the part threads.
+        assert_eq!(seen[0].1, std::thread::current().id());
+        assert!(seen[1..].iter().all(|(_, t, _)| *t != seen[0].1), "{seen:?}");
+        assert!(seen.iter().all(|(_, _, len)| *len <= 33 + 2 * reach), "{seen:?}");
+        // Too little context shows at the seams: the comparison can fail.
+        let short = decode_in_parts(&latent, channels, frames, 3, reach - 1, |_, s, len| {
+            Ok(fake_decoder(s, channels, len, hop, reach))
+        })
+        .unwrap();
+        assert_ne!(short, whole);
+        // One part: the latent as it is, on the calling thread.
+        let once = decode_in_parts(&latent, channels, frames, 1, reach, |k, s, len| {
+            assert_eq!((k, s.as_ptr(), len), (0, latent.as_ptr(), frames));
+            Ok(fake_decoder(s, channels, len, hop, reach))
+        })
+        .unwrap();
+        assert_eq!(once, whole);
+        // A part's error, a hop that differs, a latent of the wrong size.
+        let failed = decode_in_parts(&latent, channels, frames, 2, reach, |k, s, len| {
+            if k == 1 {
+                Err(Error::Inference("part 1 failed".into()))
+            } else {
+                Ok(fake_decoder(s, channels, len, hop, reach))
+            }
+        });
+        assert!(failed.unwrap_err().to_string().contains("part 1 failed"));
+        let uneven = decode_in_parts(&latent, channels, frames, 2, reach, |k, s, len| {
+            Ok(fake_decoder(s, channels, len, hop + k, reach))
+        });
+        assert!(uneven.unwrap_err().to_string().contains("samples per frame"));
+        assert!(decode_in_parts(&latent[1..], channels, frames, 2, reach, |_, _, _| Ok(vec![])).is_err());
     }
 
     #[test]

@@ -67,13 +67,14 @@ pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Res
     // A server's memory must hold under any mix of load: fixed windows per
     // run (a shared budget, whose windows change size with the load, left
     // the allocator holding blocks of every size: a 45 MB higher peak on a
-    // server alternating between one request and eight). 256 frames since
+    // server alternating between one request and eight). 224 frames: since
     // the sessions run without ONNX Runtime's memory pattern
-    // (`SessionConfig::memory_pattern`): a one-lane worker peaked at 210 MB
-    // with them (245 MB before, at 128 frames with the pattern) and spent
-    // less CPU per audio-second, each window carrying relatively less
-    // context (docs/PERFORMANCE.md, notes part 8).
-    opts.decoder_windows = DecoderWindows::PerRun(256);
+    // (`SessionConfig::memory_pattern`) 256 gave a one-lane worker 210 MB
+    // at less CPU per audio-second than 128 (each window carrying relatively
+    // less context); with the 2-D decoder and a run alone decoding in parts
+    // at once, a two-lane standalone peaked 10-30 MB lower at 224 than at
+    // 256 for the same throughput (docs/PERFORMANCE.md, notes part 9).
+    opts.decoder_windows = DecoderWindows::PerRun(224);
     Ok(opts)
 }
 
@@ -283,7 +284,7 @@ mod tests {
     fn a_node_decodes_in_fixed_windows_whatever_the_load() {
         use crate::config::{ModelSection, ResourcesSection};
         let opts = engine_options(&ModelSection::default(), &ResourcesSection::default()).unwrap();
-        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(256));
+        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(224));
         assert_ne!(EngineOptions::default().decoder_windows, opts.decoder_windows);
     }
 
