@@ -11,9 +11,7 @@
 //!   optimisation level and execution provider: on the environment's shared
 //!   pool (which never spins), or on a pool of its own that spins only while
 //!   a run of the session is under way ([`SPINNING_STOP`]); without ONNX
-//!   Runtime's memory pattern unless asked ([`SessionConfig::memory_pattern`]);
-//!   on the environment's one CPU arena where asked ([`SessionConfig::env_arena`],
-//!   registered once by [`env_arena`]).
+//!   Runtime's memory pattern unless asked ([`SessionConfig::memory_pattern`]).
 //! - [`Lanes`]: an engine's [`InferencePool`] through load and unload, and
 //!   the model state users see (one type for every engine).
 //! - [`InferencePool`] runs blocking model work on threads it owns: each thread
@@ -304,16 +302,6 @@ pub struct SessionConfig {
     /// requests of `scripts/bench/load.py` peaked at 193 MB instead of
     /// 245 MB.
     pub memory_pattern: bool,
-    /// Allocate from one CPU arena registered on the environment
-    /// ([`env_arena`]), shared with every session that sets this, instead
-    /// of an arena of the session's own. Sessions that run in turn (a
-    /// voice's front and its decoders) then reuse each other's blocks: the
-    /// peak follows what runs at once, not the sum of each session's own
-    /// peak. Measured on the default voice's decoder as exported and in two
-    /// dimensions, each run on windows of 288 frames (ONNX Runtime 1.32,
-    /// from Python): 222 MB with an arena each, 150 MB sharing one, the
-    /// same time per run. CPU only; off by default.
-    pub env_arena: bool,
 }
 
 impl Default for SessionConfig {
@@ -328,7 +316,6 @@ impl Default for SessionConfig {
             device: Device::Cpu,
             shared_pool: false,
             memory_pattern: false,
-            env_arena: false,
         }
     }
 }
@@ -438,17 +425,6 @@ fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::S
             .with_config_entry(SPINNING_STOP.0, SPINNING_STOP.1)
             .map_err(ort_err(&ctx))?
     };
-    let builder = if config.env_arena && config.device == Device::Cpu {
-        match env_arena() {
-            Ok(()) => builder.with_env_allocators().map_err(ort_err(&ctx))?,
-            Err(e) => {
-                tracing::warn!(session = %ctx, error = %e, "no shared arena; the session keeps its own");
-                builder
-            }
-        }
-    } else {
-        builder
-    };
     let builder = builder
         .with_memory_pattern(config.memory_pattern)
         .map_err(ort_err(&ctx))?
@@ -462,38 +438,6 @@ fn builder(config: &SessionConfig, ctx: &str) -> Result<ort::session::builder::S
             .map_err(ort_err(&ctx))?,
         Device::Cuda { device_id } => with_cuda(builder, device_id, &ctx)?,
     })
-}
-
-/// Registers ONNX Runtime's CPU arena allocator (default settings) on the
-/// environment, once per process; sessions built with
-/// [`SessionConfig::env_arena`] allocate from it. The error of a failed
-/// registration is kept and returned to every later caller.
-pub fn env_arena() -> Result<()> {
-    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    let env = environment()?;
-    REGISTERED
-        .get_or_init(|| {
-            use ort::AsPointer;
-            use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-            let info = MemoryInfo::new(
-                AllocationDevice::CPU,
-                0,
-                AllocatorType::Arena,
-                MemoryType::Default,
-            )
-            .map_err(|e| e.to_string())?;
-            // SAFETY: the environment lives for the whole process (in
-            // `LOADED`) and ONNX Runtime locks its allocator registry; the
-            // memory info is alive for the call and copied by it; a null
-            // arena configuration asks for the defaults.
-            let status = unsafe {
-                (ort::api().CreateAndRegisterAllocator)(env.ptr().cast_mut(), info.ptr(), std::ptr::null())
-            };
-            // SAFETY: `status` comes from the call above and is consumed once.
-            unsafe { ort::Error::result_from_status(status) }.map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|e| Error::Runtime(format!("registering the shared CPU arena: {e}")))
 }
 
 /// The CPU execution provider with ONNX Runtime's memory arena on, as ORT
@@ -1144,21 +1088,6 @@ mod tests {
             };
             builder(&config, "either setting").expect("a session builder with the setting");
         }
-    }
-
-    #[test]
-    fn the_shared_arena_registers_once() {
-        crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
-        assert!(!SessionConfig::default().env_arena);
-        // A second registration of the same device would fail in ONNX
-        // Runtime: the first one's result is kept.
-        env_arena().expect("the CPU arena registers");
-        env_arena().expect("and stays registered");
-        let config = SessionConfig {
-            env_arena: true,
-            ..SessionConfig::default()
-        };
-        builder(&config, "shared arena").expect("a session builder on the shared arena");
     }
 
     #[test]

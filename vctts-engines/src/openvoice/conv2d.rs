@@ -462,11 +462,8 @@ mod tests {
 
     fn run(model: &[u8], x: &[f32], frames: usize, threads: usize) -> (Vec<i64>, Vec<f32>) {
         crate::runtime::init(&Default::default()).expect("ONNX Runtime: run scripts/setup.sh");
-        // Two threads: on the arena shared through the environment, as a
-        // split voice's sessions run.
         let config = crate::runtime::SessionConfig {
             intra_threads: threads,
-            env_arena: threads > 1,
             ..Default::default()
         };
         let mut s = crate::runtime::load_session_from_memory(model, "decoder", &config).unwrap();

@@ -1311,28 +1311,32 @@ with a clause. Seven comes next in line. Eight ends it all.";
         .unwrap();
         shared.load().await.unwrap();
         let lanes = shared.pool().unwrap();
-        let (from, alone, loaded, long) = lanes
+        let (alone, loaded, long, loaded_long) = lanes
             .run(move |t: &mut ThreadState| {
                 let VitsGraphs::Split { decoders, .. } = &t.base[0] else {
-                    return Ok((None, false, false, 0));
+                    return Ok((false, false, 0, 0));
                 };
-                let from = decoders.planar_from();
-                let planar = decoders.plan(from.unwrap_or(1), 0).0;
-                let is_planar =
+                let super::piper::Decoders::Both { planar, threads, .. } = &**decoders else {
+                    return Ok((pool <= 1, pool <= 1, 1, 1));
+                };
+                assert_eq!(threads.count, pool);
+                let on_planar =
                     |(s, _): (&crate::concurrent::ConcurrentSession, usize)| std::ptr::eq(s, planar);
                 Ok((
-                    from,
-                    is_planar(decoders.plan(1, 10)),
-                    is_planar(decoders.plan(pool.max(1), 10)),
+                    on_planar(decoders.plan(1, 10)),
+                    on_planar(decoders.plan(pool, 10)),
                     decoders.plan(1, 10_000).1,
+                    decoders.plan(pool, 10_000).1,
                 ))
             })
             .await
             .unwrap();
-        assert_eq!(from, Some(pool.max(1)));
         // A short latent alone on the exported decoder, any under load on the
-        // 2-D one, a long one alone in a part per thread.
-        assert_eq!((alone, loaded, long), (pool <= 1, true, pool.max(1)));
+        // 2-D one whole, a long one alone in a part per thread.
+        assert_eq!(
+            (alone, loaded, long, loaded_long),
+            (pool <= 1, true, pool.max(1), 1)
+        );
         let c = shared.synthesize(&request, None).await.unwrap().samples;
         assert_eq!(a.len(), c.len());
         let diff = crate::audio::max_abs_diff(&a, &c);

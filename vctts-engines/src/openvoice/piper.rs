@@ -379,16 +379,12 @@ fn load_split(
 ) -> Result<VitsGraphs> {
     use crate::runtime::ParkedModel;
     let name = voice.model_path.display();
-    // The front and the decoders run in turn: one arena serves them all.
-    let config = &crate::runtime::SessionConfig {
-        env_arena: true,
-        ..*config
-    };
-    // The 2-D decoder and the runs under way from which it decodes.
-    let planar = planar_from(config, crate::runtime::shared_pool_threads())
-        .and_then(|from| Some((ParkedModel::park(super::conv2d::widen(&parts.decoder)?), from)));
-    // The decoder as exported is needed unless every run takes the 2-D one.
-    let exported = (!matches!(planar, Some((_, 1)))).then(|| ParkedModel::park(parts.decoder));
+    // The threads a run has, when the 2-D decoder may run.
+    let threads = DecoderThreads::of(config, crate::runtime::shared_pool_threads());
+    let planar = threads.and_then(|t| Some((ParkedModel::park(super::conv2d::widen(&parts.decoder)?), t)));
+    // The decoder as exported is needed unless every run has one thread.
+    let exported =
+        (!matches!(planar, Some((_, t)) if t.count == 1)).then(|| ParkedModel::park(parts.decoder));
     // Every part is in a file before any loads: none of our copies is
     // alive while ONNX Runtime builds its own.
     let front = ParkedModel::park(parts.front);
@@ -396,20 +392,14 @@ fn load_split(
     // hand them back before ONNX Runtime allocates its own copies.
     vctts_core::memory::release();
     let front = front.load(&format!("{name} (front)"), &front_config(config))?;
-    // Beside the shared pool, the 2-D decoder runs on its caller's thread.
+    // The 2-D decoder runs each part on its caller's thread, no pool.
     let one_thread = crate::runtime::SessionConfig {
         intra_threads: 1,
         shared_pool: false,
         ..*config
     };
-    let planar_config = |from| if from > 1 { &one_thread } else { config };
-    let planar = match planar.map(|(p, from)| {
-        (
-            p.load(&format!("{name} (decoder, 2-D)"), planar_config(from)),
-            from,
-        )
-    }) {
-        Some((Ok(session), from)) => Some((session, from)),
+    let planar = match planar.map(|(p, t)| (p.load(&format!("{name} (decoder, 2-D)"), &one_thread), t)) {
+        Some((Ok(session), t)) => Some((session, t)),
         Some((Err(e), _)) if exported.is_some() => {
             tracing::warn!(voice = %voice.name, error = %e, "2-D decoder refused; the exported one decodes alone");
             None
@@ -424,10 +414,10 @@ fn load_split(
     let concurrent =
         |s, what: &str| ConcurrentSession::new(s, overlap, format!("base voice {} ({what})", voice.name));
     let decoders = match (planar, exported) {
-        (Some((p, from)), Some(e)) => Decoders::Both {
+        (Some((p, threads)), Some(e)) => Decoders::Both {
             exported: concurrent(e, "decoder")?,
             planar: concurrent(p, "decoder, 2-D")?,
-            from,
+            threads,
         },
         (Some((p, _)), None) => Decoders::Planar(concurrent(p, "decoder, 2-D")?),
         (None, Some(e)) => Decoders::Exported(concurrent(e, "decoder")?),
@@ -446,75 +436,92 @@ fn load_split(
 /// form ([`super::conv2d`]), each loaded only where a run may take it.
 ///
 /// The 2-D form is faster on one thread and slower on two (figures in
-/// [`super::conv2d`]): a run takes it when it has one thread to itself, that
-/// is when the session has one thread of its own, or when the runs under
-/// way split the shared pool into one thread each ([`planar_from`]). Beside
-/// the shared pool the 2-D decoder has one thread of its own and no pool:
-/// its runs never wait on another thread.
+/// [`super::conv2d`]), and has one thread of its own and no pool. A run
+/// decodes on it with one thread per part: in as many parts at once as the
+/// threads it has ([`DecoderThreads::per_run`]) when its latent has at least
+/// [`SPREAD_FRAMES`] frames per part, whole when it has one thread; a
+/// shorter latent with several threads decodes whole on the exported
+/// decoder, on the session's threads.
 #[derive(Debug)]
 pub enum Decoders {
     /// The decoder as exported, for every run.
     Exported(ConcurrentSession),
-    /// The 2-D decoder, for every run.
+    /// The 2-D decoder, for every run (each has one thread).
     Planar(ConcurrentSession),
-    /// Both: the 2-D one while at least `from` runs are under way.
+    /// Both, for runs with the threads `threads` gives them.
     Both {
         exported: ConcurrentSession,
         planar: ConcurrentSession,
-        from: usize,
+        threads: DecoderThreads,
     },
 }
 
 impl Decoders {
     /// The session the windows of a `frames`-frame latent decode on while
     /// `running` runs (this one included) are under way, and in how many
-    /// parts at once ([`super::split::decode_in_parts`]). With both loaded,
-    /// a run alone that has at least [`SPREAD_FRAMES`] frames per part
-    /// decodes its parts at once on the 2-D decoder, one thread each; a run
-    /// among `from` or more decodes on the 2-D one; otherwise the exported
-    /// one, on the shared pool.
+    /// parts at once ([`super::split::decode_in_parts`]).
     pub fn plan(&self, running: usize, frames: usize) -> (&ConcurrentSession, usize) {
         match self {
             Self::Exported(s) | Self::Planar(s) => (s, 1),
-            Self::Both { planar, from, .. } if running <= 1 && frames >= from * SPREAD_FRAMES => {
-                (planar, *from)
-            }
-            Self::Both { planar, from, .. } if running >= *from => (planar, 1),
-            Self::Both { exported, .. } => (exported, 1),
-        }
-    }
-
-    /// Runs under way from which windows decode on the 2-D decoder (`None`:
-    /// it is not loaded).
-    pub fn planar_from(&self) -> Option<usize> {
-        match self {
-            Self::Exported(_) => None,
-            Self::Planar(_) => Some(1),
-            Self::Both { from, .. } => Some(*from),
+            Self::Both {
+                exported,
+                planar,
+                threads,
+            } => match threads.per_run(running) {
+                0 | 1 => (planar, 1),
+                t if frames >= t * SPREAD_FRAMES => (planar, t),
+                _ => (exported, 1),
+            },
         }
     }
 }
 
-/// Latent frames per part below which a run alone does not split its
-/// decoding over threads ([`Decoders::plan`]): each part costs
+/// Latent frames per part below which a run does not split its decoding
+/// over threads ([`Decoders::plan`]): each part costs
 /// [`super::split::DEFAULT_OVERLAP`] frames of context more.
 pub const SPREAD_FRAMES: usize = 64;
 
-/// From how many runs under way a decoder loaded with `config` decodes in
-/// two dimensions, on a shared pool of `pool_threads`: `None` off the CPU or
-/// below every graph rewrite (ONNX Runtime moves 2-D convolutions to its
-/// blocked layout only at the highest level), and for sessions with several
-/// threads of their own; 1 for a session with one thread of its own; the
-/// pool's threads for the shared pool (each run then has about one thread).
-pub fn planar_from(config: &crate::runtime::SessionConfig, pool_threads: usize) -> Option<usize> {
-    use crate::runtime::{Device, OptLevel};
-    if config.device != Device::Cpu || config.optimization != OptLevel::All {
-        return None;
+/// The intra-op threads a split voice's runs have, where its decoder may
+/// run in two dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderThreads {
+    /// The shared pool's threads, or each session's own.
+    pub count: usize,
+    /// Whether the runs under way share `count` (the environment's pool).
+    pub shared: bool,
+}
+
+impl DecoderThreads {
+    /// The threads of a decoder loaded with `config`, on a shared pool of
+    /// `pool_threads`: `None` off the CPU or below every graph rewrite
+    /// (ONNX Runtime moves 2-D convolutions to its blocked layout only at
+    /// the highest level).
+    pub fn of(config: &crate::runtime::SessionConfig, pool_threads: usize) -> Option<Self> {
+        use crate::runtime::{Device, OptLevel};
+        if config.device != Device::Cpu || config.optimization != OptLevel::All {
+            return None;
+        }
+        Some(if config.shared_pool {
+            Self {
+                count: pool_threads.max(1),
+                shared: true,
+            }
+        } else {
+            Self {
+                count: config.intra_threads.max(1),
+                shared: false,
+            }
+        })
     }
-    if config.shared_pool {
-        Some(pool_threads.max(1))
-    } else {
-        (config.intra_threads <= 1).then_some(1)
+
+    /// The threads one of `running` runs under way has: all of its own, or
+    /// an even share of the shared pool (at least one).
+    pub fn per_run(&self, running: usize) -> usize {
+        if self.shared {
+            (self.count / running.max(1)).max(1)
+        } else {
+            self.count
+        }
     }
 }
 
@@ -658,33 +665,42 @@ mod tests {
     }
 
     #[test]
-    fn the_2d_decoder_runs_where_a_run_has_one_thread() {
+    fn a_run_decodes_with_the_threads_it_has() {
         use crate::runtime::{Device, OptLevel, SessionConfig};
         let own = |threads| SessionConfig {
             intra_threads: threads,
             shared_pool: false,
             ..SessionConfig::default()
         };
-        assert_eq!(planar_from(&own(1), 2), Some(1));
-        assert_eq!(planar_from(&own(2), 2), None);
+        let of = DecoderThreads::of;
+        // Threads of its own: the same whatever else runs.
+        let t = of(&own(2), 8).unwrap();
+        assert_eq!((t.count, t.shared), (2, false));
+        assert_eq!((t.per_run(1), t.per_run(3)), (2, 2));
+        assert_eq!(of(&own(1), 2).unwrap().per_run(1), 1);
+        // The shared pool: an even share of it, at least one.
         let shared = SessionConfig {
             shared_pool: true,
             ..own(2)
         };
-        assert_eq!(planar_from(&shared, 2), Some(2));
-        assert_eq!(planar_from(&shared, 4), Some(4));
-        assert_eq!(planar_from(&shared, 1), Some(1));
+        let t = of(&shared, 4).unwrap();
+        assert_eq!((t.count, t.shared), (4, true));
+        assert_eq!(
+            (t.per_run(1), t.per_run(2), t.per_run(3), t.per_run(9)),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(of(&shared, 0).unwrap().count, 1);
         // Not below every graph rewrite, nor off the CPU.
         let basic = SessionConfig {
             optimization: OptLevel::Extended,
             ..own(1)
         };
-        assert_eq!(planar_from(&basic, 2), None);
+        assert_eq!(of(&basic, 2), None);
         let gpu = SessionConfig {
             device: Device::Cuda { device_id: 0 },
             ..own(1)
         };
-        assert_eq!(planar_from(&gpu, 2), None);
+        assert_eq!(of(&gpu, 2), None);
     }
 
     #[test]

@@ -81,7 +81,10 @@
 //!   ([`crate::runtime::SessionConfig::memory_pattern`]) windows of 256 per
 //!   run peaked at 281–305 MB on the same two-lane server (and 210 MB on a
 //!   one-lane worker node, against 245 MB at 128 with the pattern), with
-//!   less CPU per audio-second than 128: hence 256 per run for a server.
+//!   less CPU per audio-second than 128: hence 256 per run for a server,
+//!   then 192 once runs decoded on the 2-D decoder and in parts (paired
+//!   runs: 25 MB lower than 256 at the same throughput; docs/PERFORMANCE.md,
+//!   notes part 9).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -67,14 +67,15 @@ pub fn engine_options(model: &ModelSection, resources: &ResourcesSection) -> Res
     // A server's memory must hold under any mix of load: fixed windows per
     // run (a shared budget, whose windows change size with the load, left
     // the allocator holding blocks of every size: a 45 MB higher peak on a
-    // server alternating between one request and eight). 224 frames: since
+    // server alternating between one request and eight). 192 frames: since
     // the sessions run without ONNX Runtime's memory pattern
     // (`SessionConfig::memory_pattern`) 256 gave a one-lane worker 210 MB
     // at less CPU per audio-second than 128 (each window carrying relatively
-    // less context); with the 2-D decoder and a run alone decoding in parts
-    // at once, a two-lane standalone peaked 10-30 MB lower at 224 than at
-    // 256 for the same throughput (docs/PERFORMANCE.md, notes part 9).
-    opts.decoder_windows = DecoderWindows::PerRun(224);
+    // less context); with the 2-D decoder and runs decoding in parts at
+    // once, a two-lane standalone peaked at 310 MB with 224 in
+    // `scripts/bench.sh`, and 25 MB lower at 192 than at 256 in paired runs
+    // with the same throughput (docs/PERFORMANCE.md, notes part 9).
+    opts.decoder_windows = DecoderWindows::PerRun(192);
     Ok(opts)
 }
 
@@ -284,7 +285,7 @@ mod tests {
     fn a_node_decodes_in_fixed_windows_whatever_the_load() {
         use crate::config::{ModelSection, ResourcesSection};
         let opts = engine_options(&ModelSection::default(), &ResourcesSection::default()).unwrap();
-        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(224));
+        assert_eq!(opts.decoder_windows, DecoderWindows::PerRun(192));
         assert_ne!(EngineOptions::default().decoder_windows, opts.decoder_windows);
     }
 
