@@ -438,7 +438,8 @@ fn load_split(
 /// The 2-D form is faster on one thread and slower on two (figures in
 /// [`super::conv2d`]), and has one thread of its own and no pool. A run
 /// decodes on it with one thread per part: in as many parts at once as the
-/// threads it has ([`DecoderThreads::per_run`]) when its latent has at least
+/// threads it has ([`DecoderThreads::per_run`]: its share of the shared
+/// pool, or its session's one thread) when its latent has at least
 /// [`SPREAD_FRAMES`] frames per part, whole when it has one thread; a
 /// shorter latent with several threads decodes whole on the exported
 /// decoder, on the session's threads.
@@ -493,25 +494,30 @@ pub struct DecoderThreads {
 
 impl DecoderThreads {
     /// The threads of a decoder loaded with `config`, on a shared pool of
-    /// `pool_threads`: `None` off the CPU or below every graph rewrite
-    /// (ONNX Runtime moves 2-D convolutions to its blocked layout only at
-    /// the highest level).
+    /// `pool_threads`, where the 2-D decoder may run: `None` off the CPU or
+    /// below every graph rewrite (ONNX Runtime moves 2-D convolutions to
+    /// its blocked layout only at the highest level), and for a session with
+    /// several threads of its own.
     pub fn of(config: &crate::runtime::SessionConfig, pool_threads: usize) -> Option<Self> {
         use crate::runtime::{Device, OptLevel};
         if config.device != Device::Cpu || config.optimization != OptLevel::All {
             return None;
         }
-        Some(if config.shared_pool {
-            Self {
+        if config.shared_pool {
+            Some(Self {
                 count: pool_threads.max(1),
                 shared: true,
-            }
+            })
         } else {
-            Self {
-                count: config.intra_threads.max(1),
+            // Several threads of its own: a lane alone (`vctts synth`, the
+            // embedding API, a one-lane worker) keeps the exported decoder
+            // on its spinning pool. In parts, loading the 2-D decoder beside
+            // it cost `synth` more than the parts gained (notes part 9).
+            (config.intra_threads <= 1).then_some(Self {
+                count: 1,
                 shared: false,
-            }
-        })
+            })
+        }
     }
 
     /// The threads one of `running` runs under way has: all of its own, or
@@ -673,11 +679,12 @@ mod tests {
             ..SessionConfig::default()
         };
         let of = DecoderThreads::of;
-        // Threads of its own: the same whatever else runs.
-        let t = of(&own(2), 8).unwrap();
-        assert_eq!((t.count, t.shared), (2, false));
-        assert_eq!((t.per_run(1), t.per_run(3)), (2, 2));
-        assert_eq!(of(&own(1), 2).unwrap().per_run(1), 1);
+        // One thread of its own: the 2-D decoder whatever else runs;
+        // several: the exported one only.
+        let t = of(&own(1), 8).unwrap();
+        assert_eq!((t.count, t.shared), (1, false));
+        assert_eq!((t.per_run(1), t.per_run(3)), (1, 1));
+        assert_eq!(of(&own(2), 2), None);
         // The shared pool: an even share of it, at least one.
         let shared = SessionConfig {
             shared_pool: true,
