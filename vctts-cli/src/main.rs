@@ -143,7 +143,9 @@ struct SynthArgs {
     /// or flac. Default: from the output file's extension, else wav.
     #[arg(long, value_parser = parse_format)]
     format: Option<AudioFormat>,
-    /// Inference threads.
+    /// Inference threads in all. Sentences of a long text are spoken side
+    /// by side, in order on the output; at the cores or above, a sentence
+    /// alone uses every one.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
     /// Write audio as it is made instead of all at once at the end (the
@@ -258,18 +260,33 @@ fn hint(e: &Error) -> Option<&'static str> {
     }
 }
 
-/// The library for one command: one text at a time, so one lane. Its
-/// sessions get pools of every thread that spin only while they run. On
-/// the default voice, `synth` took 2 to 6 % less time than with two lanes
-/// on the shared pool for 30 and 127 s of audio, and 3 % more for 10 s
-/// (docs/PERFORMANCE.md, notes part 7).
+/// The library for one command, given `threads` inference threads in all.
+/// The sentences of a long text are spoken side by side, in order on the
+/// output ([`lanes`]).
 async fn tts(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<Tts> {
+    let (per_run, lanes) = lanes(threads, vctts_engines::catalog::available_cores());
     Tts::builder(&cli.models, &cli.data)
         .engines([kind])
-        .threads(threads)
-        .max_concurrency(1)
+        .threads(per_run)
+        .max_concurrency(lanes)
         .build()
         .await
+}
+
+/// Threads per run and lanes for `threads` in all on `cores`: at the cores
+/// or above, a lane per core on one shared pool (a sentence alone decodes
+/// with every thread, two at once with one each); below them, `threads`
+/// lanes of one thread, so the total stays what was asked. On the 2-core
+/// machine and the default voice, two lanes took `synth` of 126 s of audio
+/// from 1.06 to 0.81 times piper-tts's time, of 30 s from 0.92 to 0.81,
+/// and left 10 s unchanged (docs/PERFORMANCE.md, notes part 10).
+fn lanes(threads: usize, cores: usize) -> (usize, usize) {
+    let threads = threads.max(1);
+    if threads >= cores {
+        (threads, 0)
+    } else {
+        (1, threads)
+    }
 }
 
 fn read_text(a: &SynthArgs) -> vctts_core::Result<String> {
@@ -512,4 +529,20 @@ async fn voices(cli: &Cli) -> vctts_core::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lanes;
+
+    #[test]
+    fn a_command_spreads_its_threads_over_lanes() {
+        // At the cores or above: a lane per core on the shared pool.
+        assert_eq!(lanes(2, 2), (2, 0));
+        assert_eq!(lanes(8, 4), (8, 0));
+        // Below them: one lane per thread, one thread each.
+        assert_eq!(lanes(2, 8), (1, 2));
+        assert_eq!(lanes(1, 8), (1, 1));
+        assert_eq!(lanes(0, 8), (1, 1));
+    }
 }
