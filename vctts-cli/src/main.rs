@@ -278,8 +278,8 @@ async fn tts(cli: &Cli, kind: EngineKind, threads: usize) -> vctts_core::Result<
 /// with every thread, two at once with one each); below them, `threads`
 /// lanes of one thread, so the total stays what was asked. On the 2-core
 /// machine and the default voice, two lanes took `synth` of 126 s of audio
-/// from 1.06 to 0.81 times piper-tts's time, of 30 s from 0.92 to 0.81,
-/// and left 10 s unchanged (docs/PERFORMANCE.md, notes part 10).
+/// from 1.09 to 0.81 times piper-tts's time and of 30 s from 0.93 to 0.82,
+/// and left 10 s as it was (docs/PERFORMANCE.md, notes part 10).
 fn lanes(threads: usize, cores: usize) -> (usize, usize) {
     let threads = threads.max(1);
     if threads >= cores {
