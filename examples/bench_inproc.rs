@@ -3,8 +3,8 @@
 //! piper-tts's `PiperVoice.synthesize`).
 //!
 //! Builds a [`Tts`] with only the default engine (OpenVoice, the Piper
-//! voice) and one lane (`max_concurrency(1)`, the setting for a program
-//! that speaks one text at a time, as `PiperVoice.synthesize` does), loads
+//! voice) and the library's default lanes (one per core: a sentence alone
+//! decodes on every thread, two sentences side by side on one each), loads
 //! it, speaks the text once to warm up, then times `RUNS` more
 //! [`Tts::speak`] calls (text to whole audio in memory, no encoding) and
 //! prints one JSON line: `{"audio_s": seconds of audio of one call,
@@ -46,7 +46,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tts = Tts::builder(models, data)
         .engines([EngineKind::OpenVoice])
         .threads(threads)
-        .max_concurrency(1)
         .preload(true)
         .build()
         .await?;

@@ -64,12 +64,12 @@ impl TtsBuilder {
 
     /// Inference lanes per engine: requests (or sentences of one request)
     /// made at once, at most one per core; 0 = one per core (the default,
-    /// for many requests at a time, and for long texts: their sentences are
-    /// spoken side by side). A program that speaks short texts one at a
-    /// time may do better with 1: its runs then get pools that spin only
-    /// while they work ([`vctts_engines::catalog::ThreadPlan`]); on the
-    /// default voice, 1 was about 4 % faster on 10 s of audio and 2 on a
-    /// 2-core machine about 25 % faster on 30 s or more (`vctts synth`,
+    /// for many requests at a time, and for one text at a time: its
+    /// sentences are spoken side by side, and a sentence alone decodes on
+    /// every thread). With 1, runs get pools that spin only while they work
+    /// ([`vctts_engines::catalog::ThreadPlan`]); on the default voice and a
+    /// 2-core machine that was about 12 % slower on a 10 s text in process
+    /// and about 25 % slower on 30 s or more (`vctts synth`;
     /// docs/PERFORMANCE.md, notes part 10).
     pub fn max_concurrency(mut self, lanes: usize) -> Self {
         self.options.max_concurrency = lanes;
