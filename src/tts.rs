@@ -68,8 +68,8 @@ impl TtsBuilder {
     /// sentences are spoken side by side, and a sentence alone decodes on
     /// every thread). With 1, runs get pools that spin only while they work
     /// ([`vctts_engines::catalog::ThreadPlan`]); on the default voice and a
-    /// 2-core machine that was about 12 % slower on a 10 s text in process
-    /// and about 25 % slower on 30 s or more (`vctts synth`;
+    /// 2-core machine that was 13 % slower on a 10 s text in process, and
+    /// 13 % and 35 % slower on 30 s and 126 s of audio (`vctts synth`;
     /// docs/PERFORMANCE.md, notes part 10).
     pub fn max_concurrency(mut self, lanes: usize) -> Self {
         self.options.max_concurrency = lanes;
