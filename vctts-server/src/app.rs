@@ -83,7 +83,7 @@ pub async fn run(
     }
     let app = router(gateway.clone());
     let gw = gateway.clone();
-    let limits = gateway.config.server.connection_limits();
+    let limits = gateway.config().server.connection_limits();
     let result = crate::serve::serve(listener, app, limits, async move {
         shutdown.await;
         tracing::info!("gateway shutting down; finishing in-flight requests");

@@ -59,38 +59,38 @@ pub struct NodeLink {
 
 /// The running gateway. Shared behind an `Arc` by every handler.
 pub struct Gateway {
-    pub(crate) config: GatewayConfig,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) policy: RwLock<Arc<dyn BalancePolicy>>,
-    pub(crate) limiter: Arc<Limiter>,
-    pub(crate) store: SharedVoiceStore,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) token: ClusterToken,
-    pub(crate) http: reqwest::Client,
-    pub(crate) timeouts: NodeTimeouts,
-    pub(crate) links: RwLock<HashMap<NodeId, NodeLink>>,
-    pub(crate) started: Instant,
+    config: GatewayConfig,
+    registry: Arc<Registry>,
+    policy: RwLock<Arc<dyn BalancePolicy>>,
+    limiter: Arc<Limiter>,
+    store: SharedVoiceStore,
+    metrics: Arc<Metrics>,
+    token: ClusterToken,
+    http: reqwest::Client,
+    timeouts: NodeTimeouts,
+    links: RwLock<HashMap<NodeId, NodeLink>>,
+    started: Instant,
     /// Requests waiting in the routing queue for a full node's slot.
-    pub(crate) route_waiting: std::sync::atomic::AtomicUsize,
+    route_waiting: std::sync::atomic::AtomicUsize,
     /// Nodes that stalled on a request (avoided until they show progress).
-    pub(crate) suspects: Arc<crate::suspects::Suspects>,
+    suspects: Arc<crate::suspects::Suspects>,
     /// Profiles of stored voices: made once per engine, stored, cached.
-    pub(crate) profiles: Profiles,
+    profiles: Profiles,
     shutdown: watch::Sender<bool>,
     /// Operator state: auth, live settings, announcements, logs, supervisor.
-    pub(crate) ops: crate::ops::Ops,
+    ops: crate::ops::Ops,
     /// Rate budgets shared with other gateways in Redis (`limiter.backend:
     /// redis`); `None` counts in `limiter` alone.
-    pub(crate) shared_limiter: Option<Arc<crate::shared::SharedLimiter>>,
+    shared_limiter: Option<Arc<crate::shared::SharedLimiter>>,
     /// Admin sessions shared with other gateways in PostgreSQL (with
     /// `storage.backend: postgres`).
-    pub(crate) shared_sessions: Option<Arc<crate::shared::PgSessions>>,
+    shared_sessions: Option<Arc<crate::shared::PgSessions>>,
     /// Live settings shared with other gateways in PostgreSQL (with
     /// `storage.backend: postgres`).
-    pub(crate) shared_settings: Option<Arc<crate::shared::PgSettings>>,
+    shared_settings: Option<Arc<crate::shared::PgSettings>>,
     /// Operator announcements shared with other gateways in PostgreSQL
     /// (with `storage.backend: postgres`).
-    pub(crate) shared_announcements: Option<Arc<crate::shared::PgAnnouncements>>,
+    shared_announcements: Option<Arc<crate::shared::PgAnnouncements>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -402,6 +402,36 @@ impl Gateway {
     }
 
     /// The voice store.
+    /// The local rate limiter (the Redis one decides first when set).
+    pub(crate) fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// The cluster token nodes present.
+    pub(crate) fn token(&self) -> &ClusterToken {
+        &self.token
+    }
+
+    /// How long the gateway waits on a node.
+    pub(crate) fn timeouts(&self) -> &NodeTimeouts {
+        &self.timeouts
+    }
+
+    /// When the gateway started.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Requests waiting in the routing queue for a full node's slot.
+    pub(crate) fn route_waiting(&self) -> &std::sync::atomic::AtomicUsize {
+        &self.route_waiting
+    }
+
+    /// Nodes that stalled on a request.
+    pub(crate) fn suspects(&self) -> &Arc<crate::suspects::Suspects> {
+        &self.suspects
+    }
+
     pub fn store(&self) -> &SharedVoiceStore {
         &self.store
     }

@@ -159,14 +159,14 @@ impl Gateway {
     /// Takes a place in the routing queue (`limiter.queue_size` places), or
     /// refuses with `overloaded` when it is full.
     fn join_route_queue(&self, engine: EngineKind) -> Result<QueueTicket<'_>> {
-        let max = self.config.limiter.queue_size;
+        let max = self.config().limiter.queue_size;
         let taken = self
-            .route_waiting
+            .route_waiting()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             });
         match taken {
-            Ok(_) => Ok(QueueTicket(&self.route_waiting)),
+            Ok(_) => Ok(QueueTicket(self.route_waiting())),
             Err(_) => Err(Error::Overloaded(format!(
                 "every ready {engine} node is busy and the gateway's queue ({max}) is full"
             ))),
@@ -184,7 +184,7 @@ impl Gateway {
         F: FnMut(Arc<dyn NodeApi>, NodeId) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let max_attempts = 1 + self.config.cluster.max_retries;
+        let max_attempts = 1 + self.config().cluster.max_retries;
         // Nodes that failed or were refused by their rate limit: not tried again.
         let mut exclude: Vec<NodeId> = Vec::new();
         // Nodes that answered `overloaded` (full): skipped until the next
@@ -194,9 +194,9 @@ impl Gateway {
         let mut last_error: Option<Error> = None;
         let mut node_limited: Option<vctts_core::limit::Refusal> = None;
         let mut waiting: Option<QueueTicket<'_>> = None;
-        let queue_deadline = Instant::now() + self.config.limiter.queue_timeout.0;
+        let queue_deadline = Instant::now() + self.config().limiter.queue_timeout.0;
         // Suspect nodes are avoided while another node is selectable.
-        let mut avoid: Vec<NodeId> = self.suspects.list();
+        let mut avoid: Vec<NodeId> = self.suspects().list();
         loop {
             let mut skip = exclude.clone();
             for id in shed.iter().chain(avoid.iter()) {
@@ -208,7 +208,7 @@ impl Gateway {
                 voice,
                 exclude: &skip,
             };
-            let lease = match self.registry.select(engine, &*self.policy(), &ctx) {
+            let lease = match self.registry().select(engine, &*self.policy(), &ctx) {
                 Ok(l) => l,
                 Err(_) if !avoid.is_empty() => {
                     avoid.clear();
@@ -220,7 +220,7 @@ impl Gateway {
                     // waited for in the gateway's queue: busy, not missing.
                     // Asked after the selection failed, so a slot that came
                     // free in between is simply taken on the next turn.
-                    if self.registry.has_serving(engine, &exclude) {
+                    if self.registry().has_serving(engine, &exclude) {
                         if waiting.is_none() {
                             waiting = Some(self.join_route_queue(engine)?);
                         }
@@ -231,14 +231,14 @@ impl Gateway {
                         }
                         return Err(Error::Overloaded(format!(
                             "every ready {engine} node is busy and no slot came free within {:.0} s",
-                            self.config.limiter.queue_timeout.0.as_secs_f64()
+                            self.config().limiter.queue_timeout.0.as_secs_f64()
                         )));
                     }
                     if let Some(e) = last_error {
                         return Err(e);
                     }
                     if let Some(r) = node_limited {
-                        self.metrics.rate_limited.inc(&[r.layer.as_str()]);
+                        self.metrics().rate_limited.inc(&[r.layer.as_str()]);
                         return Err(Error::RateLimited {
                             layer: r.layer,
                             retry_after: r.retry_after,
@@ -250,7 +250,7 @@ impl Gateway {
                 }
             };
             let id = lease.id().clone();
-            if let Err(r) = self.limiter.check_node(id.as_str()) {
+            if let Err(r) = self.limiter().check_node(id.as_str()) {
                 drop(lease);
                 exclude.push(id);
                 node_limited = Some(r);
@@ -291,7 +291,7 @@ impl Gateway {
                     if e.retryable() && attempts < max_attempts {
                         tracing::warn!(engine = %engine, node_id = %id, error = %e,
                             "node call failed; retrying on another node");
-                        self.metrics.failovers.inc(&[engine.as_str()]);
+                        self.metrics().failovers.inc(&[engine.as_str()]);
                         exclude.push(id);
                         last_error = Some(e);
                         continue;
@@ -332,7 +332,7 @@ mod tests {
     }
 
     async fn queued(gw: &Gateway) {
-        while gw.route_waiting.load(Ordering::Acquire) == 0 {
+        while gw.route_waiting().load(Ordering::Acquire) == 0 {
             tokio::task::yield_now().await;
         }
     }
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(node, id);
         let snap = gw.registry().node(&id).unwrap();
         assert_eq!(snap.failures_total, 0, "a shed is not a node fault");
-        assert_eq!(gw.route_waiting.load(Ordering::Acquire), 0);
+        assert_eq!(gw.route_waiting().load(Ordering::Acquire), 0);
     }
 
     /// A node whose breaker is half-open with its probe out has no slot

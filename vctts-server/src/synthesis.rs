@@ -97,7 +97,7 @@ impl Gateway {
             engine: engine.to_string(),
         })?;
         info.check_request(&parsed.request)?;
-        crate::budget::check(&parsed.request, 0.0, self.config.limits.max_output_duration.0)?;
+        crate::budget::check(&parsed.request, 0.0, self.config().limits.max_output_duration.0)?;
         let profile = match &parsed.voice {
             None => None,
             Some(v) => self.profile_for(v, engine, &info, ctx).await?,
@@ -121,7 +121,7 @@ impl Gateway {
         ctx: &CallContext,
     ) -> Result<Option<Arc<VoiceProfile>>> {
         let made = self
-            .profiles
+            .profiles()
             .resolve(voice, engine, &info.builtin_voices, |reference| async move {
                 let (profile, node) = self
                     .extract_on(engine, &reference, Some(voice.as_str()), ctx)
@@ -156,7 +156,7 @@ impl Gateway {
     /// The progress deadlines of a request (see [`crate::budget::stall_deadline`]):
     /// for the whole text, and for one piece (a sentence) of it.
     pub fn stall_deadlines(&self, p: &Prepared) -> (Duration, Duration) {
-        let c = &self.config.cluster;
+        let c = &self.config().cluster;
         let chars = p.request.text.chars().count();
         let piece = chars.min(p.info.max_sentence_chars.max(1));
         (
@@ -188,14 +188,14 @@ impl Gateway {
                 let ctx = ctx.clone();
                 async move {
                     let call = api.synthesize(&ctx, &request, profile.as_deref(), format);
-                    within_deadline(&self.suspects, &self.registry, &node, deadline, call).await
+                    within_deadline(self.suspects(), self.registry(), &node, deadline, call).await
                 }
             })
             .await;
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.syntheses.inc(&[p.engine.as_str(), e.code()]);
+                self.metrics().syntheses.inc(&[p.engine.as_str(), e.code()]);
                 return Err(e);
             }
         };
@@ -207,7 +207,7 @@ impl Gateway {
             ..
         } = routed;
         let done = Finished {
-            metrics: self.metrics.clone(),
+            metrics: self.metrics().clone(),
             engine: p.engine,
             started,
             duration: audio.duration,
@@ -229,8 +229,8 @@ impl Gateway {
                     deadline: tokio::time::Instant::from_std(begun + deadline),
                     within: deadline,
                     node: node_id.clone(),
-                    suspects: self.suspects.clone(),
-                    registry: self.registry.clone(),
+                    suspects: self.suspects().clone(),
+                    registry: self.registry().clone(),
                 };
                 AudioBody::Relayed {
                     len,
@@ -251,14 +251,14 @@ impl Gateway {
         let started = Instant::now();
         let request = Arc::new(p.request.clone());
         let profile = p.profile.clone();
-        let first_byte = self.timeouts.first_byte;
+        let first_byte = self.timeouts().first_byte;
         let (deadline, gap) = self.stall_deadlines(p);
         let routed = self
             .route(p.engine, p.voice_key(), |api, node| {
                 let request = request.clone();
                 let profile = profile.clone();
                 let ctx = ctx.clone();
-                let (suspects, registry) = (self.suspects.clone(), self.registry.clone());
+                let (suspects, registry) = (self.suspects().clone(), self.registry().clone());
                 let node2 = node.clone();
                 let opened = async move {
                     let mut stream = api.synthesize_stream(&ctx, &request, profile.as_deref()).await?;
@@ -279,15 +279,15 @@ impl Gateway {
                         }
                     }
                 };
-                async move { within_deadline(&self.suspects, &self.registry, &node2, deadline, opened).await }
+                async move { within_deadline(self.suspects(), self.registry(), &node2, deadline, opened).await }
             })
             .await;
         if let Err(e) = &routed {
-            self.metrics.syntheses.inc(&[p.engine.as_str(), e.code()]);
+            self.metrics().syntheses.inc(&[p.engine.as_str(), e.code()]);
         }
         let routed = routed?;
         let first_audio = started.elapsed();
-        self.metrics
+        self.metrics()
             .first_audio
             .observe(&[p.engine.as_str()], first_audio);
         Ok(StartedStream {

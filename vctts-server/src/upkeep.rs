@@ -26,7 +26,7 @@ pub fn apply_settings(gw: &Gateway, s: &Settings) {
     cfg.limiter.global_rpm = s.limiter.global_rpm;
     cfg.limiter.ip_rpm = s.limiter.ip_rpm;
     cfg.limiter.concurrent_limit = s.limiter.concurrent_limit as usize;
-    gw.limiter.reconfigure(limiter_config(&cfg));
+    gw.limiter().reconfigure(limiter_config(&cfg));
     gw.set_policy(policy_kind(s.balance_policy).build());
     if let Some(l) = crate::logs::installed() {
         if let Err(e) = l.set_level(s.filter_directive()) {
@@ -53,7 +53,7 @@ pub fn node_key(id: &str) -> String {
 /// launched, and a default admin password on a public address is warned
 /// about. Stops with the gateway.
 pub fn start(gw: &Arc<Gateway>) {
-    let ops = &gw.ops;
+    let ops = &gw.ops();
     apply_settings(gw, &ops.settings.get());
     if ops.auth.default_password() && !host_is_loopback(&gw.config().server.host) {
         tracing::warn!(
@@ -96,7 +96,7 @@ fn describe(gw: &Gateway, id: &str) -> String {
 }
 
 fn announce(gw: &Gateway, ev: RegistryEvent) {
-    let board = &gw.ops.announcements;
+    let board = &gw.ops().announcements;
     match ev {
         RegistryEvent::Offline(id) => {
             let when = iso8601(SystemTime::now());

@@ -73,7 +73,7 @@ fn changes_state(m: &Method) -> bool {
 
 /// The admin middleware (use with `route_layer(from_fn_with_state(gateway, admin_guard))`).
 pub async fn admin_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
-    let ops = &gw.ops;
+    let ops = &gw.ops();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -183,7 +183,7 @@ pub async fn admin_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next:
 
 /// The public API middleware (use with `from_fn_with_state(gateway, api_guard)`).
 pub async fn api_guard(State(gw): State<Arc<Gateway>>, mut req: Request, next: Next) -> Response {
-    let auth = &gw.ops.auth;
+    let auth = &gw.ops().auth;
     if !auth.api_key_enabled() {
         return next.run(req).await;
     }

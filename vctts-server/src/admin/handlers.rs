@@ -83,7 +83,7 @@ async fn login(
     conn: Option<Extension<ConnectInfo<SocketAddr>>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> ApiResult<Response> {
-    let ops: &Ops = &gw.ops;
+    let ops: &Ops = gw.ops();
     let ip = conn.map(|c| c.0.0.ip());
     let user = body
         .username
@@ -132,7 +132,7 @@ async fn login(
 
 async fn logout(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     if let Some(t) = session_token(&headers) {
-        gw.ops.auth.logout(t);
+        gw.ops().auth.logout(t);
         if let Some(shared) = gw.shared_sessions() {
             if let Err(e) = shared.remove(&token_digest(t)).await {
                 tracing::warn!(error = %e, "could not end the shared admin session");
@@ -166,14 +166,14 @@ async fn nodes(State(gw): State<Arc<Gateway>>) -> Json<Value> {
             }
             let endpoint = item["endpoint"].as_str().unwrap_or_default().to_string();
             item["supervised"] = json!(
-                gw.ops
+                gw.ops()
                     .supervisor
                     .by_endpoint(&endpoint)
                     .map(|w| w.name().to_string())
             );
         }
     }
-    Json(json!({ "nodes": nodes, "local_workers": gw.ops.supervisor.statuses() }))
+    Json(json!({ "nodes": nodes, "local_workers": gw.ops().supervisor.statuses() }))
 }
 
 async fn node_act(
@@ -191,10 +191,10 @@ async fn node_act(
     let snapshot = gw.registry().snapshot();
     let node = snapshot.iter().find(|s| s.info.id.as_str() == id);
     let supervised = gw
-        .ops
+        .ops()
         .supervisor
         .by_name(&id)
-        .or_else(|| node.and_then(|n| gw.ops.supervisor.by_endpoint(&n.info.endpoint)));
+        .or_else(|| node.and_then(|n| gw.ops().supervisor.by_endpoint(&n.info.endpoint)));
     if let Some(w) = supervised {
         match action.as_str() {
             "stop" => {
@@ -253,7 +253,7 @@ async fn node_act(
 }
 
 async fn get_config(State(gw): State<Arc<Gateway>>) -> Json<Value> {
-    Json(serde_json::to_value(gw.ops.settings.get()).unwrap_or_default())
+    Json(serde_json::to_value(gw.ops().settings.get()).unwrap_or_default())
 }
 
 async fn put_config(
@@ -263,7 +263,7 @@ async fn put_config(
 ) -> ApiResult<Response> {
     // Shared settings: published for every gateway before they change here.
     if let Some(shared) = gw.shared_settings() {
-        match crate::settings::apply_update(&gw.ops.settings.get(), &update) {
+        match crate::settings::apply_update(&gw.ops().settings.get(), &update) {
             Ok(next) => {
                 shared.publish(&next).await?;
             }
@@ -278,7 +278,7 @@ async fn put_config(
             }
         }
     }
-    match gw.ops.settings.update(&update) {
+    match gw.ops().settings.update(&update) {
         Ok(s) => {
             apply_settings(&gw, &s);
             tracing::info!(request_id = %rid.0, update = %update, "settings changed");
@@ -306,7 +306,7 @@ async fn logs(
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let q = log_query(q)?;
-    let records = gw.ops.logs.query(&q);
+    let records = gw.ops().logs.query(&q);
     Ok(Json(json!({ "records": records })))
 }
 
@@ -319,9 +319,9 @@ async fn logs_stream(
         limit: Some(q.limit.unwrap_or(50)),
         ..q.clone()
     };
-    let backlog = gw.ops.logs.query(&backlog_query);
+    let backlog = gw.ops().logs.query(&backlog_query);
     let last = backlog.last().map(|r| r.seq).unwrap_or(0);
-    let rx = gw.ops.logs.subscribe();
+    let rx = gw.ops().logs.subscribe();
     q.since = None;
     let live = futures::stream::unfold((rx, q), move |(mut rx, q)| async move {
         loop {
@@ -350,7 +350,7 @@ async fn logs_stream(
 /// This gateway's announcements and, with shared state, every gateway's
 /// operator posts; newest first.
 async fn all_announcements(gw: &Gateway) -> Vec<crate::announcements::Announcement> {
-    let mut list = gw.ops.announcements.list();
+    let mut list = gw.ops().announcements.list();
     if let Some(shared) = gw.shared_announcements() {
         match shared.list().await {
             Ok(more) => list.extend(more),
@@ -404,7 +404,7 @@ async fn post_announcement(
     State(gw): State<Arc<Gateway>>,
     JsonBody(body): JsonBody<AnnouncementBody>,
 ) -> ApiResult<Response> {
-    let defaults = gw.ops.settings.get().announcements;
+    let defaults = gw.ops().settings.get().announcements;
     let kind_name = body.kind.unwrap_or(defaults.kind);
     let kind = Kind::parse(&kind_name).ok_or_else(|| {
         Error::invalid(
@@ -414,15 +414,15 @@ async fn post_announcement(
     })?;
     let mut expires = parse_expiry(&body.expires_at)?;
     if expires.is_none() && defaults.ttl_seconds > 0 && body.expires_at.is_null() {
-        expires = Some(gw.ops.announcements.now() + Duration::from_secs(defaults.ttl_seconds));
+        expires = Some(gw.ops().announcements.now() + Duration::from_secs(defaults.ttl_seconds));
     }
     let mut a = gw
-        .ops
+        .ops()
         .announcements
         .post(kind, &body.message, expires, Source::Operator, None)?;
     if let Some(shared) = gw.shared_announcements() {
         // Validated and shaped here; kept in the database for every gateway.
-        gw.ops.announcements.delete(&a.id);
+        gw.ops().announcements.delete(&a.id);
         a.id = crate::shared::announcements::new_id();
         shared.insert(&a, expires).await?;
     }
@@ -437,7 +437,7 @@ async fn delete_announcement(
         Some(s) => s.delete(&id).await?,
         None => false,
     };
-    if shared || gw.ops.announcements.delete(&id) {
+    if shared || gw.ops().announcements.delete(&id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::from(WireError::NotFound(format!("announcement {id}"))))

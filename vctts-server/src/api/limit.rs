@@ -78,7 +78,7 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
             let check = shared.check(&limit_req).await;
             (check, Some(if shared.degraded() { "local" } else { "shared" }))
         }
-        None => (gw.limiter.check(&limit_req), None),
+        None => (gw.limiter().check(&limit_req), None),
     };
     if let Err(r) = check {
         if let Some(scope) = scope {
@@ -90,7 +90,7 @@ pub async fn limit(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         tracing::info!(endpoint = %endpoint, layer = r.layer.as_str(), "request refused by the rate limiter");
         return refused(&gw, r);
     }
-    let permit = match gw.limiter.acquire().await {
+    let permit = match gw.limiter().acquire().await {
         Ok(p) => p,
         Err(r) => return refused(&gw, r),
     };

@@ -271,7 +271,7 @@ fn created_at(gw: &Gateway) -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    now.saturating_sub(gw.started.elapsed()).as_secs()
+    now.saturating_sub(gw.started().elapsed()).as_secs()
 }
 
 /// The models this gateway answers to: OpenAI's speech model names and

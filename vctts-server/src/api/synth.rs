@@ -337,15 +337,15 @@ pub(crate) async fn open_stream(
                 if let Some(l) = t.lease.take() {
                     l.finish(Outcome::Failure, t.begun.elapsed());
                 }
-                t.gw.metrics.syntheses.inc(&[t.engine.as_str(), e.code()]);
+                t.gw.metrics().syntheses.inc(&[t.engine.as_str(), e.code()]);
                 Some((Err(std::io::Error::other(e.to_string())), t))
             }
             None => {
                 if let Some(l) = t.lease.take() {
                     l.finish(Outcome::Success, t.begun.elapsed());
-                    t.gw.metrics.syntheses.inc(&[t.engine.as_str(), "ok"]);
+                    t.gw.metrics().syntheses.inc(&[t.engine.as_str(), "ok"]);
                     if t.rate > 0 {
-                        t.gw.metrics
+                        t.gw.metrics()
                             .audio_seconds
                             .add(&[t.engine.as_str()], t.bytes as f64 / 2.0 / t.rate as f64);
                     }

@@ -76,7 +76,7 @@ pub fn health_body(gw: &Gateway) -> HealthResponse {
         ready,
         engines,
         version: env!("CARGO_PKG_VERSION").into(),
-        uptime_seconds: gw.started.elapsed().as_secs_f64(),
+        uptime_seconds: gw.started().elapsed().as_secs_f64(),
     }
 }
 

@@ -50,9 +50,9 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
     let action = format!("{} {}", req.method(), path);
     let ip = crate::http::context::client_addr(req.extensions()).map(|a| a.ip().to_string());
     let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    if !gw.token.accepts(req.headers()) {
+    if !gw.token().accepts(req.headers()) {
         if audited {
-            gw.ops.audit(
+            gw.ops().audit(
                 "anonymous",
                 &action,
                 &path,
@@ -70,7 +70,7 @@ pub async fn guard(State(gw): State<Arc<Gateway>>, req: Request, next: Next) -> 
         } else {
             format!("failed: {}", res.status().as_u16())
         };
-        gw.ops
+        gw.ops()
             .audit("cluster-token", &action, &path, &result, rid.as_deref(), ip);
     }
     res
@@ -137,7 +137,7 @@ async fn heartbeat(
     let metrics = node_metrics(&req.metrics);
     gw.registry()
         .report(&id, node_state(req.state), req.seq, Some(metrics.clone()))?;
-    gw.suspects.heartbeat(&id, &metrics);
+    gw.suspects().heartbeat(&id, &metrics);
     gw.update_link(&id, req.info, req.reason);
     Ok(Json(serde_json::json!({ "ok": true })))
 }
